@@ -1,0 +1,32 @@
+//! The Lambda function (`provided.al2023`): clients are built once at
+//! start-up and lent to every invocation.
+
+use ami_reconciler::lambda::{Function, parse_dry_run};
+use ami_reconciler::settings::env;
+use ami_reconciler::{Clients, RawSettings, load_config};
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+use serde_json::Value;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    // Honours AWS_LAMBDA_LOG_FORMAT and AWS_LAMBDA_LOG_LEVEL.
+    lambda_runtime::tracing::init_default_subscriber();
+
+    // A wrong setting fails the start-up, naming the setting.
+    let settings = RawSettings::from_env()
+        .validate()
+        .inspect_err(|e| tracing::error!(error = %e, "bad configuration"))?;
+    let dry_run = parse_dry_run(std::env::var(env::DRY_RUN).ok().as_deref())
+        .inspect_err(|e| tracing::error!(error = %e, "bad configuration"))?;
+    let config = load_config().await;
+    let function = Function {
+        clients: Clients::new(&config),
+        settings,
+        dry_run,
+    };
+    let function = &function;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        function.handle(event.payload).await
+    }))
+    .await
+}

@@ -1,0 +1,131 @@
+//! `ami-reconciler plan|apply`: the reconciler from a terminal, against any
+//! AWS endpoint the standard configuration chain points at.
+
+use std::process::ExitCode;
+
+use ami_reconciler::lambda::error_chain;
+use ami_reconciler::settings::env;
+use ami_reconciler::{Clients, RawSettings, load_config, run};
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Keeps Auto Scaling groups launching from the newest backup AMI.
+///
+/// AWS credentials, region and endpoint come from the standard chain
+/// (AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL, ...).
+///
+/// Exit codes: 0 done or nothing to do; 1 some change failed (the others were
+/// applied); 2 bad configuration or the state could not be read (nothing changed).
+#[derive(Debug, Parser)]
+#[command(name = "ami-reconciler", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    #[command(flatten)]
+    settings: SettingsArgs,
+    /// Report format.
+    #[arg(long, global = true, value_enum, default_value_t = Output::Text)]
+    output: Output,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Show what apply would change; change nothing.
+    Plan,
+    /// Converge: create the version, set the default, move groups, prune.
+    Apply,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Output {
+    Text,
+    Json,
+}
+
+#[derive(Debug, clap::Args)]
+struct SettingsArgs {
+    /// SSM parameter holding the launch template id.
+    #[arg(long, global = true, env = env::LAUNCH_TEMPLATE_PARAMETER)]
+    launch_template_parameter: Option<String>,
+    /// The launch template id (instead of the parameter).
+    #[arg(long, global = true, env = env::LAUNCH_TEMPLATE_ID)]
+    launch_template_id: Option<String>,
+    /// Text backup AMI descriptions contain [default: EC2_BACKUP].
+    #[arg(long, global = true, env = env::AMI_DESCRIPTION_MARKER)]
+    marker: Option<String>,
+    /// Tag KEY=VALUE of the groups to manage [default: ami-reconciler:managed=true].
+    #[arg(long, global = true, env = env::ASG_TAG)]
+    asg_tag: Option<String>,
+    /// Newest template versions to keep [default: 3].
+    #[arg(long, global = true, env = env::KEEP_VERSIONS)]
+    keep_versions: Option<String>,
+    /// Group updates in flight at once [default: 4].
+    #[arg(long, global = true, env = env::CONCURRENCY)]
+    concurrency: Option<String>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::builder()
+                .with_default_directive(tracing::level_filters::LevelFilter::WARN.into())
+                .from_env_lossy(),
+        )
+        .init();
+
+    let raw = RawSettings {
+        launch_template_parameter: cli.settings.launch_template_parameter,
+        launch_template_id: cli.settings.launch_template_id,
+        marker: cli.settings.marker,
+        asg_tag: cli.settings.asg_tag,
+        keep_versions: cli.settings.keep_versions,
+        concurrency: cli.settings.concurrency,
+    };
+    let settings = match raw.validate() {
+        Ok(settings) => settings,
+        Err(err) => return fail(cli.output, "ConfigError", &err),
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(err) => return fail(cli.output, "RuntimeError", &err),
+    };
+    let dry_run = matches!(cli.command, Command::Plan);
+    let result = runtime.block_on(async {
+        let config = load_config().await;
+        let clients = Clients::new(&config);
+        run(&clients, &settings, dry_run).await
+    });
+    match result {
+        Ok(report) => {
+            match cli.output {
+                Output::Text => print!("{}", report.to_text()),
+                Output::Json => println!("{}", report.to_json()),
+            }
+            for failed in &report.failed {
+                eprintln!(
+                    "error: {}: {}",
+                    ami_reconciler::apply::target(&failed.change),
+                    failed.error
+                );
+            }
+            ExitCode::from(report.exit_code() as u8)
+        }
+        Err(err) => fail(cli.output, err.kind(), &err),
+    }
+}
+
+/// Nothing was changed: report the error (stderr, and stdout for JSON) and exit 2.
+fn fail(output: Output, kind: &str, err: &dyn std::error::Error) -> ExitCode {
+    let message = error_chain(err);
+    eprintln!("error: {message}");
+    if let Output::Json = output {
+        let doc =
+            serde_json::json!({"error": {"kind": kind, "message": message}, "changed": false});
+        println!("{doc}");
+    }
+    ExitCode::from(2)
+}

@@ -1,0 +1,279 @@
+//! EC2: backup images, the managed launch template and its versions.
+//!
+//! Owns pagination and the conversion from SDK types to [`Image`] and
+//! [`Template`]; the writes take exactly the fields the plan names.
+
+use aws_sdk_ec2::Client;
+use aws_sdk_ec2::types::{Filter, Image as SdkImage, RequestLaunchTemplateData};
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use chrono::{DateTime, Utc};
+
+use crate::error::{AwsError, Error};
+use crate::model::{Image, SKIP_TAG_KEY, Template, TemplateVersion};
+
+/// Largest page of `DescribeLaunchTemplateVersions`.
+const VERSIONS_PAGE: i32 = 200;
+/// Largest page of `DescribeImages`.
+const IMAGES_PAGE: i32 = 1000;
+
+/// Escapes `*`, `?` and `\` so an EC2 filter matches the marker literally.
+pub fn escape_filter(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        if matches!(c, '*' | '?' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Reads the template and every version of it.
+pub async fn describe_template(client: &Client, id: &str) -> Result<Template, Error> {
+    let mut pages = client
+        .describe_launch_template_versions()
+        .launch_template_id(id)
+        .max_results(VERSIONS_PAGE)
+        .into_paginator()
+        .send();
+    let mut name = String::new();
+    let mut default_version = None;
+    let mut versions = Vec::new();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|err| {
+            if matches!(
+                err.code(),
+                Some("InvalidLaunchTemplateId.NotFound" | "InvalidLaunchTemplateId.Malformed")
+            ) {
+                Error::TemplateNotFound { id: id.to_owned() }
+            } else {
+                Error::DescribeTemplateVersions {
+                    id: id.to_owned(),
+                    source: err.into(),
+                }
+            }
+        })?;
+        for v in page.launch_template_versions() {
+            let Some(number) = v.version_number() else {
+                continue;
+            };
+            if v.default_version() == Some(true) {
+                default_version = Some(number);
+            }
+            if let Some(n) = v.launch_template_name() {
+                name = n.to_owned();
+            }
+            versions.push(TemplateVersion {
+                number,
+                image_id: v
+                    .launch_template_data()
+                    .and_then(|d| d.image_id())
+                    .map(str::to_owned),
+            });
+        }
+    }
+    versions.sort_by_key(|v| v.number);
+    versions.dedup_by_key(|v| v.number);
+    let Some(default_version) = default_version else {
+        // A template always has a default version; without one the answer is
+        // not something we can plan on.
+        return Err(if versions.is_empty() {
+            Error::TemplateNotFound { id: id.to_owned() }
+        } else {
+            Error::DescribeTemplateVersions {
+                id: id.to_owned(),
+                source: AwsError::other("no version is marked default"),
+            }
+        });
+    };
+    Ok(Template {
+        id: id.to_owned(),
+        name,
+        default_version,
+        versions,
+    })
+}
+
+/// The candidate backups and the account that owns them.
+#[derive(Debug, Default)]
+pub struct Backups {
+    /// Images owned by the account, `available`, with the marker in the description.
+    pub images: Vec<Image>,
+    /// The owner id EC2 reported for them (the account id), if any came back.
+    pub account: Option<String>,
+}
+
+/// Reads the candidate backups: owned by the account, `available`, with the
+/// marker in the description (all three filtered server-side).
+pub async fn describe_backups(client: &Client, marker: &str) -> Result<Backups, AwsError> {
+    let mut pages = client
+        .describe_images()
+        .owners("self")
+        .filters(
+            Filter::builder()
+                .name("description")
+                .values(format!("*{}*", escape_filter(marker)))
+                .build(),
+        )
+        .filters(Filter::builder().name("state").values("available").build())
+        .max_results(IMAGES_PAGE)
+        .into_paginator()
+        .send();
+    let mut backups = Backups::default();
+    while let Some(page) = pages.next().await {
+        let page = page?;
+        if backups.account.is_none() {
+            backups.account = page
+                .images()
+                .first()
+                .and_then(|i| i.owner_id())
+                .map(str::to_owned);
+        }
+        backups
+            .images
+            .extend(page.images().iter().map(|i| to_image(i, true)));
+    }
+    Ok(backups)
+}
+
+/// Reads one image by id; `None` when EC2 no longer knows it. `account` is the
+/// owner id of the account's own images, when known.
+pub async fn describe_image(
+    client: &Client,
+    id: &str,
+    account: Option<&str>,
+) -> Result<Option<Image>, AwsError> {
+    let result = client.describe_images().image_ids(id).send().await;
+    match result {
+        Ok(out) => Ok(out
+            .images()
+            .iter()
+            .find(|i| i.image_id() == Some(id))
+            .map(|i| {
+                let owned = account.is_some() && i.owner_id() == account;
+                to_image(i, owned)
+            })),
+        Err(err)
+            if matches!(
+                err.code(),
+                Some(
+                    "InvalidAMIID.NotFound" | "InvalidAMIID.Unavailable" | "InvalidAMIID.Malformed"
+                )
+            ) =>
+        {
+            Ok(None)
+        }
+        Err(err) => Err(err.into()),
+    }
+}
+
+fn to_image(image: &SdkImage, owned_by_account: bool) -> Image {
+    Image {
+        id: image.image_id().unwrap_or_default().to_owned(),
+        // An image without a readable date sorts as the oldest: it never wins
+        // the "newest" choice, and as the current image it is replaced.
+        created: image
+            .creation_date()
+            .and_then(|d| DateTime::parse_from_rfc3339(d).ok())
+            .map(|d| d.with_timezone(&Utc))
+            .unwrap_or(DateTime::UNIX_EPOCH),
+        state: image
+            .state()
+            .map(|s| s.as_str().to_owned())
+            .unwrap_or_default(),
+        description: image.description().unwrap_or_default().to_owned(),
+        owned_by_account,
+        skip_tagged: image.tags().iter().any(|t| {
+            t.key() == Some(SKIP_TAG_KEY)
+                && t.value().is_some_and(|v| v.eq_ignore_ascii_case("true"))
+        }),
+    }
+}
+
+/// Creates a version from `source_version` with only `ImageId` changed; returns its number.
+pub async fn create_version(
+    client: &Client,
+    template_id: &str,
+    source_version: i64,
+    image_id: &str,
+    description: &str,
+    client_token: &str,
+) -> Result<i64, AwsError> {
+    let out = client
+        .create_launch_template_version()
+        .launch_template_id(template_id)
+        .source_version(source_version.to_string())
+        .launch_template_data(
+            RequestLaunchTemplateData::builder()
+                .image_id(image_id)
+                .build(),
+        )
+        .version_description(description)
+        .client_token(client_token)
+        .send()
+        .await?;
+    out.launch_template_version()
+        .and_then(|v| v.version_number())
+        .ok_or_else(|| {
+            AwsError::other("CreateLaunchTemplateVersion answered without a version number")
+        })
+}
+
+/// Makes `version` (a number, as AWS documents) the default.
+pub async fn set_default_version(
+    client: &Client,
+    template_id: &str,
+    version: i64,
+) -> Result<(), AwsError> {
+    client
+        .modify_launch_template()
+        .launch_template_id(template_id)
+        .default_version(version.to_string())
+        .send()
+        .await?;
+    Ok(())
+}
+
+/// What one `DeleteLaunchTemplateVersions` call achieved.
+#[derive(Debug, Default)]
+pub struct Deletion {
+    /// Versions deleted.
+    pub deleted: Vec<i64>,
+    /// Versions AWS refused, with its error code and message.
+    pub refused: Vec<(i64, String, String)>,
+}
+
+/// Deletes up to 200 versions in one call.
+pub async fn delete_versions(
+    client: &Client,
+    template_id: &str,
+    versions: &[i64],
+) -> Result<Deletion, AwsError> {
+    let out = client
+        .delete_launch_template_versions()
+        .launch_template_id(template_id)
+        .set_versions(Some(versions.iter().map(i64::to_string).collect()))
+        .send()
+        .await?;
+    Ok(Deletion {
+        deleted: out
+            .successfully_deleted_launch_template_versions()
+            .iter()
+            .filter_map(|v| v.version_number())
+            .collect(),
+        refused: out
+            .unsuccessfully_deleted_launch_template_versions()
+            .iter()
+            .map(|v| {
+                let err = v.response_error();
+                (
+                    v.version_number().unwrap_or_default(),
+                    err.and_then(|e| e.code())
+                        .map(|c| c.as_str().to_owned())
+                        .unwrap_or_default(),
+                    err.and_then(|e| e.message()).unwrap_or_default().to_owned(),
+                )
+            })
+            .collect(),
+    })
+}

@@ -1,0 +1,74 @@
+//! ami-reconciler keeps EC2 Auto Scaling groups launching from the newest
+//! backup AMI that Data Lifecycle Manager made.
+//!
+//! One run observes the account, plans, and (unless dry) applies:
+//!
+//! ```text
+//! observe(&Clients, &Settings) -> State      all reads (ssm, ec2, autoscaling)
+//! plan(&State, &Settings)      -> Plan       pure: every rule, no I/O, no clock
+//! apply(&Clients, Plan)        -> Report     all writes, each change reported
+//! ```
+//!
+//! The CLI (`ami-reconciler`) and the Lambda function (`ami-reconciler-lambda`)
+//! are thin shells over [`run`].
+
+pub mod apply;
+pub mod autoscaling;
+pub mod clients;
+pub mod ec2;
+pub mod error;
+pub mod fixture;
+pub mod lambda;
+pub mod model;
+pub mod observe;
+pub mod plan;
+pub mod report;
+pub mod settings;
+pub mod ssm;
+
+pub use clients::{Clients, load_config};
+pub use error::{ConfigError, Error, Result};
+pub use observe::observe;
+pub use plan::{Change, Plan, plan};
+pub use report::Report;
+pub use settings::{RawSettings, Settings};
+
+use tracing::{info, warn};
+
+/// One full pass: observe, plan, and apply unless `dry_run`.
+///
+/// Errors mean the state could not be read: nothing was changed. Failures of
+/// single changes are in the report (`failed`, `skipped`).
+pub async fn run(clients: &Clients, settings: &Settings, dry_run: bool) -> Result<Report> {
+    let state = observe(clients, settings).await?;
+    let plan = plan(&state, settings);
+    for change in &plan.changes {
+        info!(
+            action = apply::action(change),
+            target = %apply::target(change),
+            change = %serde_json::to_string(change).unwrap_or_default(),
+            "planned"
+        );
+    }
+    for warning in &plan.warnings {
+        warn!(warning = %warning, "warning");
+    }
+    let report = if dry_run || plan.is_converged() {
+        Report::planned(plan, dry_run)
+    } else {
+        apply::apply(clients, plan, settings.concurrency).await
+    };
+    info!(
+        dry_run,
+        template = %report.template_id,
+        newest_backup = report.newest_backup.as_ref().map(|b| b.image_id.as_str()).unwrap_or(""),
+        planned = report.changes.len(),
+        applied = report.applied.len(),
+        failed = report.failed.len(),
+        skipped = report.skipped.len(),
+        warnings = report.warnings.len(),
+        "{}",
+        report.summary()
+    );
+    Ok(report)
+}

@@ -1,0 +1,202 @@
+//! The domain model: what the reconciler observes, free of SDK types.
+//!
+//! The service modules (`ec2`, `autoscaling`, `ssm`) convert SDK responses
+//! into these types; the planner only ever sees these.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+/// The tag that, set to `true`, removes an AMI from consideration (the rollback path).
+pub const SKIP_TAG_KEY: &str = "ami-reconciler:skip";
+
+/// An Amazon Machine Image as far as the reconciler cares.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Image {
+    /// `ami-...`
+    pub id: String,
+    /// `CreationDate` as reported by EC2.
+    pub created: DateTime<Utc>,
+    /// `available`, `pending`, `failed`, `disabled`, ...
+    pub state: String,
+    /// The image description (may be empty).
+    pub description: String,
+    /// Whether the image belongs to the account the reconciler runs in.
+    pub owned_by_account: bool,
+    /// Whether the image carries `ami-reconciler:skip=true`.
+    pub skip_tagged: bool,
+}
+
+impl Image {
+    /// True when instances can be launched from this image.
+    pub fn is_available(&self) -> bool {
+        self.state == "available"
+    }
+
+    /// True when the image can never become usable again (`available` and
+    /// `pending` images are usable or about to be).
+    pub fn is_unusable(&self) -> bool {
+        matches!(
+            self.state.as_str(),
+            "failed" | "error" | "deregistered" | "disabled" | "invalid" | "transient"
+        )
+    }
+}
+
+/// Where the `$Latest` version of the managed template takes its image from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CurrentImage {
+    /// A plain AMI id that EC2 still describes.
+    Found(Image),
+    /// A plain AMI id that EC2 no longer knows (deregistered or never shared).
+    Missing(String),
+    /// `resolve:ssm:...`: the image is managed through Parameter Store.
+    FromSsm(String),
+}
+
+impl CurrentImage {
+    /// The value of `ImageId` in the version.
+    pub fn image_ref(&self) -> &str {
+        match self {
+            CurrentImage::Found(image) => &image.id,
+            CurrentImage::Missing(id) | CurrentImage::FromSsm(id) => id,
+        }
+    }
+}
+
+/// One version of the managed launch template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TemplateVersion {
+    /// The version number (never reused by EC2).
+    pub number: i64,
+    /// The `ImageId` field of the version data, if set.
+    pub image_id: Option<String>,
+}
+
+/// The managed launch template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Template {
+    /// `lt-...`
+    pub id: String,
+    /// The template name.
+    pub name: String,
+    /// The version currently marked default.
+    pub default_version: i64,
+    /// Every version that exists, ascending by number.
+    pub versions: Vec<TemplateVersion>,
+}
+
+impl Template {
+    /// The `$Latest` version: the highest number.
+    pub fn latest(&self) -> Option<&TemplateVersion> {
+        self.versions.iter().max_by_key(|v| v.number)
+    }
+}
+
+/// A launch template reference as written in a group (`LaunchTemplateSpecification`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TemplateRef {
+    /// `LaunchTemplateId`, when present.
+    pub id: Option<String>,
+    /// `LaunchTemplateName`, when present.
+    pub name: Option<String>,
+    /// `Version`: a number, `$Latest` or `$Default`; AWS treats an absent version as `$Default`.
+    pub version: Option<String>,
+}
+
+impl TemplateRef {
+    /// True when this reference points at the given template.
+    pub fn points_at(&self, template: &Template) -> bool {
+        match (&self.id, &self.name) {
+            (Some(id), _) => *id == template.id,
+            (None, Some(name)) => *name == template.name,
+            (None, None) => false,
+        }
+    }
+
+    /// The version number this reference pins, if it pins one.
+    pub fn pinned_number(&self) -> Option<i64> {
+        self.version.as_deref().and_then(|v| v.trim().parse().ok())
+    }
+
+    /// True when the reference already follows `$Latest`.
+    pub fn is_latest(&self) -> bool {
+        self.version.as_deref() == Some(LATEST)
+    }
+
+    /// How the version reads in reports: `$Default` when AWS would assume it.
+    pub fn version_label(&self) -> String {
+        self.version.clone().unwrap_or_else(|| DEFAULT.to_owned())
+    }
+
+    /// The template as named in reports: the id, else the name.
+    pub fn template_label(&self) -> String {
+        self.id
+            .clone()
+            .or_else(|| self.name.clone())
+            .unwrap_or_default()
+    }
+}
+
+/// The `$Latest` version alias.
+pub const LATEST: &str = "$Latest";
+/// The `$Default` version alias.
+pub const DEFAULT: &str = "$Default";
+
+/// How an Auto Scaling group launches instances.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LaunchSource {
+    /// `LaunchTemplate` on the group.
+    Template(TemplateRef),
+    /// `MixedInstancesPolicy`: its top-level template and the templates its overrides name.
+    Mixed {
+        /// `MixedInstancesPolicy.LaunchTemplate.LaunchTemplateSpecification`.
+        spec: TemplateRef,
+        /// The `LaunchTemplateSpecification` of each override that has one.
+        overrides: Vec<TemplateRef>,
+        /// The whole policy as read, sent back with only the top-level version changed.
+        policy: crate::autoscaling::MixedPolicy,
+    },
+    /// A launch configuration (legacy): not managed.
+    LaunchConfiguration(String),
+    /// Neither (should not happen on AWS).
+    Unknown,
+}
+
+/// An Auto Scaling group.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Group {
+    /// `AutoScalingGroupName`.
+    pub name: String,
+    /// How it launches instances.
+    pub launch: LaunchSource,
+}
+
+impl Group {
+    /// Every template reference the group holds (top-level and overrides).
+    pub fn template_refs(&self) -> Vec<&TemplateRef> {
+        match &self.launch {
+            LaunchSource::Template(spec) => vec![spec],
+            LaunchSource::Mixed {
+                spec, overrides, ..
+            } => std::iter::once(spec).chain(overrides.iter()).collect(),
+            LaunchSource::LaunchConfiguration(_) | LaunchSource::Unknown => Vec::new(),
+        }
+    }
+}
+
+/// Everything one run observed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct State {
+    /// The managed launch template, with all its versions.
+    pub template: Template,
+    /// Where `$Latest` takes its image from.
+    pub current_image: CurrentImage,
+    /// Images returned by the backup query (owned by the account, marker in the
+    /// description, state `available`); the planner checks every rule again.
+    pub images: Vec<Image>,
+    /// Groups carrying the managed tag.
+    pub managed_groups: Vec<Group>,
+    /// Groups without the managed tag, read only when a deletion could be
+    /// planned (their references protect versions); `None` when not read.
+    pub other_groups: Option<Vec<Group>>,
+}

@@ -1,0 +1,293 @@
+//! The report of a run: the plan, what was applied, what failed, and the
+//! renderings (text like a Terraform plan, JSON as documented in docs/report.md).
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use crate::plan::{Change, ImageSummary, Plan, VersionTarget};
+
+/// The outcome of one run. In a dry run `applied`, `failed` and `skipped` are empty.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Report {
+    /// True when nothing was (to be) changed by this run.
+    pub dry_run: bool,
+    /// The managed launch template.
+    pub template_id: String,
+    /// Its name.
+    pub template_name: String,
+    /// The newest eligible backup AMI.
+    pub newest_backup: Option<ImageSummary>,
+    /// Every planned change, in order. Empty when converged.
+    pub changes: Vec<Change>,
+    /// Changes applied, with what AWS answered.
+    pub applied: Vec<Applied>,
+    /// Changes that failed, with the AWS error.
+    pub failed: Vec<Failed>,
+    /// Changes not attempted because one they relied on failed.
+    pub skipped: Vec<Skipped>,
+    /// Things the operator should know.
+    pub warnings: Vec<String>,
+}
+
+/// An applied change.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Applied {
+    /// The change.
+    #[serde(flatten)]
+    pub change: Change,
+    /// What happened, e.g. `created version 7`.
+    pub result: String,
+}
+
+/// A change that failed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Failed {
+    /// The change.
+    #[serde(flatten)]
+    pub change: Change,
+    /// The AWS error code, when AWS answered.
+    pub error_code: Option<String>,
+    /// The error.
+    pub error: String,
+}
+
+/// A change not attempted.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Skipped {
+    /// The change.
+    #[serde(flatten)]
+    pub change: Change,
+    /// Why it was not attempted.
+    pub skipped_because: String,
+}
+
+impl Report {
+    /// The report of a plan before anything is applied.
+    pub fn planned(plan: Plan, dry_run: bool) -> Self {
+        Report {
+            dry_run,
+            template_id: plan.template_id,
+            template_name: plan.template_name,
+            newest_backup: plan.newest_backup,
+            changes: plan.changes,
+            applied: Vec::new(),
+            failed: Vec::new(),
+            skipped: Vec::new(),
+            warnings: plan.warnings,
+        }
+    }
+
+    /// 0 when everything planned was applied (or only planned), 1 when
+    /// something failed or was skipped because of a failure.
+    pub fn exit_code(&self) -> i32 {
+        if self.failed.is_empty() && self.skipped.is_empty() {
+            0
+        } else {
+            1
+        }
+    }
+
+    /// One line: what was planned and what happened.
+    pub fn summary(&self) -> String {
+        if self.changes.is_empty() {
+            return "No changes. The launch template and groups are up to date.".to_owned();
+        }
+        let counts = plan_counts(&self.changes);
+        if self.dry_run {
+            format!("Plan: {counts}. Dry run: nothing was changed.")
+        } else {
+            format!(
+                "Apply: {} applied, {} failed, {} skipped ({counts}).",
+                self.applied.len(),
+                self.failed.len(),
+                self.skipped.len()
+            )
+        }
+    }
+
+    /// The report as JSON.
+    pub fn to_json(&self) -> String {
+        // Serializing plain data with string keys cannot fail.
+        serde_json::to_string_pretty(self).unwrap_or_default()
+    }
+
+    /// The report as text for a terminal.
+    pub fn to_text(&self) -> String {
+        let mut out = String::new();
+        let name = if self.template_name.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", self.template_name)
+        };
+        let _ = writeln!(out, "Launch template {}{name}", self.template_id);
+        match &self.newest_backup {
+            Some(b) => {
+                let _ = writeln!(
+                    out,
+                    "Newest backup   {} created {}",
+                    b.image_id, b.creation_date
+                );
+            }
+            None => {
+                let _ = writeln!(out, "Newest backup   none found");
+            }
+        }
+        out.push('\n');
+        if !self.changes.is_empty() {
+            let heading = if self.dry_run {
+                "Planned changes:"
+            } else {
+                "Changes:"
+            };
+            let _ = writeln!(out, "{heading}");
+            for change in &self.changes {
+                let status = self.status_of(change);
+                let _ = writeln!(out, "  {} {}{}", symbol(change), headline(change), status);
+                for (label, value) in details(change) {
+                    let _ = writeln!(out, "      {label:<6} {value}");
+                }
+            }
+            out.push('\n');
+        }
+        if !self.warnings.is_empty() {
+            let _ = writeln!(out, "Warnings:");
+            for w in &self.warnings {
+                let _ = writeln!(out, "  ! {w}");
+            }
+            out.push('\n');
+        }
+        let _ = writeln!(out, "{}", self.summary());
+        out
+    }
+
+    fn status_of(&self, change: &Change) -> String {
+        if self.dry_run {
+            return String::new();
+        }
+        if let Some(a) = self.applied.iter().find(|a| &a.change == change) {
+            return format!("  [done: {}]", a.result);
+        }
+        if let Some(f) = self.failed.iter().find(|f| &f.change == change) {
+            return format!("  [FAILED: {}]", f.error);
+        }
+        if let Some(s) = self.skipped.iter().find(|s| &s.change == change) {
+            return format!("  [skipped: {}]", s.skipped_because);
+        }
+        String::new()
+    }
+}
+
+fn symbol(change: &Change) -> &'static str {
+    match change {
+        Change::CreateVersion { .. } => "+",
+        Change::SetDefaultVersion { .. } | Change::UpdateGroup { .. } => "~",
+        Change::DeleteVersions { .. } => "-",
+    }
+}
+
+fn headline(change: &Change) -> String {
+    match change {
+        Change::CreateVersion {
+            template_id,
+            source_version,
+            ..
+        } => format!(
+            "launch template {template_id}: new version from version {source_version} ($Latest)"
+        ),
+        Change::SetDefaultVersion { template_id, .. } => {
+            format!("launch template {template_id}: default version")
+        }
+        Change::UpdateGroup {
+            group,
+            mixed_instances_policy,
+            ..
+        } => {
+            let kind = if *mixed_instances_policy {
+                " (mixed instances policy)"
+            } else {
+                ""
+            };
+            format!("auto scaling group {group}{kind}: launch template version")
+        }
+        Change::DeleteVersions {
+            template_id,
+            versions,
+            ..
+        } => format!(
+            "launch template {template_id}: delete {} old version{}",
+            versions.len(),
+            if versions.len() == 1 { "" } else { "s" }
+        ),
+    }
+}
+
+fn details(change: &Change) -> Vec<(&'static str, String)> {
+    match change {
+        Change::CreateVersion {
+            from_image,
+            to_image,
+            reason,
+            ..
+        } => vec![
+            ("image", format!("{from_image} -> {to_image}")),
+            ("why", reason.clone()),
+        ],
+        Change::SetDefaultVersion {
+            from, to, reason, ..
+        } => {
+            let to = match to {
+                VersionTarget::Number(n) => n.to_string(),
+                VersionTarget::Created => "the new version".to_owned(),
+            };
+            vec![("from", format!("{from} -> {to}")), ("why", reason.clone())]
+        }
+        Change::UpdateGroup {
+            template,
+            from,
+            to,
+            reason,
+            ..
+        } => vec![
+            ("from", format!("{template} {from} -> {to}")),
+            ("why", reason.clone()),
+        ],
+        Change::DeleteVersions {
+            versions, reason, ..
+        } => vec![
+            (
+                "delete",
+                versions
+                    .iter()
+                    .map(i64::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ),
+            ("why", reason.clone()),
+        ],
+    }
+}
+
+fn plan_counts(changes: &[Change]) -> String {
+    let mut created = 0;
+    let mut defaults = 0;
+    let mut groups = 0;
+    let mut deleted = 0;
+    for c in changes {
+        match c {
+            Change::CreateVersion { .. } => created += 1,
+            Change::SetDefaultVersion { .. } => defaults += 1,
+            Change::UpdateGroup { .. } => groups += 1,
+            Change::DeleteVersions { versions, .. } => deleted += versions.len(),
+        }
+    }
+    let plural =
+        |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    [
+        plural(created, "version to create", "versions to create"),
+        plural(defaults, "default to set", "defaults to set"),
+        plural(groups, "group to update", "groups to update"),
+        plural(deleted, "version to delete", "versions to delete"),
+    ]
+    .join(", ")
+}

@@ -1,0 +1,524 @@
+"""Per-test AWS stand-in: moto (with the gaps filled) behind a recording, fault-injecting proxy.
+
+Run as ``python harness.py`` (any working directory). It prints exactly one line
+to stdout once both servers listen::
+
+    {"proxy": <port>, "moto": <port>}
+
+Point SDK clients at ``http://127.0.0.1:<proxy>``. The harness exits when its
+stdin reaches EOF (keep a pipe to it open for the test's lifetime; the parent
+closing it or dying ends the harness) or on SIGTERM/SIGINT. If stdin is not a
+pipe, socket or terminal (e.g. /dev/null) it is ignored and only a signal
+ends the harness.
+
+The proxy
+  * forwards every request (method, path, headers including Host and the
+    SigV4 ``Authorization``, body) unchanged to moto and returns moto's status,
+    headers and body, re-framed with Content-Length; HTTP/1.1 keep-alive.
+  * identifies AWS calls: service from the credential scope of the
+    ``Authorization`` header, action from the ``Action`` form/query field
+    (EC2, Auto Scaling) or ``X-Amz-Target`` (SSM). Requests without a
+    credential scope are forwarded but not recorded.
+  * records every AWS call in arrival order as
+    ``{"service", "action", "mutating", "status", "fault"}``; mutating means
+    the action does not start with Describe, Get or List. ``status`` is null
+    for a dropped connection. It tracks the peak number of mutating calls in
+    flight (faulted calls included; a hanging call is in flight while it hangs).
+  * injects faults per rules (see ``POST /_harness/faults``).
+
+Control endpoints (JSON; never forwarded, never recorded):
+  GET  /_harness/calls              -> {"calls": [...], "peak_in_flight_mutating": n}
+  POST /_harness/reset              -> clears calls, peak and fault rules (not moto's state)
+  POST /_harness/faults             {"rules": [rule, ...]} replaces the rules
+  POST /_harness/images/<image-id>  {"state": ..., "creation_date": "2026-11-20T03:00:00.000Z",
+                                     "region": "us-east-1"} (each optional) sets attributes of
+                                     the image in moto's backend (account 123456789012); 404 if unknown
+
+A rule: {"service": "ec2"|null, "action": "CreateLaunchTemplateVersion"|null,
+"group": "<AutoScalingGroupName>"|null, "fault": F, "times": n|null,
+"probability": p|null, "seed": int|null, "after": n|null, "delay_ms": int|null,
+"status": int|null, "code": str|null, "message": str|null}.
+null fields match anything; "group" only matches Auto Scaling calls whose form
+body carries that AutoScalingGroupName. Of the calls a rule matches, the first
+``after`` are let through, then it injects on the next ``times`` (all if null),
+each with ``probability`` (random.Random(seed)) if given. The first rule that
+injects wins. Faults:
+  throttle  the service's throttling error (EC2 503 RequestLimitExceeded,
+            Auto Scaling 400 Throttling, SSM 400 ThrottlingException)
+  http500   EC2 InternalError, Auto Scaling InternalFailure, SSM InternalServerError
+  http503   EC2 Unavailable, Auto Scaling / SSM ServiceUnavailable
+  error     HTTP ``status`` (default 400) with ``code`` / ``message`` in the service's error shape
+  drop      close the connection without answering
+  hang      wait ``delay_ms`` (default 60000), then forward to moto as usual (so the
+            call takes effect even if the client gave up, as it may on AWS)
+All but hang are answered by the proxy; moto never sees the call.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import signal
+import socket
+import stat
+import sys
+import threading
+import time
+import uuid
+from datetime import datetime, timezone
+from http.client import HTTPConnection, RemoteDisconnected
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+ACCOUNT_ID = "123456789012"
+
+# ---------------------------------------------------------------------------
+# Recording and fault rules
+# ---------------------------------------------------------------------------
+
+_state_lock = threading.Lock()
+_calls: list[dict] = []
+_in_flight_mutating = 0
+_peak_in_flight_mutating = 0
+_rules: list["Rule"] = []
+
+_FAULTS = {"throttle", "http500", "http503", "error", "drop", "hang"}
+
+
+class Rule:
+    def __init__(self, spec: dict):
+        if not isinstance(spec, dict):
+            raise ValueError("a rule must be an object")
+        self.service = spec.get("service")
+        self.action = spec.get("action")
+        self.group = spec.get("group")
+        self.fault = spec.get("fault")
+        if self.fault not in _FAULTS:
+            raise ValueError(f"unknown fault {self.fault!r}; expected one of {sorted(_FAULTS)}")
+        self.times = spec.get("times")
+        self.probability = spec.get("probability")
+        self.after = spec.get("after") or 0
+        self.delay_ms = spec.get("delay_ms")
+        self.status = spec.get("status")
+        self.code = spec.get("code")
+        self.message = spec.get("message")
+        self.rng = random.Random(spec.get("seed"))
+        self.seen = 0
+        self.injected = 0
+
+    def matches(self, call: "Call") -> bool:
+        if self.service is not None and self.service != call.service:
+            return False
+        if self.action is not None and self.action != call.action:
+            return False
+        if self.group is not None:
+            if call.service != "autoscaling" or call.form.get("AutoScalingGroupName") != self.group:
+                return False
+        return True
+
+    def fires(self) -> bool:
+        """Called once per matching call, under _state_lock."""
+        index = self.seen
+        self.seen += 1
+        if index < self.after:
+            return False
+        if self.times is not None and self.injected >= self.times:
+            return False
+        if self.probability is not None and not self.rng.random() < self.probability:
+            return False
+        self.injected += 1
+        return True
+
+
+class Call:
+    _SCOPE = re.compile(r"Credential=[^/,\s]+/\d{8}/([^/,\s]+)/([^/,\s]+)/aws4_request")
+
+    def __init__(self, headers, query: str, body: bytes):
+        match = self._SCOPE.search(headers.get("Authorization", ""))
+        self.region = match.group(1) if match else None
+        self.service = match.group(2) if match else None
+        self.form: dict[str, str] = {}
+        content_type = headers.get("Content-Type", "")
+        if "x-www-form-urlencoded" in content_type:
+            self.form.update(_first_values(body.decode("utf-8", "replace")))
+        if query:
+            for key, value in _first_values(query).items():
+                self.form.setdefault(key, value)
+        target = headers.get("X-Amz-Target")
+        if target:
+            self.action = target.rsplit(".", 1)[-1]
+        else:
+            self.action = self.form.get("Action")
+        self.json_protocol = bool(target)
+        self.mutating = bool(self.action) and not self.action.startswith(("Describe", "Get", "List"))
+
+
+def _first_values(encoded: str) -> dict[str, str]:
+    return {k: v[0] for k, v in parse_qs(encoded, keep_blank_values=True).items()}
+
+
+# ---------------------------------------------------------------------------
+# AWS error shapes
+# ---------------------------------------------------------------------------
+
+# Fault name -> (status, code, message) per service, as the real services answer.
+_CANNED = {
+    "ec2": {
+        "throttle": (503, "RequestLimitExceeded", "Request limit exceeded."),
+        "http500": (500, "InternalError", "An internal error has occurred."),
+        "http503": (503, "Unavailable", "The server is overloaded and can't handle the request."),
+    },
+    "autoscaling": {
+        "throttle": (400, "Throttling", "Rate exceeded"),
+        "http500": (500, "InternalFailure", "The request processing has failed because of an unknown error, exception or failure."),
+        "http503": (503, "ServiceUnavailable", "The request has failed due to a temporary failure of the server."),
+    },
+    "ssm": {
+        "throttle": (400, "ThrottlingException", "Rate exceeded"),
+        "http500": (500, "InternalServerError", "An error occurred on the server side."),
+        "http503": (503, "ServiceUnavailable", "The request has failed due to a temporary failure of the server."),
+    },
+}
+# Other services: the common AWS error codes.
+_CANNED_DEFAULT = {
+    "throttle": (400, "ThrottlingException", "Rate exceeded"),
+    "http500": (500, "InternalFailure", "The request processing has failed because of an unknown error, exception or failure."),
+    "http503": (503, "ServiceUnavailable", "The request has failed due to a temporary failure of the server."),
+}
+
+
+def _xml_escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def error_response(call: Call, status: int, code: str, message: str) -> tuple[int, list[tuple[str, str]], bytes]:
+    request_id = str(uuid.uuid4())
+    if call.json_protocol:
+        body = json.dumps({"__type": code, "message": message}).encode()
+        headers = [("Content-Type", "application/x-amz-json-1.1"), ("x-amzn-RequestId", request_id)]
+    elif call.service == "ec2":
+        body = (
+            '<?xml version="1.0" encoding="UTF-8"?>\n'
+            f"<Response><Errors><Error><Code>{_xml_escape(code)}</Code>"
+            f"<Message>{_xml_escape(message)}</Message></Error></Errors>"
+            f"<RequestID>{request_id}</RequestID></Response>"
+        ).encode()
+        headers = [("Content-Type", "text/xml;charset=UTF-8")]
+    else:
+        namespace = (
+            ' xmlns="http://autoscaling.amazonaws.com/doc/2011-01-01/"' if call.service == "autoscaling" else ""
+        )
+        kind = "Receiver" if status >= 500 else "Sender"
+        body = (
+            f"<ErrorResponse{namespace}><Error><Type>{kind}</Type>"
+            f"<Code>{_xml_escape(code)}</Code><Message>{_xml_escape(message)}</Message></Error>"
+            f"<RequestId>{request_id}</RequestId></ErrorResponse>"
+        ).encode()
+        headers = [("Content-Type", "text/xml"), ("x-amzn-RequestId", request_id)]
+    return status, headers, body
+
+
+# ---------------------------------------------------------------------------
+# Proxy
+# ---------------------------------------------------------------------------
+
+_HOP_BY_HOP = {
+    "connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization",
+    "te", "trailer", "trailers", "transfer-encoding", "upgrade", "expect", "content-length",
+}
+# send_response() writes its own Date and Server headers.
+_DROP_FROM_UPSTREAM = _HOP_BY_HOP | {"date", "server"}
+
+_moto_port = 0
+# Set once moto_gaps is imported; forwarding waits for it (see main()).
+_moto_ready = threading.Event()
+
+
+class ProxyHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive for pooled SDK clients
+    server_version = "AmazonEC2"
+    sys_version = ""
+
+    def log_message(self, format, *args):  # noqa: A002 - stderr may be an unread pipe
+        pass
+
+    def do_GET(self):
+        self._handle()
+
+    do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = do_GET
+
+    # -- plumbing ----------------------------------------------------------
+
+    def _read_body(self) -> bytes:
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            chunks = []
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass  # trailers
+                    break
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()
+            return b"".join(chunks)
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def _send(self, status: int, headers: list[tuple[str, str]], body: bytes, reason: str | None = None):
+        self.send_response(status, reason)
+        for key, value in headers:
+            self.send_header(key, value)
+        self.send_header("Content-Length", str(len(body)))
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        if self.command != "HEAD" and body:
+            self.wfile.write(body)
+        self.wfile.flush()
+
+    def _send_json(self, status: int, payload: object):
+        self._send(status, [("Content-Type", "application/json")], json.dumps(payload).encode())
+
+    def _forward(self, body: bytes) -> tuple[int, str, list[tuple[str, str]], bytes]:
+        _moto_ready.wait()
+        for attempt in (0, 1):
+            upstream = getattr(self, "_upstream", None)
+            reused = upstream is not None
+            if upstream is None:
+                upstream = self._upstream = HTTPConnection("127.0.0.1", _moto_port)
+            try:
+                upstream.putrequest(self.command, self.path, skip_host=True, skip_accept_encoding=True)
+                for key, value in self.headers.items():
+                    if key.lower() not in _HOP_BY_HOP:
+                        upstream.putheader(key, value)
+                upstream.putheader("Content-Length", str(len(body)))
+                upstream.endheaders(body)
+                response = upstream.getresponse()
+                data = response.read()
+            except (BrokenPipeError, ConnectionResetError, RemoteDisconnected):
+                upstream.close()
+                self._upstream = None
+                # Only a stale kept-alive connection is retried: moto closed it
+                # before reading the request, so the call never ran.
+                if reused and attempt == 0:
+                    continue
+                raise
+            if response.will_close:
+                upstream.close()
+                self._upstream = None
+            headers = [(k, v) for k, v in response.getheaders() if k.lower() not in _DROP_FROM_UPSTREAM]
+            return response.status, response.reason, headers, data
+        raise AssertionError("unreachable")
+
+    # -- request handling --------------------------------------------------
+
+    def _handle(self):
+        body = self._read_body()
+        split = urlsplit(self.path)
+        if split.path.startswith("/_harness/"):
+            self._control(split.path, body)
+            return
+
+        call = Call(self.headers, split.query, body)
+        if not call.service:
+            status, reason, headers, data = self._forward(body)
+            self._send(status, headers, data, reason)
+            return
+
+        global _in_flight_mutating, _peak_in_flight_mutating
+        with _state_lock:
+            record = {
+                "service": call.service,
+                "action": call.action,
+                "mutating": call.mutating,
+                "status": None,
+                "fault": None,
+            }
+            _calls.append(record)
+            rule = next((r for r in _rules if r.matches(call) and r.fires()), None)
+            if rule is not None:
+                record["fault"] = rule.fault
+            if call.mutating:
+                _in_flight_mutating += 1
+                _peak_in_flight_mutating = max(_peak_in_flight_mutating, _in_flight_mutating)
+        try:
+            self._answer(call, rule, record, body)
+        finally:
+            if call.mutating:
+                with _state_lock:
+                    _in_flight_mutating -= 1
+
+    def _answer(self, call: Call, rule: Rule | None, record: dict, body: bytes):
+        fault = rule.fault if rule else None
+        if fault == "drop":
+            self.close_connection = True
+            try:
+                self.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            return
+        if fault in ("throttle", "http500", "http503", "error"):
+            if fault == "error":
+                status = int(rule.status or 400)
+                code = rule.code or "ValidationError"
+                message = rule.message or "Injected error"
+            else:
+                status, code, message = _CANNED.get(call.service, _CANNED_DEFAULT)[fault]
+            status, headers, data = error_response(call, status, code, message)
+            record["status"] = status
+            self._send(status, headers, data)
+            return
+        if fault == "hang":
+            delay = rule.delay_ms if rule.delay_ms is not None else 60000
+            time.sleep(delay / 1000.0)
+        status, reason, headers, data = self._forward(body)
+        record["status"] = status
+        try:
+            self._send(status, headers, data, reason)
+        except OSError:
+            # The client gave up (e.g. timed out on a hang); nothing to answer.
+            self.close_connection = True
+
+    # -- control endpoints -------------------------------------------------
+
+    def _control(self, path: str, body: bytes):
+        global _calls, _rules, _peak_in_flight_mutating
+        try:
+            payload = json.loads(body) if body.strip() else {}
+        except ValueError:
+            self._send_json(400, {"error": "body is not JSON"})
+            return
+
+        if path == "/_harness/calls" and self.command == "GET":
+            with _state_lock:
+                result = {
+                    "calls": [dict(c) for c in _calls],
+                    "peak_in_flight_mutating": _peak_in_flight_mutating,
+                }
+            self._send_json(200, result)
+        elif path == "/_harness/reset" and self.command == "POST":
+            with _state_lock:
+                _calls = []
+                _rules = []
+                _peak_in_flight_mutating = _in_flight_mutating
+            self._send_json(200, {"ok": True})
+        elif path == "/_harness/faults" and self.command == "POST":
+            try:
+                rules = [Rule(spec) for spec in payload.get("rules", [])]
+            except (ValueError, TypeError, AttributeError) as err:
+                self._send_json(400, {"error": str(err)})
+                return
+            with _state_lock:
+                _rules = rules
+            self._send_json(200, {"ok": True, "rules": len(rules)})
+        elif path.startswith("/_harness/images/") and self.command == "POST":
+            self._set_image(path[len("/_harness/images/"):], payload)
+        else:
+            self._send_json(404, {"error": f"no control endpoint {self.command} {path}"})
+
+    def _set_image(self, image_id: str, payload: dict):
+        _moto_ready.wait()
+        from moto.ec2.models import ec2_backends
+
+        region = payload.get("region", "us-east-1")
+        backend = ec2_backends[ACCOUNT_ID][region]
+        image = backend.amis.get(image_id)
+        if image is None:
+            self._send_json(404, {"error": f"unknown image {image_id} in {region}"})
+            return
+        if "state" in payload:
+            image.state = payload["state"]
+        if "creation_date" in payload:
+            parsed = datetime.fromisoformat(payload["creation_date"].replace("Z", "+00:00"))
+            if parsed.tzinfo is not None:
+                # moto keeps naive UTC datetimes.
+                parsed = parsed.astimezone(timezone.utc).replace(tzinfo=None)
+            image.creation_date = parsed
+        self._send_json(200, {"ok": True, "image_id": image_id, "state": image.state})
+
+
+_moto_app = None
+
+
+def _gated(environ, start_response):
+    """moto's WSGI application, once loaded and patched."""
+    _moto_ready.wait()
+    return _moto_app(environ, start_response)
+
+
+class ProxyServer(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128
+
+
+# ---------------------------------------------------------------------------
+# Startup
+# ---------------------------------------------------------------------------
+
+
+def _watch_stdin() -> None:
+    mode = os.fstat(0).st_mode
+    if not (stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) or os.isatty(0)):
+        return  # /dev/null or a file: rely on signals
+    try:
+        while os.read(0, 65536):
+            pass
+    except OSError:
+        pass
+    os._exit(0)
+
+
+def main() -> None:
+    global _moto_port
+    here = os.path.dirname(os.path.abspath(__file__))
+    if here not in sys.path:
+        sys.path.insert(0, here)
+    # ~1,200 public AMIs would otherwise be loaded on the first EC2 call and
+    # show up in DescribeImages.
+    os.environ["MOTO_EC2_LOAD_DEFAULT_AMIS"] = "false"
+    for handled in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(handled, lambda *_: os._exit(0))
+
+    import logging
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no per-request log lines
+
+    # Both sockets are bound before moto is imported, so the ready line comes
+    # out at once; importing moto and its EC2 models (most of the start-up
+    # cost) happens afterwards, and every request waits for it (see _gated),
+    # so nothing ever reaches an unpatched moto.
+    proxy = ProxyServer(("127.0.0.1", 0), ProxyHandler)
+    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+
+    from werkzeug.serving import make_server
+
+    # Equivalent of moto.server.ThreadedMotoServer(ip_address="127.0.0.1",
+    # port=0), with the application plugged in once it is importable.
+    moto_server = make_server("127.0.0.1", 0, _gated, threaded=True)
+    _moto_port = moto_server.server_address[1]
+    threading.Thread(target=moto_server.serve_forever, daemon=True).start()
+
+    print(json.dumps({"proxy": proxy.server_address[1], "moto": _moto_port}), flush=True)
+
+    from moto.moto_server.werkzeug_app import (
+        DomainDispatcherApplication,
+        MotoRequestHandler,
+        create_backend_app,
+    )
+
+    import moto_gaps  # noqa: F401  (patches moto on import)
+
+    global _moto_app
+    _moto_app = DomainDispatcherApplication(create_backend_app)
+    # What ThreadedMotoServer configures: moto's handler, keep-alive.
+    MotoRequestHandler.protocol_version = "HTTP/1.1"
+    moto_server.RequestHandlerClass = MotoRequestHandler
+    _moto_ready.set()
+    _watch_stdin()
+    signal.pause() if hasattr(signal, "pause") else threading.Event().wait()
+
+
+if __name__ == "__main__":
+    main()
