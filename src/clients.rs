@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
-use aws_config::{BehaviorVersion, SdkConfig};
+use aws_config::{BehaviorVersion, ConfigLoader, SdkConfig};
 
 /// Attempts per call unless `AWS_MAX_ATTEMPTS` says otherwise. Adaptive retry
 /// also rate-limits the client after throttling, so a throttled run slows
@@ -45,6 +45,12 @@ impl Clients {
 /// `AWS_ENDPOINT_URL`, ...) with the reconciler's retry and timeout defaults.
 /// `AWS_RETRY_MODE` / `AWS_MAX_ATTEMPTS`, when set, keep precedence.
 pub async fn load_config() -> SdkConfig {
+    config_loader().load().await
+}
+
+/// The loader behind [`load_config`], for callers that add to it (tests
+/// point it at a local endpoint).
+pub fn config_loader() -> ConfigLoader {
     let mut loader = aws_config::defaults(BehaviorVersion::latest()).timeout_config(
         TimeoutConfig::builder()
             .connect_timeout(CONNECT_TIMEOUT)
@@ -61,5 +67,5 @@ pub async fn load_config() -> SdkConfig {
                 .with_max_backoff(MAX_BACKOFF),
         );
     }
-    loader.load().await
+    loader
 }

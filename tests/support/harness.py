@@ -502,6 +502,16 @@ def main() -> None:
 
     print(json.dumps({"proxy": proxy.server_address[1], "moto": _moto_port}), flush=True)
 
+    # moto builds a fresh boto3 Session (re-reading botocore's endpoint data)
+    # several times while importing EC2 and creating backends: ~0.3 s of the
+    # start-up. moto already shares one Session for its backends, so sharing
+    # one for every argument-less Session() is safe.
+    import boto3
+
+    real_session = boto3.Session
+    shared_session = real_session()
+    boto3.Session = lambda *a, **k: shared_session if not (a or k) else real_session(*a, **k)
+
     from moto.moto_server.werkzeug_app import (
         DomainDispatcherApplication,
         MotoRequestHandler,

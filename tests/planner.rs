@@ -1,0 +1,521 @@
+//! The planner's rules, one test each: plain data in, a `Plan` out. No server.
+
+use ami_reconciler::fixture::{TEMPLATE, backup, group, legacy_group, mixed_group, settings};
+use ami_reconciler::model::{CurrentImage, State};
+use ami_reconciler::plan::{Change, GroupTarget, VersionTarget, client_token, plan};
+use ami_reconciler::settings::Settings;
+
+fn keep(n: u32) -> Settings {
+    Settings {
+        keep_versions: n,
+        ..settings()
+    }
+}
+
+fn created_image(p: &ami_reconciler::Plan) -> Option<&str> {
+    p.changes.iter().find_map(|c| match c {
+        Change::CreateVersion { to_image, .. } => Some(to_image.as_str()),
+        _ => None,
+    })
+}
+
+fn deleted(p: &ami_reconciler::Plan) -> Vec<i64> {
+    p.changes
+        .iter()
+        .find_map(|c| match c {
+            Change::DeleteVersions { versions, .. } => Some(versions.clone()),
+            _ => None,
+        })
+        .unwrap_or_default()
+}
+
+fn updated_groups(p: &ami_reconciler::Plan) -> Vec<&str> {
+    p.changes
+        .iter()
+        .filter_map(|c| match c {
+            Change::UpdateGroup { group, .. } => Some(group.as_str()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn default_target(p: &ami_reconciler::Plan) -> Option<VersionTarget> {
+    p.changes.iter().find_map(|c| match c {
+        Change::SetDefaultVersion { to, .. } => Some(*to),
+        _ => None,
+    })
+}
+
+// --- converged -----------------------------------------------------------
+
+#[test]
+fn a_converged_state_plans_nothing() {
+    let p = plan(&State::fixture(), &settings());
+    assert!(p.is_converged(), "{p:#?}");
+    assert!(p.warnings.is_empty());
+    assert_eq!(p.newest_backup.unwrap().image_id, "ami-a");
+}
+
+#[test]
+fn planning_twice_gives_the_same_plan() {
+    let state = State::fixture()
+        .image(backup("b", 2))
+        .group(group("web", "1"))
+        .versions(&[1, 2, 3, 4, 5]);
+    assert_eq!(plan(&state, &settings()), plan(&state, &settings()));
+}
+
+// --- which AMI -----------------------------------------------------------
+
+#[test]
+fn a_newer_backup_creates_a_version_from_latest_with_only_the_image() {
+    let p = plan(&State::fixture().image(backup("b", 2)), &settings());
+    match &p.changes[0] {
+        Change::CreateVersion {
+            template_id,
+            source_version,
+            from_image,
+            to_image,
+            version_description,
+            client_token: token,
+            ..
+        } => {
+            assert_eq!(template_id, TEMPLATE);
+            assert_eq!(*source_version, 3);
+            assert_eq!((from_image.as_str(), to_image.as_str()), ("ami-a", "ami-b"));
+            assert!(
+                version_description.contains("ami-b"),
+                "{version_description}"
+            );
+            assert_eq!(token, &client_token(TEMPLATE, 3, "ami-b"));
+        }
+        other => panic!("expected a new version first, got {other:?}"),
+    }
+    assert_eq!(default_target(&p), Some(VersionTarget::Created));
+}
+
+#[test]
+fn the_newest_backup_is_chosen_by_creation_date_not_by_api_order() {
+    let state = State::fixture()
+        .image(backup("d", 4))
+        .image(backup("b", 2))
+        .image(backup("c", 3));
+    assert_eq!(created_image(&plan(&state, &settings())), Some("ami-d"));
+}
+
+#[test]
+fn backups_created_in_the_same_second_are_ordered_by_id_so_the_choice_is_stable() {
+    let state = State::fixture().image(backup("y", 5)).image(backup("x", 5));
+    assert_eq!(created_image(&plan(&state, &settings())), Some("ami-y"));
+}
+
+#[test]
+fn images_that_are_not_available_are_never_chosen() {
+    for s in ["pending", "failed", "disabled"] {
+        let state = State::fixture().image(backup("b", 2).in_state(s));
+        assert_eq!(created_image(&plan(&state, &settings())), None, "state {s}");
+    }
+}
+
+#[test]
+fn images_without_the_marker_are_never_chosen() {
+    let mut golden = backup("golden", 9);
+    golden.description = "golden image".into();
+    assert_eq!(
+        created_image(&plan(&State::fixture().image(golden), &settings())),
+        None
+    );
+}
+
+#[test]
+fn the_marker_is_a_setting() {
+    let mut nightly = backup("n", 9);
+    nightly.description = "NIGHTLY".into();
+    let s = Settings {
+        marker: "NIGHTLY".into(),
+        ..settings()
+    };
+    let state = State::fixture().image(nightly);
+    assert_eq!(created_image(&plan(&state, &s)), Some("ami-n"));
+}
+
+#[test]
+fn images_of_other_accounts_are_never_chosen() {
+    let mut shared = backup("shared", 9);
+    shared.owned_by_account = false;
+    assert_eq!(
+        created_image(&plan(&State::fixture().image(shared), &settings())),
+        None
+    );
+}
+
+#[test]
+fn skip_tagged_backups_are_never_chosen() {
+    let state = State::fixture().image(backup("bad", 9).skipped());
+    assert_eq!(created_image(&plan(&state, &settings())), None);
+}
+
+#[test]
+fn no_backup_at_all_changes_no_image_and_warns() {
+    let mut state = State::fixture();
+    state.images.clear();
+    let p = plan(&state, &settings());
+    assert!(p.is_converged());
+    assert!(p.warnings[0].contains("EC2_BACKUP"), "{:?}", p.warnings);
+    assert!(p.newest_backup.is_none());
+}
+
+// --- template image ------------------------------------------------------
+
+#[test]
+fn a_skip_tagged_current_image_rolls_back_to_the_newest_good_backup() {
+    let state = State::fixture()
+        .image(backup("b", 2))
+        .current(CurrentImage::Found(backup("bad", 3).skipped()));
+    let p = plan(&state, &settings());
+    assert_eq!(created_image(&p), Some("ami-b"));
+    match &p.changes[0] {
+        Change::CreateVersion { reason, .. } => {
+            assert!(reason.contains("ami-reconciler:skip"), "{reason}")
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_deregistered_current_image_is_replaced() {
+    let state = State::fixture().current(CurrentImage::Missing("ami-gone".into()));
+    let p = plan(&state, &settings());
+    assert_eq!(created_image(&p), Some("ami-a"));
+}
+
+#[test]
+fn a_failed_current_image_is_replaced_even_by_an_older_backup() {
+    let state =
+        State::fixture().current(CurrentImage::Found(backup("broken", 5).in_state("failed")));
+    assert_eq!(created_image(&plan(&state, &settings())), Some("ami-a"));
+}
+
+#[test]
+fn a_newer_current_image_is_never_replaced_by_an_older_backup() {
+    let mut golden = backup("golden", 9);
+    golden.description = "hand-made".into();
+    let state = State::fixture().current(CurrentImage::Found(golden));
+    let p = plan(&state, &settings());
+    assert!(p.is_converged(), "{p:#?}");
+    assert!(
+        p.warnings[0].contains("not moving backwards"),
+        "{:?}",
+        p.warnings
+    );
+}
+
+#[test]
+fn an_older_current_image_outside_the_backups_is_replaced() {
+    let mut golden = backup("golden", 0);
+    golden.description = "golden image".into();
+    golden.owned_by_account = false;
+    let state = State::fixture().current(CurrentImage::Found(golden));
+    assert_eq!(created_image(&plan(&state, &settings())), Some("ami-a"));
+}
+
+#[test]
+fn an_image_taken_from_ssm_is_left_alone_and_reported() {
+    let state = State::fixture()
+        .image(backup("b", 2))
+        .current(CurrentImage::FromSsm("resolve:ssm:/golden/ami".into()));
+    let p = plan(&state, &settings());
+    assert_eq!(created_image(&p), None);
+    assert!(
+        p.warnings[0].contains("resolve:ssm:/golden/ami"),
+        "{:?}",
+        p.warnings
+    );
+}
+
+#[test]
+fn the_client_token_fits_ec2s_limit_and_differs_by_source_version() {
+    let a = client_token(TEMPLATE, 3, "ami-0123456789abcdef0");
+    let b = client_token(TEMPLATE, 4, "ami-0123456789abcdef0");
+    assert_ne!(a, b);
+    assert!(a.len() <= 64 && a.is_ascii(), "{a}");
+    let long = client_token(&"lt-".repeat(30), 1_000_000, "ami-0123456789abcdef0");
+    assert!(long.len() <= 64, "{long}");
+    assert_eq!(
+        long,
+        client_token(&"lt-".repeat(30), 1_000_000, "ami-0123456789abcdef0")
+    );
+}
+
+// --- default version -----------------------------------------------------
+
+#[test]
+fn a_drifted_default_is_set_back_to_the_latest_number() {
+    let p = plan(&State::fixture().default_version(2), &settings());
+    assert_eq!(p.changes.len(), 1, "{p:#?}");
+    assert_eq!(default_target(&p), Some(VersionTarget::Number(3)));
+}
+
+#[test]
+fn no_default_switch_is_planned_when_the_default_is_the_latest() {
+    let p = plan(&State::fixture().group(group("web", "1")), &settings());
+    assert_eq!(default_target(&p), None);
+}
+
+// --- groups --------------------------------------------------------------
+
+#[test]
+fn a_tagged_group_on_a_version_number_moves_to_latest() {
+    let p = plan(&State::fixture().group(group("web", "1")), &settings());
+    match &p.changes[..] {
+        [
+            Change::UpdateGroup {
+                group,
+                from,
+                to,
+                target:
+                    GroupTarget::Plain {
+                        template_id,
+                        template_name,
+                    },
+                mixed_instances_policy: false,
+                ..
+            },
+        ] => {
+            assert_eq!(
+                (group.as_str(), from.as_str(), to.as_str()),
+                ("web", "1", "$Latest")
+            );
+            assert_eq!(template_id.as_deref(), Some(TEMPLATE));
+            assert_eq!(template_name, &None, "the id alone is sent");
+        }
+        other => panic!("{other:#?}"),
+    }
+}
+
+#[test]
+fn tagged_groups_on_default_or_no_version_move_to_latest() {
+    let mut unversioned = group("b", "x");
+    if let ami_reconciler::model::LaunchSource::Template(spec) = &mut unversioned.launch {
+        spec.version = None;
+    }
+    let state = State::fixture()
+        .group(group("a", "$Default"))
+        .group(unversioned);
+    assert_eq!(updated_groups(&plan(&state, &settings())), ["a", "b"]);
+}
+
+#[test]
+fn a_tagged_group_on_latest_is_left_alone() {
+    let p = plan(
+        &State::fixture().group(group("web", "$Latest")),
+        &settings(),
+    );
+    assert!(p.is_converged());
+}
+
+#[test]
+fn a_mixed_instances_group_moves_to_latest_with_its_whole_policy() {
+    let p = plan(
+        &State::fixture().group(mixed_group("spot", "2", &["1"])),
+        &settings(),
+    );
+    match &p.changes[..] {
+        [
+            Change::UpdateGroup {
+                target: GroupTarget::Mixed(_),
+                mixed_instances_policy: true,
+                from,
+                ..
+            },
+        ] => {
+            assert_eq!(from, "2");
+        }
+        other => panic!("{other:#?}"),
+    }
+}
+
+#[test]
+fn a_group_on_a_launch_configuration_is_skipped_with_a_warning() {
+    let p = plan(&State::fixture().group(legacy_group("old")), &settings());
+    assert!(p.is_converged());
+    assert!(
+        p.warnings[0].contains("launch configuration"),
+        "{:?}",
+        p.warnings
+    );
+}
+
+#[test]
+fn untagged_groups_never_appear_in_the_plan() {
+    let state = State::fixture()
+        .other_group(group("untagged", "1"))
+        .image(backup("b", 2));
+    let p = plan(&state, &settings());
+    assert!(updated_groups(&p).is_empty());
+}
+
+#[test]
+fn groups_are_planned_in_name_order() {
+    let state = State::fixture()
+        .group(group("c", "1"))
+        .group(group("a", "1"))
+        .group(group("b", "2"));
+    assert_eq!(updated_groups(&plan(&state, &settings())), ["a", "b", "c"]);
+}
+
+// --- prune ---------------------------------------------------------------
+
+#[test]
+fn versions_beyond_the_newest_three_are_deleted() {
+    let state = State::fixture()
+        .versions(&[1, 2, 3, 4, 5])
+        .default_version(5);
+    assert_eq!(deleted(&plan(&state, &settings())), [1, 2]);
+}
+
+#[test]
+fn the_version_created_in_this_run_counts_towards_the_kept_three() {
+    let state = State::fixture().versions(&[1, 2, 3]).image(backup("b", 2));
+    let p = plan(&state, &settings());
+    assert_eq!(deleted(&p), [1]);
+    match p.changes.last() {
+        Some(Change::DeleteVersions { relies_on, .. }) => assert!(relies_on.created_version),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn gaps_in_version_numbers_are_counted_by_existing_versions() {
+    let state = State::fixture()
+        .versions(&[2, 7, 9, 12])
+        .default_version(12);
+    assert_eq!(deleted(&plan(&state, &settings())), [2]);
+}
+
+#[test]
+fn the_default_version_is_never_deleted() {
+    let state = State::fixture()
+        .versions(&[1, 2, 3, 4, 5, 6])
+        .default_version(1);
+    // The switch to 6 is planned; 1 goes only once it succeeds.
+    let p = plan(&state, &settings());
+    assert_eq!(default_target(&p), Some(VersionTarget::Number(6)));
+    assert_eq!(deleted(&p), [1, 2, 3]);
+    match p.changes.last() {
+        Some(Change::DeleteVersions { relies_on, .. }) => {
+            assert_eq!(relies_on.previous_default, Some(1))
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_version_an_untagged_group_pins_is_never_deleted() {
+    let state = State::fixture()
+        .versions(&[1, 2, 3, 4, 5])
+        .default_version(5)
+        .other_group(group("untagged", "2"));
+    assert_eq!(deleted(&plan(&state, &settings())), [1]);
+}
+
+#[test]
+fn versions_that_mixed_policies_and_their_overrides_pin_are_never_deleted() {
+    let state = State::fixture()
+        .versions(&[1, 2, 3, 4, 5, 6])
+        .default_version(6)
+        .other_group(mixed_group("spot", "1", &["2"]))
+        .group(mixed_group("managed-spot", "$Latest", &["3"]));
+    assert!(deleted(&plan(&state, &settings())).is_empty());
+}
+
+#[test]
+fn a_version_only_a_moving_managed_group_pins_is_deleted_once_the_group_moves() {
+    let state = State::fixture()
+        .versions(&[1, 2, 3, 4, 5])
+        .default_version(5)
+        .group(group("web", "1"));
+    let p = plan(&state, &settings());
+    assert_eq!(deleted(&p), [1, 2]);
+    match p.changes.last() {
+        Some(Change::DeleteVersions { relies_on, .. }) => {
+            assert_eq!(relies_on.released_by.get(&1), Some(&vec!["web".to_owned()]));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn nothing_is_deleted_while_untagged_groups_are_unknown() {
+    let state = State::fixture()
+        .versions(&[1, 2, 3, 4])
+        .default_version(4)
+        .others_unread();
+    let p = plan(&state, &settings());
+    assert!(deleted(&p).is_empty());
+    assert!(p.warnings[0].contains("not read"), "{:?}", p.warnings);
+}
+
+#[test]
+fn keep_versions_is_a_setting() {
+    let state = State::fixture()
+        .versions(&[1, 2, 3, 4, 5])
+        .default_version(5);
+    assert_eq!(deleted(&plan(&state, &keep(1))), [1, 2, 3, 4]);
+    assert!(deleted(&plan(&state, &keep(5))).is_empty());
+}
+
+#[test]
+fn with_keep_one_a_new_version_makes_every_old_one_deletable_after_the_switch() {
+    let state = State::fixture().versions(&[1, 2, 3]).image(backup("b", 2));
+    let p = plan(&state, &keep(1));
+    assert_eq!(deleted(&p), [1, 2, 3]);
+    match p.changes.last() {
+        Some(Change::DeleteVersions { relies_on, .. }) => {
+            assert!(relies_on.created_version);
+            assert_eq!(relies_on.previous_default, Some(3));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_drift_repair_plans_every_step_in_apply_order() {
+    let state = State::fixture()
+        .versions(&[1, 2, 3, 4, 5, 6])
+        .default_version(1)
+        .image(backup("b", 2))
+        .group(group("web", "1"))
+        .other_group(group("legacy-pin", "2"));
+    let kinds: Vec<&str> = plan(&state, &settings())
+        .changes
+        .iter()
+        .map(ami_reconciler::apply::action)
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "create_version",
+            "set_default_version",
+            "update_group",
+            "delete_versions"
+        ]
+    );
+}
+
+#[test]
+fn the_plan_serializes_to_the_documented_json_shape() {
+    let state = State::fixture()
+        .image(backup("b", 2))
+        .group(group("web", "1"));
+    let json = serde_json::to_value(plan(&state, &settings())).unwrap();
+    assert_eq!(json["changes"][0]["action"], "create_version");
+    assert_eq!(json["changes"][1]["to"], "created");
+    assert_eq!(json["changes"][2]["group"], "web");
+    assert_eq!(json["changes"][2]["to"], "$Latest");
+    assert!(
+        json["changes"][2].get("target").is_none(),
+        "SDK data stays out of the report"
+    );
+    assert_eq!(json["newest_backup"]["image_id"], "ami-b");
+}

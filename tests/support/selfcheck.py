@@ -1,0 +1,546 @@
+"""Self-check of the test harness: spawns harness.py and asserts every gap fill and fault.
+
+Run as ``python selfcheck.py`` with the packages of requirements.txt installed.
+Prints one line per check and exits non-zero on the first failure.
+"""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+
+import boto3
+import botocore.exceptions
+from botocore.config import Config
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+class Harness:
+    def __init__(self) -> None:
+        started = time.monotonic()
+        self.proc = subprocess.Popen(
+            [sys.executable, os.path.join(HERE, "harness.py")],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )
+        ports = json.loads(self.proc.stdout.readline())
+        self.ready_seconds = time.monotonic() - started
+        self.proxy, self.moto = ports["proxy"], ports["moto"]
+        self.url = f"http://127.0.0.1:{self.proxy}"
+
+    def client(self, service: str, attempts: int = 1, read_timeout: float = 30):
+        return boto3.client(
+            service,
+            endpoint_url=self.url,
+            region_name="us-east-1",
+            aws_access_key_id="AKIDSELFCHECK",
+            aws_secret_access_key="secret",
+            config=Config(
+                retries={"total_max_attempts": attempts, "mode": "standard"},
+                read_timeout=read_timeout,
+                connect_timeout=5,
+            ),
+        )
+
+    def control(self, method: str, path: str, payload: object | None = None):
+        data = json.dumps(payload).encode() if payload is not None else None
+        request = urllib.request.Request(self.url + path, data=data, method=method)
+        try:
+            with urllib.request.urlopen(request) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as err:
+            return err.code, json.loads(err.read())
+
+    def faults(self, *rules: dict) -> None:
+        status, _ = self.control("POST", "/_harness/faults", {"rules": list(rules)})
+        assert status == 200
+
+    def calls(self) -> dict:
+        return self.control("GET", "/_harness/calls")[1]
+
+    def close(self) -> None:
+        self.proc.stdin.close()
+        self.proc.wait(timeout=10)
+
+
+def check(name: str) -> None:
+    print(f"ok  {name}", flush=True)
+
+
+def client_error(fn, *args, **kwargs) -> botocore.exceptions.ClientError:
+    try:
+        fn(*args, **kwargs)
+    except botocore.exceptions.ClientError as err:
+        return err
+    raise AssertionError(f"{fn.__name__} did not fail")
+
+
+def raw_body_of(client, operation: str, fn, *args, **kwargs) -> tuple[int, bytes]:
+    """Call fn and capture the raw HTTP response of `operation`."""
+    seen: dict = {}
+
+    def grab(response_dict, **_):
+        seen["status"] = response_dict["status_code"]
+        seen["body"] = response_dict["body"]
+
+    event = f"before-parse.{client.meta.service_model.service_id.hyphenize()}.{operation}"
+    client.meta.events.register(event, grab)
+    try:
+        fn(*args, **kwargs)
+    except botocore.exceptions.ClientError:
+        pass
+    finally:
+        client.meta.events.unregister(event, grab)
+    return seen["status"], seen["body"]
+
+
+def versions_of(ec2, template_id: str, **kwargs) -> list[int]:
+    found = ec2.describe_launch_template_versions(LaunchTemplateId=template_id, **kwargs)
+    return [v["VersionNumber"] for v in found["LaunchTemplateVersions"]]
+
+
+def check_launch_templates(h: Harness) -> None:
+    ec2 = h.client("ec2")
+    user_data = base64.b64encode(b"#!/bin/sh\necho hi\n").decode()
+    lt = ec2.create_launch_template(
+        LaunchTemplateName="web",
+        LaunchTemplateData={"ImageId": "ami-11111111", "InstanceType": "t3.micro", "UserData": user_data},
+    )["LaunchTemplate"]
+    tid = lt["LaunchTemplateId"]
+    for image in ("ami-22222222", "ami-33333333", "ami-44444444"):
+        ec2.create_launch_template_version(LaunchTemplateId=tid, LaunchTemplateData={"ImageId": image})
+    assert versions_of(ec2, tid) == [1, 2, 3, 4]
+
+    # DeleteLaunchTemplateVersions, dispatched to the new response method.
+    deleted = ec2.delete_launch_template_versions(LaunchTemplateId=tid, Versions=["2", "3"])
+    assert [d["VersionNumber"] for d in deleted["SuccessfullyDeletedLaunchTemplateVersions"]] == [2, 3]
+    assert deleted["SuccessfullyDeletedLaunchTemplateVersions"][0]["LaunchTemplateName"] == "web"
+    assert deleted["UnsuccessfullyDeletedLaunchTemplateVersions"] == []
+    check("DeleteLaunchTemplateVersions deletes")
+
+    # Numbers are never reused.
+    new = ec2.create_launch_template_version(LaunchTemplateId=tid, LaunchTemplateData={"ImageId": "ami-55555555"})
+    assert new["LaunchTemplateVersion"]["VersionNumber"] == 5
+    assert "Warning" not in new
+    assert versions_of(ec2, tid) == [1, 4, 5]
+    assert versions_of(ec2, tid, Versions=["$Latest"]) == [5]
+    assert versions_of(ec2, tid, Versions=["$Default"]) == [1]
+    assert versions_of(ec2, tid, Versions=["5", "$Latest", "1"]) == [1, 5]
+    assert versions_of(ec2, tid, MinVersion="2", MaxVersion="4") == [4]
+    assert versions_of(ec2, tid, MinVersion="4") == [4, 5]
+    err = client_error(ec2.describe_launch_template_versions, LaunchTemplateId=tid, Versions=["3"])
+    assert err.response["Error"]["Code"] == "InvalidLaunchTemplateId.VersionNotFound", err.response
+    ec2.modify_launch_template(LaunchTemplateId=tid, DefaultVersion="4")
+    err = client_error(ec2.modify_launch_template, LaunchTemplateId=tid, DefaultVersion="2")
+    assert err.response["Error"]["Code"] == "InvalidLaunchTemplateId.VersionNotFound"
+    described = ec2.describe_launch_templates(LaunchTemplateIds=[tid])["LaunchTemplates"][0]
+    assert (described["DefaultVersionNumber"], described["LatestVersionNumber"]) == (4, 5)
+    assert versions_of(ec2, tid, Versions=["$Default"]) == [4]
+    check("version numbers are stable after deletions")
+
+    # Default version and unknown versions are refused per version.
+    status, raw = raw_body_of(
+        ec2, "DeleteLaunchTemplateVersions",
+        ec2.delete_launch_template_versions, LaunchTemplateName="web", Versions=["4", "3", "5"],
+    )
+    print("    wire:", status, raw.decode())
+    assert status == 200
+    assert versions_of(ec2, tid) == [1, 4]
+    result = ec2.delete_launch_template_versions(LaunchTemplateName="web", Versions=["4", "3"])
+    failed = {f["VersionNumber"]: f["ResponseError"] for f in result["UnsuccessfullyDeletedLaunchTemplateVersions"]}
+    assert failed[4]["Code"] == "unexpectedError", failed
+    assert failed[3]["Code"] == "launchTemplateVersionDoesNotExist", failed
+    assert result["SuccessfullyDeletedLaunchTemplateVersions"] == []
+    err = client_error(
+        ec2.delete_launch_template_versions, LaunchTemplateId=tid, Versions=[str(n) for n in range(1, 202)]
+    )
+    assert err.response["Error"]["Code"] == "InvalidParameterValue"
+    assert err.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    check("DeleteLaunchTemplateVersions refuses the default, unknown versions, >200 versions")
+
+    # SourceVersion: inherit everything but the keys sent.
+    v6 = ec2.create_launch_template_version(
+        LaunchTemplateId=tid, SourceVersion="1", LaunchTemplateData={"ImageId": "ami-66666666"}
+    )["LaunchTemplateVersion"]
+    assert v6["VersionNumber"] == 6
+    data = v6["LaunchTemplateData"]
+    assert data["ImageId"] == "ami-66666666" and data["InstanceType"] == "t3.micro", data
+    assert data["UserData"] == user_data, data
+    v7 = ec2.create_launch_template_version(
+        LaunchTemplateId=tid, SourceVersion="$Latest", LaunchTemplateData={"InstanceType": "m5.large"}
+    )["LaunchTemplateVersion"]["LaunchTemplateData"]
+    assert v7["ImageId"] == "ami-66666666" and v7["InstanceType"] == "m5.large", v7
+    v8 = ec2.create_launch_template_version(
+        LaunchTemplateId=tid, SourceVersion="$Default", LaunchTemplateData={}
+    )["LaunchTemplateVersion"]["LaunchTemplateData"]
+    assert v8.get("ImageId") == "ami-44444444" and "InstanceType" not in v8, v8
+    plain = ec2.create_launch_template_version(
+        LaunchTemplateId=tid, LaunchTemplateData={"ImageId": "ami-77777777"}
+    )["LaunchTemplateVersion"]["LaunchTemplateData"]
+    assert plain == {"ImageId": "ami-77777777"}, plain
+    err = client_error(
+        ec2.create_launch_template_version, LaunchTemplateId=tid, SourceVersion="2", LaunchTemplateData={}
+    )
+    assert err.response["Error"]["Code"] == "InvalidLaunchTemplateId.VersionNotFound"
+    check("CreateLaunchTemplateVersion honours SourceVersion")
+
+    # ClientToken idempotency.
+    first = ec2.create_launch_template_version(
+        LaunchTemplateId=tid, ClientToken="tok-1", SourceVersion="1", LaunchTemplateData={"ImageId": "ami-88888888"}
+    )["LaunchTemplateVersion"]
+    again = ec2.create_launch_template_version(
+        LaunchTemplateName="web", ClientToken="tok-1", SourceVersion="1", LaunchTemplateData={"ImageId": "ami-88888888"}
+    )["LaunchTemplateVersion"]
+    assert first["VersionNumber"] == again["VersionNumber"] == 10, (first, again)
+    assert versions_of(ec2, tid, Versions=["$Latest"]) == [10]
+    status, raw = raw_body_of(
+        ec2, "CreateLaunchTemplateVersion", ec2.create_launch_template_version,
+        LaunchTemplateId=tid, ClientToken="tok-1", LaunchTemplateData={"ImageId": "ami-99999999"},
+    )
+    print("    wire:", status, raw.decode())
+    assert status == 400 and b"<Code>IdempotentParameterMismatch</Code>" in raw
+    assert versions_of(ec2, tid, Versions=["$Latest"]) == [10]
+    check("CreateLaunchTemplateVersion honours ClientToken")
+
+    # Paging of versions.
+    numbers = versions_of(ec2, tid)
+    assert numbers == sorted(numbers) and len(numbers) == 6, numbers
+    pages, token = [], None
+    while True:
+        kwargs = {"NextToken": token} if token else {}
+        page = ec2.describe_launch_template_versions(LaunchTemplateId=tid, MaxResults=4, **kwargs)
+        pages.append([v["VersionNumber"] for v in page["LaunchTemplateVersions"]])
+        token = page.get("NextToken")
+        if not token:
+            break
+    assert pages == [numbers[:4], numbers[4:]], pages
+    for bad in (0, 201):
+        err = client_error(ec2.describe_launch_template_versions, LaunchTemplateId=tid, MaxResults=bad)
+        assert err.response["Error"]["Code"] == "InvalidParameterValue", err.response
+    err = client_error(ec2.describe_launch_template_versions, LaunchTemplateId=tid, MaxResults=5, NextToken="junk")
+    assert err.response["Error"]["Code"] == "InvalidPaginationToken"
+    paginated = [
+        v["VersionNumber"]
+        for p in ec2.get_paginator("describe_launch_template_versions").paginate(
+            LaunchTemplateId=tid, PaginationConfig={"PageSize": 2}
+        )
+        for v in p["LaunchTemplateVersions"]
+    ]
+    assert paginated == numbers
+    check("DescribeLaunchTemplateVersions pages, ordered by number")
+
+    # Paging of templates (moto used to stop at 15).
+    for n in range(24):
+        ec2.create_launch_template(
+            LaunchTemplateName=f"t-{n:02d}",
+            LaunchTemplateData={"ImageId": "ami-11111111"},
+            TagSpecifications=[{"ResourceType": "launch-template", "Tags": [{"Key": "team", "Value": "a" if n % 2 else "b"}]}],
+        )
+    assert len(ec2.describe_launch_templates()["LaunchTemplates"]) == 25
+    names = [
+        t["LaunchTemplateName"]
+        for p in ec2.get_paginator("describe_launch_templates").paginate(PaginationConfig={"PageSize": 7})
+        for t in p["LaunchTemplates"]
+    ]
+    assert len(names) == 25 == len(set(names))
+    tagged = ec2.describe_launch_templates(Filters=[{"Name": "tag:team", "Values": ["a"]}], MaxResults=5)
+    assert len(tagged["LaunchTemplates"]) == 5 and "NextToken" in tagged
+    rest = ec2.describe_launch_templates(
+        Filters=[{"Name": "tag:team", "Values": ["a"]}], MaxResults=200, NextToken=tagged["NextToken"]
+    )
+    assert len(rest["LaunchTemplates"]) == 7 and "NextToken" not in rest
+    err = client_error(ec2.describe_launch_templates, MaxResults=201)
+    assert err.response["Error"]["Code"] == "InvalidParameterValue"
+    check("DescribeLaunchTemplates pages, filters still work")
+
+
+def check_images(h: Harness) -> None:
+    ec2 = h.client("ec2")
+    created = []
+    for n in range(12):
+        image_id = ec2.register_image(
+            Name=f"img-{n}",
+            Description=f"build {n}",
+            TagSpecifications=[{"ResourceType": "image", "Tags": [{"Key": "build", "Value": str(n)}]}],
+        )["ImageId"]
+        created.append(image_id)
+    one = ec2.describe_images(ImageIds=[created[3]])["Images"][0]
+    assert {"Key": "build", "Value": "3"} in one["Tags"], one
+    check("RegisterImage applies TagSpecifications")
+
+    listed = [i["ImageId"] for i in ec2.describe_images(Owners=["self"])["Images"]]
+    assert listed == sorted(created) and sorted(created) != created or listed == sorted(created)
+    paged = []
+    token = None
+    while True:
+        kwargs = {"NextToken": token} if token else {}
+        page = ec2.describe_images(Owners=["self"], MaxResults=5, **kwargs)
+        paged.append(len(page["Images"]))
+        paged_ids = [i["ImageId"] for i in page["Images"]]
+        assert paged_ids == sorted(paged_ids)
+        token = page.get("NextToken")
+        if not token:
+            break
+    assert paged == [5, 5, 2], paged
+    for bad in (4, 1001):
+        err = client_error(ec2.describe_images, Owners=["self"], MaxResults=bad)
+        assert err.response["Error"]["Code"] == "InvalidParameterValue"
+    filtered = ec2.describe_images(Owners=["self"], Filters=[{"Name": "description", "Values": ["build 1*"]}])
+    assert sorted(i["Name"] for i in filtered["Images"]) == ["img-1", "img-10", "img-11"]
+    tag_filtered = ec2.describe_images(Filters=[{"Name": "tag:build", "Values": ["7"]}], MaxResults=5)
+    assert [i["ImageId"] for i in tag_filtered["Images"]] == [created[7]] and "NextToken" not in tag_filtered
+    check("DescribeImages pages, sorted by id, filters still work")
+
+    status, _ = h.control(
+        "POST", f"/_harness/images/{created[0]}", {"state": "pending", "creation_date": "2026-11-20T03:00:00.000Z"}
+    )
+    assert status == 200
+    image = ec2.describe_images(ImageIds=[created[0]])["Images"][0]
+    assert image["State"] == "pending" and image["CreationDate"] == "2026-11-20T03:00:00.000Z", image
+    pending = ec2.describe_images(Owners=["self"], Filters=[{"Name": "state", "Values": ["pending"]}])["Images"]
+    assert [i["ImageId"] for i in pending] == [created[0]]
+    status, _ = h.control("POST", "/_harness/images/ami-00000000", {"state": "failed"})
+    assert status == 404
+    check("image control endpoint sets state and creation date")
+
+
+def check_autoscaling(h: Harness) -> None:
+    ec2, asg = h.client("ec2"), h.client("autoscaling")
+    lt = ec2.create_launch_template(LaunchTemplateName="asg-lt", LaunchTemplateData={"ImageId": "ami-11111111"})
+    tid = lt["LaunchTemplate"]["LaunchTemplateId"]
+    ec2.create_launch_template_version(LaunchTemplateId=tid, LaunchTemplateData={"ImageId": "ami-22222222"})
+    policy = {
+        "LaunchTemplate": {
+            "LaunchTemplateSpecification": {"LaunchTemplateId": tid, "Version": "1"},
+            "Overrides": [{"InstanceType": "t3.micro"}, {"InstanceType": "t3a.micro"}],
+        },
+        "InstancesDistribution": {"OnDemandPercentageAboveBaseCapacity": 100},
+    }
+    asg.create_auto_scaling_group(
+        AutoScalingGroupName="mixed", MinSize=0, MaxSize=2, AvailabilityZones=["us-east-1a"], MixedInstancesPolicy=policy
+    )
+    asg.create_auto_scaling_group(
+        AutoScalingGroupName="plain", MinSize=0, MaxSize=2, AvailabilityZones=["us-east-1a"],
+        LaunchTemplate={"LaunchTemplateId": tid, "Version": "1"},
+    )
+    groups = {g["AutoScalingGroupName"]: g for g in asg.describe_auto_scaling_groups()["AutoScalingGroups"]}
+    spec = groups["mixed"]["MixedInstancesPolicy"]["LaunchTemplate"]["LaunchTemplateSpecification"]
+    assert spec == {"LaunchTemplateId": tid, "LaunchTemplateName": "asg-lt", "Version": "1"}, spec
+    assert groups["plain"]["LaunchTemplate"]["LaunchTemplateId"] == tid
+
+    policy["LaunchTemplate"]["LaunchTemplateSpecification"]["Version"] = "2"
+    asg.update_auto_scaling_group(AutoScalingGroupName="mixed", MixedInstancesPolicy=policy)
+    group = asg.describe_auto_scaling_groups(AutoScalingGroupNames=["mixed"])["AutoScalingGroups"][0]
+    assert group["MixedInstancesPolicy"]["LaunchTemplate"]["LaunchTemplateSpecification"]["Version"] == "2"
+    asg.update_auto_scaling_group(AutoScalingGroupName="plain", LaunchTemplate={"LaunchTemplateId": tid, "Version": "2"})
+
+    both_policy = json.loads(json.dumps(policy))
+    both_policy["LaunchTemplate"]["LaunchTemplateSpecification"]["LaunchTemplateName"] = "asg-lt"
+    err = client_error(asg.update_auto_scaling_group, AutoScalingGroupName="mixed", MixedInstancesPolicy=both_policy)
+    print("    both (mixed):", err.response["Error"], err.response["ResponseMetadata"]["HTTPStatusCode"])
+    assert err.response["Error"]["Code"] == "ValidationError"
+    err = client_error(
+        asg.update_auto_scaling_group, AutoScalingGroupName="plain",
+        LaunchTemplate={"LaunchTemplateId": tid, "LaunchTemplateName": "asg-lt", "Version": "2"},
+    )
+    print("    both (plain):", err.response["Error"], err.response["ResponseMetadata"]["HTTPStatusCode"])
+    assert err.response["Error"]["Code"] == "ValidationError"
+    check("Auto Scaling: specs by id work, id+name rejected like AWS")
+
+
+def check_faults(h: Harness) -> None:
+    ec2, asg, ssm = h.client("ec2"), h.client("autoscaling"), h.client("ssm")
+    ssm.put_parameter(Name="/ami/latest", Value="ami-11111111", Type="String")
+    h.control("POST", "/_harness/reset")
+
+    expected = {
+        ("ec2", "throttle"): (503, "RequestLimitExceeded"),
+        ("ec2", "http500"): (500, "InternalError"),
+        ("ec2", "http503"): (503, "Unavailable"),
+        ("autoscaling", "throttle"): (400, "Throttling"),
+        ("autoscaling", "http500"): (500, "InternalFailure"),
+        ("autoscaling", "http503"): (503, "ServiceUnavailable"),
+        ("ssm", "throttle"): (400, "ThrottlingException"),
+        ("ssm", "http500"): (500, "InternalServerError"),
+        ("ssm", "http503"): (503, "ServiceUnavailable"),
+    }
+    calls = {
+        "ec2": lambda: ec2.describe_images(Owners=["self"]),
+        "autoscaling": lambda: asg.describe_auto_scaling_groups(),
+        "ssm": lambda: ssm.get_parameter(Name="/ami/latest"),
+    }
+    for (service, fault), (status, code) in expected.items():
+        h.faults({"service": service, "fault": fault, "times": 1})
+        err = client_error(calls[service])
+        got = (err.response["ResponseMetadata"]["HTTPStatusCode"], err.response["Error"]["Code"])
+        assert got == (status, code), (service, fault, got, err.response)
+        calls[service]()  # times=1: the next call goes through
+    check("throttle / http500 / http503 in each service's shape")
+
+    # Retrying SDK clients recover from a throttle.
+    h.faults({"service": "ec2", "action": "DescribeImages", "fault": "throttle", "times": 2})
+    h.client("ec2", attempts=3).describe_images(Owners=["self"])
+
+    # Custom error, scoped to a group.
+    h.faults({
+        "service": "autoscaling", "action": "UpdateAutoScalingGroup", "group": "ghost", "fault": "error",
+        "code": "ValidationError", "message": "AutoScalingGroup name not found - null",
+    })
+    asg.create_auto_scaling_group(
+        AutoScalingGroupName="real", MinSize=0, MaxSize=1, AvailabilityZones=["us-east-1a"],
+        LaunchTemplate={"LaunchTemplateName": "asg-lt"},
+    )
+    asg.update_auto_scaling_group(AutoScalingGroupName="real", MaxSize=2)
+    err = client_error(asg.update_auto_scaling_group, AutoScalingGroupName="ghost", MaxSize=2)
+    assert err.response["Error"] == {
+        "Type": "Sender", "Code": "ValidationError", "Message": "AutoScalingGroup name not found - null"
+    }, err.response
+    check("custom error fault, group-scoped")
+
+    # after / times.
+    h.faults({"service": "ec2", "action": "CreateLaunchTemplateVersion", "fault": "http500", "after": 1, "times": 1})
+    ec2.create_launch_template_version(LaunchTemplateName="asg-lt", LaunchTemplateData={"ImageId": "ami-1"})
+    assert client_error(
+        ec2.create_launch_template_version, LaunchTemplateName="asg-lt", LaunchTemplateData={"ImageId": "ami-2"}
+    ).response["Error"]["Code"] == "InternalError"
+    ec2.create_launch_template_version(LaunchTemplateName="asg-lt", LaunchTemplateData={"ImageId": "ami-3"})
+    check("after / times")
+
+    # probability with a seed is reproducible.
+    def pattern() -> list[bool]:
+        h.faults({"service": "ssm", "fault": "throttle", "probability": 0.5, "seed": 7})
+        out = []
+        for _ in range(12):
+            try:
+                ssm.get_parameter(Name="/ami/latest")
+                out.append(False)
+            except botocore.exceptions.ClientError:
+                out.append(True)
+        return out
+
+    first = pattern()
+    assert first == pattern() and any(first) and not all(first), first
+    check("probability + seed")
+
+    # drop: the connection closes without a response.
+    h.faults({"service": "ec2", "action": "DescribeLaunchTemplates", "fault": "drop", "times": 1})
+    try:
+        ec2.describe_launch_templates()
+        raise AssertionError("drop did not fail the call")
+    except (botocore.exceptions.ConnectionClosedError, botocore.exceptions.EndpointConnectionError):
+        pass
+    ec2.describe_launch_templates()
+    check("drop")
+
+    # hang: delays without blocking other requests; a client timeout sees it.
+    h.faults({"service": "ec2", "action": "DescribeLaunchTemplates", "fault": "hang", "delay_ms": 800, "times": 1})
+    done = {}
+
+    def slow():
+        started = time.monotonic()
+        ec2_slow = h.client("ec2")
+        ec2_slow.describe_launch_templates()
+        done["slow"] = time.monotonic() - started
+
+    thread = threading.Thread(target=slow)
+    thread.start()
+    time.sleep(0.1)
+    started = time.monotonic()
+    ssm.get_parameter(Name="/ami/latest")
+    assert time.monotonic() - started < 0.5
+    thread.join()
+    assert done["slow"] >= 0.8, done
+    h.faults({"service": "ec2", "action": "DescribeLaunchTemplates", "fault": "hang", "delay_ms": 1500, "times": 1})
+    try:
+        h.client("ec2", read_timeout=0.5).describe_launch_templates()
+        raise AssertionError("hang did not time out")
+    except botocore.exceptions.ReadTimeoutError:
+        pass
+    check("hang")
+
+    # Recording and in-flight peak of mutating calls.
+    h.control("POST", "/_harness/reset")
+    h.faults({"service": "ec2", "action": "CreateLaunchTemplateVersion", "fault": "hang", "delay_ms": 400})
+    threads = [
+        threading.Thread(
+            target=lambda n=n: h.client("ec2").create_launch_template_version(
+                LaunchTemplateName="asg-lt", LaunchTemplateData={"ImageId": f"ami-{n}"}
+            )
+        )
+        for n in range(4)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    ssm.get_parameter(Name="/ami/latest")
+    recorded = h.calls()
+    assert recorded["peak_in_flight_mutating"] == 4, recorded
+    assert recorded["calls"][:4] == [
+        {"service": "ec2", "action": "CreateLaunchTemplateVersion", "mutating": True, "status": 200, "fault": "hang"}
+    ] * 4, recorded
+    assert recorded["calls"][4] == {
+        "service": "ssm", "action": "GetParameter", "mutating": False, "status": 200, "fault": None
+    }
+    h.control("POST", "/_harness/reset")
+    assert h.calls() == {"calls": [], "peak_in_flight_mutating": 0}
+    check("recording, peak in-flight mutating, reset")
+
+
+def check_keep_alive(h: Harness) -> None:
+    ec2 = h.client("ec2")
+    request = ec2._endpoint.create_request  # noqa: F841 (signing is done below by botocore)
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    def signed(body: str) -> dict:
+        req = AWSRequest(
+            method="POST", url=h.url + "/", data=body,
+            headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"},
+        )
+        SigV4Auth(Credentials("AKIDSELFCHECK", "secret"), "ec2", "us-east-1").add_auth(req)
+        return dict(req.headers.items())
+
+    conn = http.client.HTTPConnection("127.0.0.1", h.proxy)
+    sockets = set()
+    for _ in range(3):
+        body = "Action=DescribeLaunchTemplates&Version=2016-11-15"
+        conn.request("POST", "/", body=body, headers=signed(body))
+        response = conn.getresponse()
+        payload = response.read()
+        assert response.status == 200 and b"DescribeLaunchTemplatesResponse" in payload
+        assert int(response.getheader("Content-Length")) == len(payload)
+        assert response.getheader("Transfer-Encoding") is None
+        sockets.add(id(conn.sock))
+    assert len(sockets) == 1, "the connection was not kept alive"
+    conn.close()
+    check("HTTP/1.1 keep-alive with Content-Length")
+
+
+def main() -> None:
+    h = Harness()
+    print(f"ready after {h.ready_seconds * 1000:.0f} ms: proxy {h.proxy}, moto {h.moto}")
+    try:
+        check_launch_templates(h)
+        check_images(h)
+        check_autoscaling(h)
+        check_faults(h)
+        check_keep_alive(h)
+    finally:
+        h.close()
+    assert h.proc.returncode == 0
+    check("harness exits on stdin EOF")
+    print("all checks passed")
+
+
+if __name__ == "__main__":
+    main()
