@@ -35,9 +35,17 @@ pub enum ConfigError {
         /// The value given.
         got: String,
     },
-    /// A numeric setting is not a whole number in range.
-    #[error("{setting} must be a whole number >= 1 and <= {max}, got {got:?}")]
+    /// A numeric setting is not a whole number of at least 1.
+    #[error("{setting} must be a whole number >= 1, got {got:?}")]
     NotANumber {
+        /// The environment variable name of the setting.
+        setting: &'static str,
+        /// The value given.
+        got: String,
+    },
+    /// A numeric setting is larger than makes sense.
+    #[error("{setting} must be at most {max}, got {got:?}")]
+    TooLarge {
         /// The environment variable name of the setting.
         setting: &'static str,
         /// The largest accepted value.

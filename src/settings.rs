@@ -209,9 +209,15 @@ fn parse_number(
     let Some(raw) = non_empty(raw) else {
         return Ok(default);
     };
-    match raw.trim().parse::<u64>() {
-        Ok(n) if (1..=max).contains(&n) => Ok(n),
-        _ => Err(ConfigError::NotANumber {
+    let digits = raw.trim();
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(ConfigError::NotANumber { setting, got: raw });
+    }
+    match digits.parse::<u64>() {
+        Ok(0) => Err(ConfigError::NotANumber { setting, got: raw }),
+        Ok(n) if n <= max => Ok(n),
+        // Too many digits for u64 is "too large" too.
+        _ => Err(ConfigError::TooLarge {
             setting,
             max,
             got: raw,
@@ -268,7 +274,7 @@ mod tests {
 
     #[test]
     fn keep_versions_must_be_a_whole_number_of_at_least_one() {
-        for bad in ["three", "0", "-1", "1.5", "99999999999999999999"] {
+        for bad in ["three", "0", "-1", "1.5", "+2"] {
             let err = RawSettings {
                 keep_versions: Some(bad.into()),
                 ..raw()
@@ -277,7 +283,19 @@ mod tests {
             .unwrap_err();
             assert_eq!(
                 err.to_string(),
-                format!("KEEP_VERSIONS must be a whole number >= 1 and <= 10000, got \"{bad}\"")
+                format!("KEEP_VERSIONS must be a whole number >= 1, got \"{bad}\"")
+            );
+        }
+        for huge in ["10001", "99999999999999999999999"] {
+            let err = RawSettings {
+                keep_versions: Some(huge.into()),
+                ..raw()
+            }
+            .validate()
+            .unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                format!("KEEP_VERSIONS must be at most 10000, got \"{huge}\"")
             );
         }
     }

@@ -196,7 +196,7 @@ def _xml_escape(text: str) -> str:
 def error_response(call: Call, status: int, code: str, message: str) -> tuple[int, list[tuple[str, str]], bytes]:
     request_id = str(uuid.uuid4())
     if call.json_protocol:
-        body = json.dumps({"__type": code, "message": message}).encode()
+        body = json.dumps({"__type": code, "message": message}, separators=(",", ":")).encode()
         headers = [("Content-Type", "application/x-amz-json-1.1"), ("x-amzn-RequestId", request_id)]
     elif call.service == "ec2":
         body = (
@@ -238,8 +238,10 @@ _moto_ready = threading.Event()
 
 class ProxyHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive for pooled SDK clients
-    server_version = "AmazonEC2"
-    sys_version = ""
+    server_version = "aws-test-harness"
+
+    def version_string(self) -> str:
+        return self.server_version
 
     def log_message(self, format, *args):  # noqa: A002 - stderr may be an unread pipe
         pass
@@ -512,22 +514,31 @@ def main() -> None:
     shared_session = real_session()
     boto3.Session = lambda *a, **k: shared_session if not (a or k) else real_session(*a, **k)
 
-    from moto.moto_server.werkzeug_app import (
-        DomainDispatcherApplication,
-        MotoRequestHandler,
-        create_backend_app,
-    )
-
-    import moto_gaps  # noqa: F401  (patches moto on import)
-
     global _moto_app
-    _moto_app = DomainDispatcherApplication(create_backend_app)
+    try:
+        from moto.moto_server.werkzeug_app import (
+            DomainDispatcherApplication,
+            MotoRequestHandler,
+            create_backend_app,
+        )
+
+        import moto_gaps  # noqa: F401  (patches moto on import)
+
+        _moto_app = DomainDispatcherApplication(create_backend_app)
+    except BaseException:
+        # Requests would otherwise wait forever for a moto that never comes.
+        import traceback
+
+        traceback.print_exc()
+        sys.stderr.flush()
+        os._exit(1)
     # What ThreadedMotoServer configures: moto's handler, keep-alive.
     MotoRequestHandler.protocol_version = "HTTP/1.1"
     moto_server.RequestHandlerClass = MotoRequestHandler
     _moto_ready.set()
     _watch_stdin()
-    signal.pause() if hasattr(signal, "pause") else threading.Event().wait()
+    while True:
+        signal.pause()  # until SIGTERM/SIGINT
 
 
 if __name__ == "__main__":

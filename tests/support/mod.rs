@@ -18,8 +18,8 @@ use ami_reconciler::settings::{RawSettings, Settings};
 use ami_reconciler::{Clients, Report};
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_autoscaling::types::{
-    LaunchTemplate as AsgLaunchTemplate, LaunchTemplateOverrides, LaunchTemplateSpecification, MixedInstancesPolicy,
-    Tag as AsgTag, InstancesDistribution,
+    InstancesDistribution, LaunchTemplate as AsgLaunchTemplate, LaunchTemplateOverrides,
+    LaunchTemplateSpecification, MixedInstancesPolicy, Tag as AsgTag,
 };
 use aws_sdk_ec2::config::Credentials;
 use aws_sdk_ec2::types::{RequestLaunchTemplateData, ResourceType, Tag, TagSpecification};
@@ -89,8 +89,11 @@ impl Moto {
             .expect("start tests/support/harness.py");
         let stdout = child.stdout.take().expect("harness stdout");
         let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).expect("read the harness ready line");
-        let ports: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("harness said {line:?}: {e}"));
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("read the harness ready line");
+        let ports: Value =
+            serde_json::from_str(&line).unwrap_or_else(|e| panic!("harness said {line:?}: {e}"));
         Moto {
             proxy: ports["proxy"].as_u64().expect("proxy port") as u16,
             moto: ports["moto"].as_u64().expect("moto port") as u16,
@@ -114,9 +117,14 @@ impl Moto {
         )
         .expect("send control request");
         let mut response = String::new();
-        stream.read_to_string(&mut response).expect("read control response");
+        stream
+            .read_to_string(&mut response)
+            .expect("read control response");
         let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
-        assert!(head.starts_with("HTTP/1.1 200") || head.starts_with("HTTP/1.0 200"), "{path}: {head}");
+        assert!(
+            head.starts_with("HTTP/1.1 200") || head.starts_with("HTTP/1.0 200"),
+            "{path}: {head}"
+        );
         serde_json::from_str(body).unwrap_or(Value::Null)
     }
 
@@ -140,7 +148,11 @@ impl Moto {
 
     /// Actions of the mutating calls since the last reset.
     pub fn mutating_calls(&self) -> Vec<String> {
-        self.calls().into_iter().filter(|c| c.mutating).map(|c| c.action).collect()
+        self.calls()
+            .into_iter()
+            .filter(|c| c.mutating)
+            .map(|c| c.action)
+            .collect()
     }
 
     /// The most mutating calls that were in flight at once.
@@ -276,7 +288,12 @@ impl Account<'_> {
         self.ec2
             .create_tags()
             .resources(image)
-            .tags(Tag::builder().key("ami-reconciler:skip").value("true").build())
+            .tags(
+                Tag::builder()
+                    .key("ami-reconciler:skip")
+                    .value("true")
+                    .build(),
+            )
             .send()
             .await
             .unwrap();
@@ -356,7 +373,15 @@ impl Account<'_> {
     }
 
     fn tags(name: &str, managed: bool) -> Vec<AsgTag> {
-        let mut tags = vec![AsgTag::builder().key("app").value("web").resource_id(name).resource_type("auto-scaling-group").propagate_at_launch(true).build()];
+        let mut tags = vec![
+            AsgTag::builder()
+                .key("app")
+                .value("web")
+                .resource_id(name)
+                .resource_type("auto-scaling-group")
+                .propagate_at_launch(true)
+                .build(),
+        ];
         if managed {
             tags.push(
                 AsgTag::builder()
@@ -389,11 +414,20 @@ impl Account<'_> {
 
     /// Creates a mixed instances group: top-level `version`, and an override
     /// per entry of `overrides` (instance type, template version).
-    pub async fn mixed_group(&self, name: &str, template: &str, version: &str, overrides: &[(&str, Option<&str>)], managed: bool) {
+    pub async fn mixed_group(
+        &self,
+        name: &str,
+        template: &str,
+        version: &str,
+        overrides: &[(&str, Option<&str>)],
+        managed: bool,
+    ) {
         let overrides = overrides
             .iter()
             .map(|(instance_type, v)| {
-                let mut o = LaunchTemplateOverrides::builder().instance_type(*instance_type).weighted_capacity("1");
+                let mut o = LaunchTemplateOverrides::builder()
+                    .instance_type(*instance_type)
+                    .weighted_capacity("1");
                 if let Some(v) = v {
                     o = o.launch_template_specification(Self::spec(template, v));
                 }
@@ -484,7 +518,11 @@ impl Account<'_> {
     }
 
     /// The full data of one version.
-    pub async fn version_data(&self, template: &str, version: &str) -> aws_sdk_ec2::types::ResponseLaunchTemplateData {
+    pub async fn version_data(
+        &self,
+        template: &str,
+        version: &str,
+    ) -> aws_sdk_ec2::types::ResponseLaunchTemplateData {
         self.ec2
             .describe_launch_template_versions()
             .launch_template_id(template)
@@ -501,5 +539,9 @@ impl Account<'_> {
 
 /// Actions of a report's applied changes.
 pub fn applied_actions(report: &Report) -> Vec<&'static str> {
-    report.applied.iter().map(|a| ami_reconciler::apply::action(&a.change)).collect()
+    report
+        .applied
+        .iter()
+        .map(|a| ami_reconciler::apply::action(&a.change))
+        .collect()
 }

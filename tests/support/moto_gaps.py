@@ -19,8 +19,10 @@ Emulated behaviours
    ``UnsuccessfullyDeletedLaunchTemplateVersions``. Per-version errors:
    the default version -> ``unexpectedError`` ("Cannot delete the default
    version of a launch template"); an unknown or non-numeric version ->
-   ``launchTemplateVersionDoesNotExist``. An unknown template fails the whole
-   call with the same error DescribeLaunchTemplates gives.
+   ``launchTemplateVersionDoesNotExist``; an unknown or malformed template id
+   or name -> ``launchTemplateIdDoesNotExist`` / ``launchTemplateIdMalformed`` /
+   ``launchTemplateNameDoesNotExist`` / ``launchTemplateNameMalformed`` for
+   each version (the documented ResponseError codes; the call still succeeds).
 3. ``CreateLaunchTemplateVersion`` honours ``SourceVersion`` (number,
    ``$Latest`` or ``$Default``): the new version is a deep copy of the source
    version's data with the top-level keys sent in ``LaunchTemplateData``
@@ -37,7 +39,10 @@ Emulated behaviours
    When MaxResults is omitted everything is returned in one page.
    Versions come back ordered by version number ascending within a template
    (each version at most once, even if asked for as both ``$Latest`` and a
-   number).
+   number). DescribeLaunchTemplateVersions ``Filters`` (ignored by moto):
+   ``is-default-version``, ``image-id``, ``instance-type``, ``kernel-id``,
+   ``ram-disk-id``, ``ebs-optimized`` are applied; any other filter name fails
+   the call (HTTP 500) rather than being silently ignored.
 5. ``DescribeImages``: ``MaxResults`` 5..1000 (otherwise 400
    ``InvalidParameterValue``) with ``NextToken`` paging when MaxResults is
    given; without it, one page. AWS does not specify the order, so images are
@@ -59,6 +64,7 @@ from __future__ import annotations
 import base64
 import copy
 import json
+import re
 import threading
 from typing import Any
 
@@ -84,22 +90,22 @@ from moto.ec2.utils import parse_user_data
 _LOCK = threading.RLock()
 
 
-class IdempotentParameterMismatch(EC2ClientError):
-    def __init__(self) -> None:
-        # Wording of the EC2 error-code reference.
-        super().__init__(
-            "IdempotentParameterMismatch",
-            "The request uses the same client token as a previous, but non-identical request. "
-            "Do not reuse a client token with different requests, unless the requests are identical.",
-        )
+# moto serialises an error by looking up the service from the exception's
+# module, so errors are plain EC2ClientError instances, not local subclasses.
+def IdempotentParameterMismatch() -> EC2ClientError:
+    # Wording of the EC2 error-code reference.
+    return EC2ClientError(
+        "IdempotentParameterMismatch",
+        "The request uses the same client token as a previous, but non-identical request. "
+        "Do not reuse a client token with different requests, unless the requests are identical.",
+    )
 
 
-class InvalidPaginationToken(EC2ClientError):
-    def __init__(self) -> None:
-        super().__init__(
-            "InvalidPaginationToken",
-            "The specified pagination token is not valid or is expired.",
-        )
+def InvalidPaginationToken() -> EC2ClientError:
+    return EC2ClientError(
+        "InvalidPaginationToken",
+        "The specified pagination token is not valid or is expired.",
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -169,20 +175,14 @@ def _describe_launch_template_versions(
     max_results: int | None = None,
 ) -> list[tuple[LaunchTemplate, LaunchTemplateVersion]]:
     """Select versions by number; paging is done by the response layer."""
-    if template_name or template_id or not versions:
-        # moto's own argument validation and template lookup errors.
-        template = (
-            self.get_launch_template_by_name(template_name)
-            if template_name
-            else self.get_launch_template(template_id)
-            if template_id
-            else None
-        )
-        if template is None:
-            _ORIGINAL_DESCRIBE_VERSIONS(
-                self, template_name, template_id, versions, min_version, max_version, 1
-            )
-            return []
+    if template_name:
+        template = self.get_launch_template_by_name(template_name)
+    elif template_id:
+        template = self.get_launch_template(template_id)
+    else:
+        template = None
+
+    if template is not None:
         if versions:
             chosen = [template.get_version(v) for v in versions]
         else:
@@ -194,11 +194,10 @@ def _describe_launch_template_versions(
             ]
         templates = [(template, chosen)]
     else:
-        # No template given: Versions must name $Latest and/or $Default.
         if "$Latest" not in versions and "$Default" not in versions:
-            _ORIGINAL_DESCRIBE_VERSIONS(
-                self, template_name, template_id, versions, min_version, max_version, 1
-            )
+            # Without a template, Versions must name $Latest and/or $Default;
+            # moto's original raises AWS's error for every other case.
+            _ORIGINAL_DESCRIBE_VERSIONS(self, None, None, versions, None, None, 1)
         templates = []
         for template in self.launch_templates.values():
             chosen = []
@@ -346,8 +345,44 @@ def create_launch_template_version(self: Any) -> ActionResult:
     return ActionResult({"LaunchTemplateVersion": _version_dict(self, template, version)})
 
 
+_TEMPLATE_ID = re.compile(r"^lt-[0-9a-f]{8,17}$")
+_TEMPLATE_NAME = re.compile(r"^[a-zA-Z0-9().\-/_]{3,128}$")
+
+
+def _template_problem(response: Any) -> tuple[LaunchTemplate | None, dict[str, Any] | None]:
+    """The template to delete from, or the per-version ResponseError to report.
+
+    DeleteLaunchTemplateVersions reports a bad template per version
+    (ResponseError codes launchTemplateId/NameDoesNotExist / ...Malformed)
+    rather than failing the call.
+    """
+    name = response._get_param("LaunchTemplateName")
+    tmpl_id = response._get_param("LaunchTemplateId")
+    if name and tmpl_id:
+        raise InvalidParameterCombination(
+            "You must specify either the launch template ID or the launch template name, but not both."
+        )
+    backend = response.ec2_backend
+    if tmpl_id:
+        if not _TEMPLATE_ID.match(tmpl_id):
+            return None, {"Code": "launchTemplateIdMalformed",
+                          "Message": f"The launch template ID '{tmpl_id}' is malformed."}
+        if tmpl_id not in backend.launch_templates:
+            return None, {"Code": "launchTemplateIdDoesNotExist",
+                          "Message": f"The launch template ID '{tmpl_id}' does not exist."}
+        return backend.launch_templates[tmpl_id], None
+    if name:
+        if not _TEMPLATE_NAME.match(name):
+            return None, {"Code": "launchTemplateNameMalformed",
+                          "Message": f"The launch template name '{name}' is malformed."}
+        if name not in backend.launch_template_name_to_ids:
+            return None, {"Code": "launchTemplateNameDoesNotExist",
+                          "Message": f"The launch template name '{name}' does not exist."}
+        return backend.get_launch_template_by_name(name), None
+    raise MissingParameterError("launch template ID or launch template name")
+
+
 def delete_launch_template_versions(self: Any) -> ActionResult:
-    template = _resolve_template(self)
     requested = self._get_param("LaunchTemplateVersion", []) or self._get_param(
         "Versions", []
     )
@@ -358,22 +393,26 @@ def delete_launch_template_versions(self: Any) -> ActionResult:
         raise InvalidParameterValue(
             "You can specify up to 200 launch template version numbers in a single request."
         )
+    template, template_error = _template_problem(self)
     self.error_on_dryrun()
 
     deleted: list[dict[str, Any]] = []
     failed: list[dict[str, Any]] = []
     with _LOCK:
         for raw in requested:
-            version = _find_version(template, raw)
             entry: dict[str, Any] = {
-                "LaunchTemplateId": template.id,
-                "LaunchTemplateName": template.name,
+                "LaunchTemplateId": template.id if template else self._get_param("LaunchTemplateId"),
+                "LaunchTemplateName": template.name if template else self._get_param("LaunchTemplateName"),
             }
             try:
                 entry["VersionNumber"] = int(str(raw))
             except ValueError:
                 pass
-            if version is None:
+            version = _find_version(template, raw) if template else None
+            if template_error:
+                entry["ResponseError"] = template_error
+                failed.append(entry)
+            elif version is None:
                 entry["ResponseError"] = {
                     "Code": "launchTemplateVersionDoesNotExist",
                     "Message": "The specified launch template version does not exist.",
@@ -398,6 +437,30 @@ def delete_launch_template_versions(self: Any) -> ActionResult:
     )
 
 
+# DescribeLaunchTemplateVersions filters over launch template data. moto
+# ignored Filters entirely; the simple ones are emulated, and any other filter
+# fails loudly instead of silently matching everything.
+_VERSION_FILTERS = {
+    "is-default-version": lambda t, v: str(t.is_default(v)).lower(),
+    "image-id": lambda t, v: v.data.get("ImageId"),
+    "instance-type": lambda t, v: v.data.get("InstanceType"),
+    "kernel-id": lambda t, v: v.data.get("KernelId"),
+    "ram-disk-id": lambda t, v: v.data.get("RamDiskId"),
+    "ebs-optimized": lambda t, v: str(v.data.get("EbsOptimized", False)).lower(),
+}
+
+
+def _filter_versions(found: list, filters: dict[str, list[str]]) -> list:
+    for name, values in filters.items():
+        if name not in _VERSION_FILTERS:
+            raise NotImplementedError(
+                f"DescribeLaunchTemplateVersions filter {name!r} is not emulated"
+            )
+        wanted = {str(v).lower() if name in ("is-default-version", "ebs-optimized") else v for v in values}
+        found = [(t, v) for t, v in found if _VERSION_FILTERS[name](t, v) in wanted]
+    return found
+
+
 def describe_launch_template_versions(self: Any) -> ActionResult:
     self.error_on_dryrun()
     found = self.ec2_backend.describe_launch_template_versions(
@@ -407,6 +470,7 @@ def describe_launch_template_versions(self: Any) -> ActionResult:
         min_version=self._get_int_param("MinVersion"),
         max_version=self._get_int_param("MaxVersion"),
     )
+    found = _filter_versions(found, self._filters_from_querystring() or {})
     page, next_token = _page(self, found, 1, 200)
     result: dict[str, Any] = {
         "LaunchTemplateVersions": [_version_dict(self, t, v) for t, v in page]

@@ -164,7 +164,15 @@ def check_launch_templates(h: Harness) -> None:
     )
     assert err.response["Error"]["Code"] == "InvalidParameterValue"
     assert err.response["ResponseMetadata"]["HTTPStatusCode"] == 400
-    check("DeleteLaunchTemplateVersions refuses the default, unknown versions, >200 versions")
+    for kwargs, code in (
+        ({"LaunchTemplateId": "lt-0123456789abcdef0"}, "launchTemplateIdDoesNotExist"),
+        ({"LaunchTemplateId": "bogus"}, "launchTemplateIdMalformed"),
+        ({"LaunchTemplateName": "nope"}, "launchTemplateNameDoesNotExist"),
+    ):
+        result = ec2.delete_launch_template_versions(Versions=["2"], **kwargs)
+        entry = result["UnsuccessfullyDeletedLaunchTemplateVersions"][0]
+        assert entry["ResponseError"]["Code"] == code and entry["VersionNumber"] == 2, result
+    check("DeleteLaunchTemplateVersions refuses the default, unknown versions and templates, >200 versions")
 
     # SourceVersion: inherit everything but the keys sent.
     v6 = ec2.create_launch_template_version(
@@ -212,7 +220,7 @@ def check_launch_templates(h: Harness) -> None:
 
     # Paging of versions.
     numbers = versions_of(ec2, tid)
-    assert numbers == sorted(numbers) and len(numbers) == 6, numbers
+    assert numbers == [1, 4, 6, 7, 8, 9, 10], numbers
     pages, token = [], None
     while True:
         kwargs = {"NextToken": token} if token else {}
@@ -235,7 +243,12 @@ def check_launch_templates(h: Harness) -> None:
         for v in p["LaunchTemplateVersions"]
     ]
     assert paginated == numbers
-    check("DescribeLaunchTemplateVersions pages, ordered by number")
+    assert versions_of(ec2, tid, Filters=[{"Name": "is-default-version", "Values": ["true"]}]) == [4]
+    assert versions_of(ec2, tid, Filters=[{"Name": "image-id", "Values": ["ami-66666666", "ami-88888888"]}]) == [6, 7, 10]
+    assert versions_of(
+        ec2, tid, Filters=[{"Name": "instance-type", "Values": ["t3.micro"]}], MaxResults=1
+    ) == [1]
+    check("DescribeLaunchTemplateVersions pages, ordered by number, filters")
 
     # Paging of templates (moto used to stop at 15).
     for n in range(24):
@@ -277,7 +290,7 @@ def check_images(h: Harness) -> None:
     check("RegisterImage applies TagSpecifications")
 
     listed = [i["ImageId"] for i in ec2.describe_images(Owners=["self"])["Images"]]
-    assert listed == sorted(created) and sorted(created) != created or listed == sorted(created)
+    assert listed == sorted(created), (listed, created)
     paged = []
     token = None
     while True:
@@ -496,8 +509,6 @@ def check_faults(h: Harness) -> None:
 
 
 def check_keep_alive(h: Harness) -> None:
-    ec2 = h.client("ec2")
-    request = ec2._endpoint.create_request  # noqa: F841 (signing is done below by botocore)
     from botocore.auth import SigV4Auth
     from botocore.awsrequest import AWSRequest
     from botocore.credentials import Credentials
