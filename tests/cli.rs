@@ -1,0 +1,206 @@
+//! The `ami-reconciler` binary: output, exit codes and settings, against moto.
+
+mod support;
+
+use std::process::{Command, Output};
+
+use serde_json::{Value, json};
+use support::Moto;
+
+fn cli(moto: &Moto, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ami-reconciler"));
+    cmd.args(args)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default());
+    for (k, v) in moto.env() {
+        cmd.env(k, v);
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run ami-reconciler")
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+async fn drifted(moto: &Moto) -> String {
+    let account = moto.account().await;
+    let old = account.backup(1).await;
+    account.backup(2).await;
+    let template = account.template("web", &old).await;
+    account.group("web", &template, "1", true).await;
+    account
+        .parameter("/app/launch-template-id", &template)
+        .await;
+    template
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plan_prints_each_change_with_its_target_and_reason_and_changes_nothing() {
+    let moto = Moto::start();
+    let template = drifted(&moto).await;
+
+    let out = cli(
+        &moto,
+        &["plan"],
+        &[("LAUNCH_TEMPLATE_PARAMETER", "/app/launch-template-id")],
+    );
+
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains(&format!(
+            "+ launch template {template}: new version from version 1 ($Latest)"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains("~ auto scaling group web: launch template version"),
+        "{text}"
+    );
+    assert!(text.contains(&format!("{template} 1 -> $Latest")), "{text}");
+    assert!(text.contains("why"), "{text}");
+    assert!(
+        text.contains("Plan: 1 version to create, 1 default to set, 1 group to update, 0 versions to delete. Dry run: nothing was changed."),
+        "{text}"
+    );
+    assert_eq!(moto.mutating_calls(), Vec::<String>::new());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apply_with_json_output_then_plan_shows_nothing_left_to_do() {
+    let moto = Moto::start();
+    let template = drifted(&moto).await;
+
+    let out = cli(
+        &moto,
+        &[
+            "apply",
+            "--output",
+            "json",
+            "--launch-template-id",
+            &template,
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let report: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(report["dry_run"], false);
+    assert_eq!(report["changes"].as_array().unwrap().len(), 3);
+    assert_eq!(report["applied"].as_array().unwrap().len(), 3);
+    assert_eq!(report["applied"][0]["result"], "created version 2");
+    assert_eq!(report["failed"], json!([]));
+    assert_eq!(report["warnings"], json!([]));
+
+    moto.reset();
+    let again = cli(&moto, &["plan", "--launch-template-id", &template], &[]);
+    assert_eq!(again.status.code(), Some(0));
+    assert!(stdout(&again).contains("No changes."), "{}", stdout(&again));
+    assert_eq!(moto.mutating_calls(), Vec::<String>::new());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_change_exits_1_after_applying_the_rest() {
+    let moto = Moto::start();
+    let template = drifted(&moto).await;
+    moto.faults(json!([{
+        "action": "UpdateAutoScalingGroup", "fault": "error", "status": 400,
+        "code": "ValidationError", "message": "AutoScalingGroup name not found - web"
+    }]));
+
+    let out = cli(&moto, &["apply", "--launch-template-id", &template], &[]);
+
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stdout(&out).contains("[FAILED: ValidationError: AutoScalingGroup name not found - web]"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(
+        stderr(&out).contains("error: web: ValidationError"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        stdout(&out).contains("Apply: 2 applied, 1 failed, 0 skipped"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_configuration_exits_2_naming_the_setting_before_any_call() {
+    let moto = Moto::start();
+    for (env, message) in [
+        (
+            vec![
+                ("LAUNCH_TEMPLATE_ID", "lt-0abc"),
+                ("KEEP_VERSIONS", "three"),
+            ],
+            "KEEP_VERSIONS must be a whole number >= 1, got \"three\"",
+        ),
+        (
+            vec![("LAUNCH_TEMPLATE_ID", "lt-0abc"), ("ASG_TAG", "managed")],
+            "ASG_TAG must be KEY=VALUE",
+        ),
+        (vec![], "set LAUNCH_TEMPLATE_PARAMETER"),
+        (
+            vec![
+                ("LAUNCH_TEMPLATE_ID", "lt-0abc"),
+                ("LAUNCH_TEMPLATE_PARAMETER", "/p"),
+            ],
+            "not both",
+        ),
+    ] {
+        let out = cli(&moto, &["apply"], &env);
+        assert_eq!(out.status.code(), Some(2), "{env:?}");
+        assert!(stderr(&out).contains(message), "{env:?}: {}", stderr(&out));
+    }
+    assert_eq!(moto.calls().len(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_state_exits_2_with_a_json_error_document() {
+    let moto = Moto::start();
+    let out = cli(
+        &moto,
+        &["apply", "--output", "json"],
+        &[("LAUNCH_TEMPLATE_PARAMETER", "/x")],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("SSM parameter /x not found"),
+        "{}",
+        stderr(&out)
+    );
+    let doc: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(doc["error"]["kind"], "ParameterNotFound");
+    assert_eq!(doc["changed"], false);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flags_win_over_environment_variables() {
+    let moto = Moto::start();
+    let template = drifted(&moto).await;
+    let out = cli(
+        &moto,
+        &[
+            "plan",
+            "--keep-versions",
+            "3",
+            "--launch-template-id",
+            &template,
+        ],
+        &[
+            ("KEEP_VERSIONS", "three"),
+            ("LAUNCH_TEMPLATE_ID", "lt-0000000000000000f"),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}

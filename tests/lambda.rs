@@ -1,0 +1,238 @@
+//! The Lambda handler with the payloads it meets in production, against moto.
+
+mod support;
+
+use ami_reconciler::lambda::{Function, InvocationError, Trigger, parse_dry_run, parse_payload};
+use lambda_runtime::Diagnostic;
+use serde_json::{Value, json};
+use support::{Moto, settings_for};
+
+/// A CloudTrail `CreateImage` event as EventBridge delivers it.
+fn create_image_event() -> Value {
+    json!({
+        "version": "0",
+        "id": "6a7e8feb-b491-4cf7-a9f1-bf3703467718",
+        "detail-type": "AWS API Call via CloudTrail",
+        "source": "aws.ec2",
+        "account": "123456789012",
+        "time": "2026-11-26T03:04:05Z",
+        "region": "us-east-1",
+        "resources": [],
+        "detail": {
+            "eventVersion": "1.09",
+            "eventSource": "ec2.amazonaws.com",
+            "eventName": "CreateImage",
+            "awsRegion": "us-east-1",
+            "userIdentity": {"type": "AssumedRole", "invokedBy": "dlm.amazonaws.com"},
+            "requestParameters": {"instanceId": "i-0abcd1234", "name": "web-backup", "description": "Created for policy: policy-0abc EC2_BACKUP"},
+            "responseElements": {"imageId": "ami-0123456789abcdef0"}
+        }
+    })
+}
+
+/// A CloudTrail `CreateAutoScalingGroup` event.
+fn create_group_event() -> Value {
+    json!({
+        "version": "0",
+        "id": "7bf73129-1428-4cd3-a780-95db273d1602",
+        "detail-type": "AWS API Call via CloudTrail",
+        "source": "aws.autoscaling",
+        "account": "123456789012",
+        "time": "2026-11-26T09:00:00Z",
+        "region": "us-east-1",
+        "resources": [],
+        "detail": {"eventName": "CreateAutoScalingGroup", "requestParameters": {"autoScalingGroupName": "web"}}
+    })
+}
+
+/// A drifted account (a newer backup, a pinned managed group) and its function.
+async fn function(moto: &Moto, dry_run: bool) -> (Function, String) {
+    let account = moto.account().await;
+    let old = account.backup(1).await;
+    account.backup(2).await;
+    let template = account.template("web", &old).await;
+    account.group("web", &template, "1", true).await;
+    let function = Function {
+        clients: moto.clients().await,
+        settings: settings_for(&template),
+        dry_run,
+    };
+    (function, template)
+}
+
+#[test]
+fn payloads_are_classified_by_shape() {
+    assert_eq!(parse_payload(&json!({})), Ok(Trigger::Schedule));
+    assert_eq!(parse_payload(&Value::Null), Ok(Trigger::Schedule));
+    assert_eq!(
+        parse_payload(&json!({"dry_run": true})),
+        Ok(Trigger::Manual { dry_run: true })
+    );
+    assert_eq!(
+        parse_payload(&create_image_event()),
+        Ok(Trigger::Event {
+            source: "aws.ec2".into(),
+            detail_type: "AWS API Call via CloudTrail".into()
+        })
+    );
+}
+
+#[test]
+fn payloads_of_the_wrong_shape_are_refused_with_the_culprit_named() {
+    for (payload, culprit) in [
+        (json!({"dryrun": true}), "unknown key \"dryrun\""),
+        (
+            json!({"dry_run": "yes"}),
+            "\"dry_run\" must be true or false, got \"yes\"",
+        ),
+        (
+            json!({"dry_run": 1}),
+            "\"dry_run\" must be true or false, got 1",
+        ),
+        (
+            json!({"dry_run": true, "force": true}),
+            "unknown key \"force\"",
+        ),
+        (json!([{"dry_run": true}]), "a JSON array"),
+        (json!("run"), "a JSON string"),
+        (json!(42), "the JSON value 42"),
+        (
+            json!({"source": "aws.ec2", "detail-type": "x"}),
+            "without an object \"detail\"",
+        ),
+        (
+            json!({"source": 1, "detail-type": "x", "detail": {}}),
+            "without a string \"source\"",
+        ),
+    ] {
+        let err = parse_payload(&payload).unwrap_err().to_string();
+        assert!(err.contains(culprit), "{payload}: {err}");
+    }
+}
+
+#[test]
+fn dry_run_is_false_unless_set_to_true() {
+    assert_eq!(parse_dry_run(None), Ok(false));
+    assert_eq!(parse_dry_run(Some("")), Ok(false));
+    assert_eq!(parse_dry_run(Some("TRUE")), Ok(true));
+    assert_eq!(parse_dry_run(Some("false")), Ok(false));
+    let err = parse_dry_run(Some("maybe")).unwrap_err().to_string();
+    assert_eq!(err, "DRY_RUN must be true or false, got \"maybe\"");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_schedule_payload_runs_a_full_reconcile_and_returns_the_report() {
+    let moto = Moto::start();
+    let (function, template) = function(&moto, false).await;
+
+    let report = function.handle(json!({})).await.unwrap();
+
+    assert_eq!(report["dry_run"], false);
+    assert_eq!(report["template_id"], template.as_str());
+    assert_eq!(report["applied"].as_array().unwrap().len(), 3, "{report:#}");
+    assert_eq!(report["failed"], json!([]));
+    assert!(
+        moto.mutating_calls()
+            .contains(&"UpdateAutoScalingGroup".to_owned())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cloudtrail_events_trigger_the_same_full_reconcile() {
+    for event in [create_image_event(), create_group_event()] {
+        let moto = Moto::start();
+        let (function, template) = function(&moto, false).await;
+
+        let report = function.handle(event).await.unwrap();
+
+        assert_eq!(report["applied"].as_array().unwrap().len(), 3, "{report:#}");
+        let account = moto.account().await;
+        assert_eq!(account.versions(&template).await.1, 2);
+        assert_eq!(account.group_version("web").await, "$Latest");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_manual_dry_run_overrides_the_setting_and_changes_nothing() {
+    let moto = Moto::start();
+    let (function, _) = function(&moto, false).await;
+
+    let report = function.handle(json!({"dry_run": true})).await.unwrap();
+
+    assert_eq!(report["dry_run"], true);
+    assert_eq!(report["changes"].as_array().unwrap().len(), 3);
+    assert_eq!(report["applied"], json!([]));
+    assert_eq!(moto.mutating_calls(), Vec::<String>::new());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_manual_apply_overrides_a_dry_run_deployment() {
+    let moto = Moto::start();
+    let (function, _) = function(&moto, true).await;
+
+    let scheduled = function.handle(json!({})).await.unwrap();
+    assert_eq!(scheduled["dry_run"], true);
+    assert_eq!(moto.mutating_calls(), Vec::<String>::new());
+
+    let manual = function.handle(json!({"dry_run": false})).await.unwrap();
+    assert_eq!(manual["dry_run"], false);
+    assert_eq!(manual["applied"].as_array().unwrap().len(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_payload_is_an_invocation_error_and_makes_no_call_at_all() {
+    let moto = Moto::start();
+    let (function, _) = function(&moto, false).await;
+    moto.reset();
+
+    for payload in [
+        json!({"dryrun": true}),
+        json!({"dry_run": "yes"}),
+        json!([]),
+        json!("apply"),
+    ] {
+        let err = function.handle(payload.clone()).await.unwrap_err();
+        assert!(
+            matches!(err, InvocationError::Payload(_)),
+            "{payload}: {err}"
+        );
+        let diagnostic = Diagnostic::from(err);
+        assert_eq!(diagnostic.error_type, "InvalidPayload");
+    }
+    assert_eq!(moto.calls().len(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_change_is_an_invocation_error_that_carries_the_report() {
+    let moto = Moto::start();
+    let (function, _) = function(&moto, false).await;
+    moto.faults(json!([{
+        "action": "UpdateAutoScalingGroup", "fault": "error", "status": 400,
+        "code": "ValidationError", "message": "AutoScalingGroup name not found - web"
+    }]));
+
+    let err = function.handle(json!({})).await.unwrap_err();
+
+    let diagnostic = Diagnostic::from(err);
+    assert_eq!(diagnostic.error_type, "ChangesFailed");
+    let report: Value = serde_json::from_str(&diagnostic.error_message).unwrap();
+    assert_eq!(report["failed"][0]["group"], "web");
+    assert_eq!(report["failed"][0]["error_code"], "ValidationError");
+    assert_eq!(report["applied"].as_array().unwrap().len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_state_is_an_invocation_error_named_after_the_step() {
+    let moto = Moto::start();
+    let function = Function {
+        clients: moto.clients().await,
+        settings: settings_for("lt-0000000000000000f"),
+        dry_run: false,
+    };
+    let diagnostic = Diagnostic::from(function.handle(json!({})).await.unwrap_err());
+    assert_eq!(diagnostic.error_type, "TemplateNotFound");
+    assert_eq!(
+        diagnostic.error_message,
+        "launch template lt-0000000000000000f not found"
+    );
+}
