@@ -444,6 +444,11 @@ fn prune(
             }
         }
     }
+    let pinned: Vec<i64> = candidates
+        .iter()
+        .copied()
+        .filter(|n| protected.contains(n))
+        .collect();
     candidates.retain(|n| !protected.contains(n));
     if candidates.is_empty() {
         return None;
@@ -461,9 +466,14 @@ fn prune(
     };
     Some(Change::DeleteVersions {
         template_id: template.id.clone(),
-        reason: format!(
-            "older than the newest {keep}; neither the default nor referenced by any group"
-        ),
+        reason: if pinned.is_empty() {
+            format!("older than the newest {keep}; neither the default nor pinned by any group")
+        } else {
+            format!(
+                "older than the newest {keep}; neither the default nor pinned by any group ({} kept: pinned by a group)",
+                join(&pinned)
+            )
+        },
         versions: candidates,
         relies_on,
     })
