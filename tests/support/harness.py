@@ -20,7 +20,7 @@ The proxy
     (EC2, Auto Scaling) or ``X-Amz-Target`` (SSM). Requests without a
     credential scope are forwarded but not recorded.
   * records every AWS call in arrival order as
-    ``{"service", "action", "mutating", "status", "fault"}``; mutating means
+    ``{"service", "action", "mutating", "status", "fault", "at"}`` (``at``: arrival, Unix seconds); mutating means
     the action does not start with Describe, Get or List. ``status`` is null
     for a dropped connection. It tracks the peak number of mutating calls in
     flight (faulted calls included; a hanging call is in flight while it hangs).
@@ -337,6 +337,8 @@ class ProxyHandler(BaseHTTPRequestHandler):
                 "mutating": call.mutating,
                 "status": None,
                 "fault": None,
+                # Arrival time (Unix seconds), for start-up measurements.
+                "at": time.time(),
             }
             _calls.append(record)
             rule = next((r for r in _rules if r.matches(call) and r.fires()), None)
