@@ -171,6 +171,13 @@ impl Function {
         };
         info!(trigger = ?trigger, dry_run, "invoked");
         let report = crate::run(&self.clients, &self.settings, dry_run).await?;
+        // One EMF line on stdout: CloudWatch Logs turns it into the metrics
+        // the template's alarms watch (no API call, no permission needed).
+        let function_name = std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_default();
+        println!(
+            "{}",
+            crate::metrics::emf_line(&report, chrono::Utc::now(), &function_name)
+        );
         let json = serde_json::to_value(&report).unwrap_or_default();
         if report.exit_code() != 0 {
             return Err(InvocationError::Incomplete(json.to_string()));

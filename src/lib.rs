@@ -19,6 +19,7 @@ pub mod ec2;
 pub mod error;
 pub mod fixture;
 pub mod lambda;
+pub mod metrics;
 pub mod model;
 pub mod observe;
 pub mod plan;
@@ -58,6 +59,8 @@ pub async fn run(clients: &Clients, settings: &Settings, dry_run: bool) -> Resul
     } else {
         apply::apply(clients, plan, settings.concurrency).await
     };
+    // The clock is read here, at the edge, never in plan().
+    let report = report.aged(chrono::Utc::now());
     info!(
         dry_run,
         template = %report.template_id,

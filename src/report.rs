@@ -3,6 +3,7 @@
 
 use std::fmt::Write as _;
 
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::plan::{Change, ImageSummary, Plan, VersionTarget};
@@ -18,6 +19,10 @@ pub struct Report {
     pub template_name: String,
     /// The newest eligible backup AMI.
     pub newest_backup: Option<ImageSummary>,
+    /// How old the newest backup was when the run ended, in whole seconds;
+    /// `None` without a backup. Set by the caller that owns the clock
+    /// ([`Report::aged`]), so planning stays free of time.
+    pub newest_backup_age_seconds: Option<i64>,
     /// Every planned change, in order. Empty when converged.
     pub changes: Vec<Change>,
     /// Changes applied, with what AWS answered.
@@ -70,12 +75,23 @@ impl Report {
             template_id: plan.template_id,
             template_name: plan.template_name,
             newest_backup: plan.newest_backup,
+            newest_backup_age_seconds: None,
             changes: plan.changes,
             applied: Vec::new(),
             failed: Vec::new(),
             skipped: Vec::new(),
             warnings: plan.warnings,
         }
+    }
+
+    /// The report with the newest backup's age at `now` (never negative:
+    /// a backup dated in the future counts as brand new).
+    pub fn aged(mut self, now: DateTime<Utc>) -> Self {
+        self.newest_backup_age_seconds = self
+            .newest_backup
+            .as_ref()
+            .map(|b| (now - b.creation_date).num_seconds().max(0));
+        self
     }
 
     /// 0 when everything planned was applied (or only planned), 1 when

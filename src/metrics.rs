@@ -1,0 +1,192 @@
+//! CloudWatch metrics of a run, as one Embedded Metric Format (EMF) log line.
+//!
+//! The Lambda function prints the line to stdout; CloudWatch Logs turns it
+//! into metrics, so publishing them costs no API call and no permission. The
+//! template's stale-backup alarm reads [`NEWEST_BACKUP_AGE_HOURS`].
+
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value, json};
+
+use crate::report::Report;
+
+/// The CloudWatch namespace of every metric.
+pub const NAMESPACE: &str = "AmiReconciler";
+/// The dimension every metric carries: the Lambda function's name.
+pub const DIMENSION: &str = "FunctionName";
+/// Age of the newest backup AMI, in hours. Absent when there is no backup.
+pub const NEWEST_BACKUP_AGE_HOURS: &str = "NewestBackupAgeHours";
+/// Changes planned: how far the account had drifted (0 when converged).
+pub const DRIFT: &str = "Drift";
+/// Changes applied by this run (0 in a dry run).
+pub const APPLIED: &str = "Applied";
+/// Changes that failed in this run.
+pub const FAILED: &str = "Failed";
+
+/// The EMF document of a run: the metrics under one `FunctionName`
+/// dimension, plus the template id and dry-run flag as searchable fields.
+/// Pure: the caller passes the timestamp.
+pub fn emf(report: &Report, timestamp: DateTime<Utc>, function_name: &str) -> Value {
+    let mut values: Vec<(&str, &str, Value)> = Vec::new();
+    if let Some(age) = report.newest_backup_age_seconds {
+        // Two decimals: minutes are enough for a threshold counted in hours.
+        let hours = (age as f64 / 36.0).round() / 100.0;
+        values.push((NEWEST_BACKUP_AGE_HOURS, "None", json!(hours)));
+    }
+    values.push((DRIFT, "Count", json!(report.changes.len())));
+    values.push((APPLIED, "Count", json!(report.applied.len())));
+    values.push((FAILED, "Count", json!(report.failed.len())));
+
+    let definitions: Vec<Value> = values
+        .iter()
+        .map(|(name, unit, _)| json!({"Name": name, "Unit": unit}))
+        .collect();
+    let mut doc = Map::new();
+    doc.insert(
+        "_aws".into(),
+        json!({
+            "Timestamp": timestamp.timestamp_millis(),
+            "CloudWatchMetrics": [{
+                "Namespace": NAMESPACE,
+                "Dimensions": [[DIMENSION]],
+                "Metrics": definitions,
+            }],
+        }),
+    );
+    doc.insert(DIMENSION.into(), json!(function_name));
+    for (name, _, value) in values {
+        doc.insert(name.into(), value);
+    }
+    doc.insert("TemplateId".into(), json!(report.template_id));
+    doc.insert("DryRun".into(), json!(report.dry_run));
+    Value::Object(doc)
+}
+
+/// [`emf`] as the single line to print to stdout.
+pub fn emf_line(report: &Report, timestamp: DateTime<Utc>, function_name: &str) -> String {
+    emf(report, timestamp, function_name).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::plan::{Change, ImageSummary, Plan};
+    use crate::report::Failed;
+
+    fn at(hour: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 2, hour, 0, 0).unwrap()
+    }
+
+    fn report(backup: Option<DateTime<Utc>>, changes: usize) -> Report {
+        let change = Change::SetDefaultVersion {
+            template_id: "lt-0123".into(),
+            from: 1,
+            to: crate::plan::VersionTarget::Number(2),
+            reason: "test".into(),
+        };
+        Report::planned(
+            Plan {
+                template_id: "lt-0123".into(),
+                template_name: "web".into(),
+                newest_backup: backup.map(|creation_date| ImageSummary {
+                    image_id: "ami-1".into(),
+                    creation_date,
+                }),
+                changes: vec![change; changes],
+                warnings: Vec::new(),
+            },
+            false,
+        )
+    }
+
+    fn metric_names(doc: &Value) -> Vec<&str> {
+        doc["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["Name"].as_str().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn a_backup_made_27_and_a_half_hours_ago_is_reported_as_27_5_hours_old() {
+        let made = at(3) - chrono::Duration::minutes(27 * 60 + 30);
+        let report = report(Some(made), 0).aged(at(3));
+        assert_eq!(report.newest_backup_age_seconds, Some(99_000));
+
+        let doc = emf(&report, at(3), "reconciler");
+
+        assert_eq!(doc[NEWEST_BACKUP_AGE_HOURS], json!(27.5));
+        assert_eq!(
+            doc["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Unit"],
+            "None"
+        );
+    }
+
+    #[test]
+    fn drift_applied_and_failed_are_counts_of_the_report() {
+        let mut report = report(Some(at(1)), 3).aged(at(3));
+        report.applied.push(crate::report::Applied {
+            change: report.changes[0].clone(),
+            result: "done".into(),
+        });
+        report.failed.push(Failed {
+            change: report.changes[1].clone(),
+            error_code: Some("AccessDenied".into()),
+            error: "AccessDenied: denied".into(),
+        });
+
+        let doc = emf(&report, at(3), "reconciler");
+
+        assert_eq!(doc[DRIFT], 3);
+        assert_eq!(doc[APPLIED], 1);
+        assert_eq!(doc[FAILED], 1);
+        assert_eq!(
+            metric_names(&doc),
+            [NEWEST_BACKUP_AGE_HOURS, DRIFT, APPLIED, FAILED]
+        );
+    }
+
+    #[test]
+    fn the_document_follows_the_emf_specification() {
+        let doc = emf(&report(Some(at(1)), 0).aged(at(3)), at(3), "my-fn");
+
+        let aws = &doc["_aws"];
+        assert_eq!(aws["Timestamp"], at(3).timestamp_millis());
+        let directive = &aws["CloudWatchMetrics"][0];
+        assert_eq!(directive["Namespace"], NAMESPACE);
+        assert_eq!(directive["Dimensions"], json!([["FunctionName"]]));
+        // every dimension and metric named in the directive has a value at the top level
+        assert_eq!(doc["FunctionName"], "my-fn");
+        for name in metric_names(&doc) {
+            assert!(doc[name].is_number(), "{name} has no numeric value");
+        }
+        assert_eq!(doc["TemplateId"], "lt-0123");
+    }
+
+    #[test]
+    fn without_a_backup_the_age_metric_is_left_out_not_zero() {
+        let report = report(None, 0).aged(at(3));
+        assert_eq!(report.newest_backup_age_seconds, None);
+
+        let doc = emf(&report, at(3), "reconciler");
+
+        assert!(doc.get(NEWEST_BACKUP_AGE_HOURS).is_none());
+        assert_eq!(metric_names(&doc), [DRIFT, APPLIED, FAILED]);
+    }
+
+    #[test]
+    fn a_backup_dated_in_the_future_counts_as_brand_new() {
+        let report = report(Some(at(5)), 0).aged(at(3));
+        assert_eq!(report.newest_backup_age_seconds, Some(0));
+    }
+
+    #[test]
+    fn the_line_is_one_line_of_json() {
+        let line = emf_line(&report(Some(at(1)), 2).aged(at(3)), at(3), "fn");
+        assert!(!line.contains('\n'));
+        let parsed: Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(parsed[DRIFT], 2);
+    }
+}
