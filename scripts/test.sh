@@ -22,4 +22,8 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
     cargo test --workspace --all-targets
 fi
+echo "== benchmark, quick: parity with the boto3 peer, steady-state call floor, zero mutating calls" >&2
+cargo build --quiet --bins
+"$AMI_RECONCILER_PYTHON" benchmark/bench.py --quick --cli target/debug/ami-reconciler
+
 echo "== all tests passed in $(( $(date +%s) - start )) s" >&2
