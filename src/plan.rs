@@ -413,15 +413,11 @@ fn prune(
     }
 
     // References by number protect a version. A managed group's top-level
-    // reference is released by its move to $Latest in this run.
-    let Some(other_groups) = &state.other_groups else {
-        warnings.push(format!(
-            "versions {} of {} could be pruned, but the groups outside the managed tag were not read; nothing pruned",
-            join(&candidates),
-            template.id
-        ));
-        return None;
-    };
+    // reference is released by its move to $Latest in this run. Untagged
+    // groups are read only when the managed ones leave something to delete
+    // (observe's may_delete), so their absence matters only then.
+    let unread = Vec::new();
+    let other_groups = state.other_groups.as_ref().unwrap_or(&unread);
     let mut protected: BTreeSet<i64> = BTreeSet::new();
     let mut released_by: BTreeMap<i64, Vec<String>> = BTreeMap::new();
     let managed = state
@@ -454,6 +450,14 @@ fn prune(
         return None;
     }
     candidates.sort_unstable();
+    if state.other_groups.is_none() {
+        warnings.push(format!(
+            "versions {} of {} could be pruned, but the groups outside the managed tag were not read; nothing pruned",
+            join(&candidates),
+            template.id
+        ));
+        return None;
+    }
     released_by.retain(|n, _| candidates.contains(n));
     for names in released_by.values_mut() {
         names.sort();

@@ -1,7 +1,7 @@
 //! The planner's rules, one test each: plain data in, a `Plan` out. No server.
 
 use ami_reconciler::fixture::{TEMPLATE, backup, group, legacy_group, mixed_group, settings};
-use ami_reconciler::model::{CurrentImage, State};
+use ami_reconciler::model::{CurrentImage, LATEST, State};
 use ami_reconciler::plan::{Change, GroupTarget, VersionTarget, client_token, plan};
 use ami_reconciler::settings::Settings;
 
@@ -454,6 +454,20 @@ fn nothing_is_deleted_while_untagged_groups_are_unknown() {
     let p = plan(&state, &settings());
     assert!(deleted(&p).is_empty());
     assert!(p.warnings[0].contains("not read"), "{:?}", p.warnings);
+}
+
+#[test]
+fn versions_the_managed_groups_pin_raise_no_warning_when_untagged_groups_were_not_read() {
+    // observe reads untagged groups only when a deletion is possible; here
+    // the managed group's override pins the only version outside the window.
+    let state = State::fixture()
+        .versions(&[1, 2, 3, 4])
+        .default_version(4)
+        .group(mixed_group("spot", LATEST, &["1"]))
+        .others_unread();
+    let p = plan(&state, &settings());
+    assert!(p.is_converged(), "{p:#?}");
+    assert!(p.warnings.is_empty(), "{:?}", p.warnings);
 }
 
 #[test]
