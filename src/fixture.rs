@@ -53,6 +53,16 @@ impl Image {
         self.state = state.to_owned();
         self
     }
+    /// The same image, owned by another account (shared with this one).
+    pub fn owned_elsewhere(mut self) -> Self {
+        self.owned_by_account = false;
+        self
+    }
+    /// The same image with another description.
+    pub fn described(mut self, description: &str) -> Self {
+        self.description = description.to_owned();
+        self
+    }
 }
 
 /// A plain group on `version` of the fixture template.
@@ -92,6 +102,18 @@ pub fn spec(version: &str) -> TemplateRef {
     }
 }
 
+/// The name of the fixture template.
+pub const TEMPLATE_NAME: &str = "web";
+
+/// A reference to `version` of the fixture template, by name.
+pub fn spec_by_name(version: &str) -> TemplateRef {
+    TemplateRef {
+        id: None,
+        name: Some(TEMPLATE_NAME.to_owned()),
+        version: Some(version.to_owned()),
+    }
+}
+
 impl State {
     /// A converged state: versions 1..=3 with image `ami-a` (day 1) at
     /// version 3, the default; no groups.
@@ -100,7 +122,7 @@ impl State {
         State {
             template: Template {
                 id: TEMPLATE.to_owned(),
-                name: "web".to_owned(),
+                name: TEMPLATE_NAME.to_owned(),
                 default_version: 3,
                 versions: (1..=3)
                     .map(|n| TemplateVersion {
@@ -149,6 +171,12 @@ impl State {
             latest.image_id = Some(id);
         }
         self.current_image = image;
+        self
+    }
+
+    /// Removes every candidate image (the current image stays as it is).
+    pub fn without_images(mut self) -> Self {
+        self.images.clear();
         self
     }
 
