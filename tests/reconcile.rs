@@ -5,43 +5,9 @@ mod support;
 
 use ami_reconciler::error::Error;
 use ami_reconciler::settings::{RawSettings, Settings};
-use ami_reconciler::{observe, plan, run};
+use ami_reconciler::run;
 use serde_json::json;
-use support::{Moto, applied_actions, settings_for};
-
-/// A drifted account: the golden image at version 1 (the default), three
-/// daily backups, versions 2..=6 made by hand with older images, a managed
-/// group pinned to 1, an untagged group pinned to 2, a managed mixed
-/// instances group on `$Default` whose override pins 3.
-struct Drifted {
-    template: String,
-    backups: Vec<String>,
-}
-
-async fn drifted(moto: &Moto) -> Drifted {
-    let account = moto.account().await;
-    let golden = account.image("golden", "golden image, hand made", 0).await;
-    let mut backups = Vec::new();
-    for n in 1..=3 {
-        backups.push(account.backup(n).await);
-    }
-    let template = account.template("web", &golden).await;
-    for _ in 2..=6 {
-        account.version(&template, &golden).await;
-    }
-    account.group("web", &template, "1", true).await;
-    account.group("batch", &template, "2", false).await;
-    account
-        .mixed_group(
-            "spot",
-            &template,
-            "$Default",
-            &[("t3.micro", None), ("t3a.micro", Some("3"))],
-            true,
-        )
-        .await;
-    Drifted { template, backups }
-}
+use support::{Moto, applied_actions, drifted, settings_for};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn drift_repair_converges_in_one_run_and_the_second_run_plans_nothing() {
@@ -353,95 +319,6 @@ async fn more_than_200_stale_versions_are_deleted_in_batches_of_200() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn versions_aws_refuses_to_delete_become_warnings() {
-    // GIVEN a plan that deletes versions 1 and 2, and version 1 disappears
-    // before the apply (as when another run deleted it first)
-    let moto = Moto::start();
-    let account = moto.account().await;
-    let image = account.backup(1).await;
-    let template = account.template("web", &image).await;
-    for _ in 2..=5 {
-        account.version(&template, &image).await;
-    }
-    account.set_default(&template, 5).await;
-    let clients = moto.clients().await;
-    let settings = settings_for(&template);
-    let plan = plan(&observe(&clients, &settings).await.unwrap(), &settings);
-    account
-        .ec2
-        .delete_launch_template_versions()
-        .launch_template_id(&template)
-        .versions("1")
-        .send()
-        .await
-        .unwrap();
-
-    // WHEN it is applied
-    let report = ami_reconciler::apply::apply(&clients, plan, 4).await;
-
-    // THEN the refusal is a warning naming the version and AWS's code
-    assert!(report.failed.is_empty(), "{}", report.to_text());
-    assert!(
-        report
-            .warnings
-            .iter()
-            .any(|w| w.contains("version 1") && w.contains("launchTemplateVersionDoesNotExist")),
-        "{:?}",
-        report.warnings
-    );
-    assert_eq!(account.versions(&template).await.0, [3, 4, 5]);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn throttling_on_every_service_slows_the_run_down_but_it_still_converges() {
-    let moto = Moto::start();
-    let d = drifted(&moto).await;
-    let account = moto.account().await;
-    account.parameter("/app/lt", &d.template).await;
-    let settings = RawSettings {
-        launch_template_parameter: Some("/app/lt".into()),
-        ..RawSettings::default()
-    }
-    .validate()
-    .unwrap();
-    // The first two calls of each service, and of each mutating action, are throttled.
-    moto.faults(json!([
-        {"service": "ssm", "fault": "throttle", "times": 2},
-        {"service": "ec2", "action": "DescribeImages", "fault": "throttle", "times": 2},
-        {"service": "ec2", "action": "CreateLaunchTemplateVersion", "fault": "throttle", "times": 2},
-        {"service": "ec2", "action": "ModifyLaunchTemplate", "fault": "throttle", "times": 1},
-        {"service": "ec2", "action": "DeleteLaunchTemplateVersions", "fault": "throttle", "times": 1},
-        {"service": "autoscaling", "fault": "throttle", "times": 3},
-    ]));
-
-    let report = run(&moto.clients().await, &settings, false).await.unwrap();
-
-    assert!(report.failed.is_empty(), "{}", report.to_text());
-    let throttled: Vec<String> = moto
-        .calls()
-        .into_iter()
-        .filter_map(|c| c.fault.map(|f| format!("{}:{f}", c.service)))
-        .collect();
-    assert_eq!(throttled.len(), 11, "{throttled:?}");
-    for code in ["ssm:throttle", "ec2:throttle", "autoscaling:throttle"] {
-        assert!(throttled.iter().any(|t| t == code), "{throttled:?}");
-    }
-    assert_eq!(
-        account.versions(&d.template).await,
-        (vec![2, 3, 5, 6, 7], 7)
-    );
-    assert_eq!(account.group_version("web").await, "$Latest");
-    moto.reset();
-    assert!(
-        run(&moto.clients().await, &settings, false)
-            .await
-            .unwrap()
-            .changes
-            .is_empty()
-    );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn group_updates_never_exceed_the_configured_concurrency() {
     let moto = Moto::start();
     let account = moto.account().await;
@@ -463,77 +340,6 @@ async fn group_updates_never_exceed_the_configured_concurrency() {
 
     assert_eq!(report.applied.len(), 12);
     assert_eq!(moto.peak_in_flight_mutating(), 3);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn one_failing_group_does_not_stop_the_others() {
-    let moto = Moto::start();
-    let account = moto.account().await;
-    let image = account.backup(1).await;
-    let template = account.template("web", &image).await;
-    account.version(&template, &image).await;
-    account.set_default(&template, 2).await;
-    for name in ["a", "b", "c"] {
-        account.group(name, &template, "1", true).await;
-    }
-    moto.faults(json!([{
-        "action": "UpdateAutoScalingGroup", "group": "b", "fault": "error",
-        "status": 400, "code": "ValidationError", "message": "AutoScalingGroup name not found - b"
-    }]));
-
-    let report = run(&moto.clients().await, &settings_for(&template), false)
-        .await
-        .unwrap();
-
-    assert_eq!(report.exit_code(), 1);
-    assert_eq!(report.failed.len(), 1);
-    assert!(
-        report.failed[0].error.contains("ValidationError"),
-        "{}",
-        report.failed[0].error
-    );
-    assert_eq!(ami_reconciler::apply::target(&report.failed[0].change), "b");
-    assert_eq!(account.group_version("a").await, "$Latest");
-    assert_eq!(account.group_version("c").await, "$Latest");
-    // version 1 is still pinned by b: not deleted
-    assert_eq!(account.versions(&template).await.0, [1, 2]);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn when_the_new_version_fails_the_default_and_prune_wait_but_groups_are_fixed() {
-    let moto = Moto::start();
-    let account = moto.account().await;
-    let old = account.backup(1).await;
-    account.backup(2).await;
-    let template = account.template("web", &old).await;
-    for _ in 2..=3 {
-        account.version(&template, &old).await;
-    }
-    account.set_default(&template, 3).await;
-    account.group("web", &template, "3", true).await;
-    moto.faults(json!([{
-        "action": "CreateLaunchTemplateVersion", "fault": "error", "status": 400,
-        "code": "InvalidParameterValue", "message": "refused for the test"
-    }]));
-
-    let report = run(&moto.clients().await, &settings_for(&template), false)
-        .await
-        .unwrap();
-
-    assert_eq!(report.exit_code(), 1);
-    assert_eq!(report.failed.len(), 1, "{}", report.to_text());
-    assert_eq!(report.skipped.len(), 2, "{}", report.to_text()); // default switch and prune
-    assert_eq!(account.versions(&template).await, (vec![1, 2, 3], 3));
-    assert_eq!(account.group_version("web").await, "$Latest");
-    let mutating = moto.mutating_calls();
-    assert!(
-        !mutating.contains(&"ModifyLaunchTemplate".to_owned()),
-        "{mutating:?}"
-    );
-    assert!(
-        !mutating.contains(&"DeleteLaunchTemplateVersions".to_owned()),
-        "{mutating:?}"
-    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -16,7 +16,7 @@ use std::time::Duration;
 use ami_reconciler::clients::config_loader;
 use ami_reconciler::settings::{RawSettings, Settings};
 use ami_reconciler::{Clients, Report};
-use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_config::{BehaviorVersion, ConfigLoader, Region};
 use aws_sdk_autoscaling::types::{
     InstancesDistribution, LaunchTemplate as AsgLaunchTemplate, LaunchTemplateOverrides,
     LaunchTemplateSpecification, MixedInstancesPolicy, Tag as AsgTag,
@@ -187,16 +187,17 @@ impl Moto {
     /// Clients of the code under test: through the proxy, with the
     /// reconciler's own retry and timeout configuration.
     pub async fn clients(&self) -> Clients {
-        Clients::new(&self.config(self.proxy).await)
+        self.clients_with(|loader| loader).await
     }
 
-    async fn config(&self, port: u16) -> SdkConfig {
-        config_loader()
-            .endpoint_url(format!("http://127.0.0.1:{port}"))
+    /// Clients like [`Moto::clients`], with the reconciler's configuration
+    /// adjusted (shorter timeouts, quicker retries) before it is loaded.
+    pub async fn clients_with(&self, adjust: impl FnOnce(ConfigLoader) -> ConfigLoader) -> Clients {
+        let loader = config_loader()
+            .endpoint_url(self.endpoint())
             .region(Region::new(REGION))
-            .credentials_provider(Credentials::new("testing", "testing", None, None, "tests"))
-            .load()
-            .await
+            .credentials_provider(Credentials::new("testing", "testing", None, None, "tests"));
+        Clients::new(&adjust(loader).load().await)
     }
 
     /// An account to seed, talking to moto directly.
@@ -535,6 +536,46 @@ impl Account<'_> {
             .cloned()
             .unwrap()
     }
+}
+
+/// A drifted account: the golden image at version 1 (the default), three
+/// daily backups, versions 2..=6 made by hand with older images, a managed
+/// group pinned to 1, an untagged group pinned to 2, a managed mixed
+/// instances group on `$Default` whose override pins 3.
+///
+/// One run converges it to versions 2, 3, 5, 6 and 7 (the newest backup,
+/// the default), both managed groups on `$Latest`.
+pub struct Drifted {
+    /// The template id.
+    pub template: String,
+    /// The backups, oldest first.
+    pub backups: Vec<String>,
+}
+
+/// Seeds [`Drifted`].
+pub async fn drifted(moto: &Moto) -> Drifted {
+    let account = moto.account().await;
+    let golden = account.image("golden", "golden image, hand made", 0).await;
+    let mut backups = Vec::new();
+    for n in 1..=3 {
+        backups.push(account.backup(n).await);
+    }
+    let template = account.template("web", &golden).await;
+    for _ in 2..=6 {
+        account.version(&template, &golden).await;
+    }
+    account.group("web", &template, "1", true).await;
+    account.group("batch", &template, "2", false).await;
+    account
+        .mixed_group(
+            "spot",
+            &template,
+            "$Default",
+            &[("t3.micro", None), ("t3a.micro", Some("3"))],
+            true,
+        )
+        .await;
+    Drifted { template, backups }
 }
 
 /// Actions of a report's applied changes.
