@@ -7,6 +7,7 @@
 use std::error::Error as StdError;
 use std::fmt;
 
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
@@ -93,25 +94,67 @@ impl StdError for AwsError {
     }
 }
 
-impl<E, R> From<SdkError<E, R>> for AwsError
+impl<E> From<SdkError<E, HttpResponse>> for AwsError
 where
     E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
-    R: fmt::Debug + Send + Sync + 'static,
 {
-    fn from(err: SdkError<E, R>) -> Self {
-        let code = err.code().map(str::to_owned);
-        let message = match (&err, err.message()) {
+    fn from(err: SdkError<E, HttpResponse>) -> Self {
+        let mut code = err.code().map(str::to_owned);
+        let mut message = match (&err, err.message()) {
             (SdkError::ServiceError(_), Some(m)) => m.to_owned(),
             // Timeouts, connection and dispatch failures: the context chain
             // is the only place the cause is written down.
             _ => DisplayErrorContext(&err).to_string(),
         };
+        if let (None, SdkError::ServiceError(service)) = (&code, &err) {
+            // The service answered in a shape the SDK could not read (e.g. a
+            // 403 from a proxy or an emulator in another protocol's format):
+            // read the code and message ourselves, or at least name the status.
+            let (found_code, found_message) = unparsed_error(service.raw());
+            code = Some(found_code);
+            message = found_message;
+        }
         AwsError {
             code,
             message,
             source: Box::new(err),
         }
     }
+}
+
+/// The code and message of an error response the SDK could not parse: the
+/// `<Code>` and `<Message>` of an XML body, else the HTTP status.
+fn unparsed_error(raw: &HttpResponse) -> (String, String) {
+    let status = raw.status().as_u16();
+    let body = raw
+        .body()
+        .bytes()
+        .map(String::from_utf8_lossy)
+        .unwrap_or_default();
+    let element = |tag: &str| {
+        let open = format!("<{tag}>");
+        let start = body.find(&open)? + open.len();
+        let end = body[start..].find(&format!("</{tag}>"))? + start;
+        Some(xml_unescape(body[start..end].trim()))
+    };
+    match element("Code") {
+        Some(code) => {
+            let message = element("Message").unwrap_or_else(|| format!("HTTP {status}"));
+            (code, message)
+        }
+        None => (
+            format!("HTTP{status}"),
+            format!("HTTP {status} with an error body the SDK could not read"),
+        ),
+    }
+}
+
+fn xml_unescape(text: &str) -> String {
+    text.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&apos;", "'")
+        .replace("&amp;", "&")
 }
 
 /// Reading the state failed, or the configuration is unusable: nothing was changed.

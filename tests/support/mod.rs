@@ -586,3 +586,127 @@ pub fn applied_actions(report: &Report) -> Vec<&'static str> {
         .map(|a| ami_reconciler::apply::action(&a.change))
         .collect()
 }
+
+/// IAM in moto: users with inline policies, and enforcement switched on.
+///
+/// moto checks only the action of each call against the caller's policies:
+/// resources and conditions are ignored, and every denial is HTTP 403 with
+/// an XML `AccessDenied` body, whatever the service.
+impl Moto {
+    /// Calls moto's IAM query API directly (unsigned: only valid while
+    /// enforcement is off, i.e. before [`Moto::enforce_iam`]); returns the XML.
+    pub fn iam(&self, params: &[(&str, &str)]) -> String {
+        let mut form = String::from("Version=2010-05-08");
+        for (key, value) in params {
+            form.push_str(&format!("&{key}={}", percent_encode(value)));
+        }
+        let mut stream = TcpStream::connect(("127.0.0.1", self.moto)).expect("connect to moto");
+        stream.set_read_timeout(Some(Duration::from_secs(30))).ok();
+        write!(
+            stream,
+            "POST / HTTP/1.1\r\nHost: 127.0.0.1\r\n\
+             Authorization: AWS4-HMAC-SHA256 Credential=testing/20260101/{REGION}/iam/aws4_request, SignedHeaders=host, Signature=0\r\n\
+             Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{form}",
+            form.len()
+        )
+        .expect("send IAM request");
+        let mut response = String::new();
+        stream
+            .read_to_string(&mut response)
+            .expect("read IAM response");
+        assert!(
+            response.starts_with("HTTP/1.1 200") || response.starts_with("HTTP/1.0 200"),
+            "{params:?}: {response}"
+        );
+        response
+    }
+
+    /// Creates an IAM user with one inline policy and an access key; returns
+    /// (access key id, secret access key).
+    pub fn user_with_policy(&self, name: &str, policy: &Value) -> (String, String) {
+        self.iam(&[("Action", "CreateUser"), ("UserName", name)]);
+        self.iam(&[
+            ("Action", "PutUserPolicy"),
+            ("UserName", name),
+            ("PolicyName", "reconciler"),
+            ("PolicyDocument", &policy.to_string()),
+        ]);
+        let xml = self.iam(&[("Action", "CreateAccessKey"), ("UserName", name)]);
+        (
+            xml_text(&xml, "AccessKeyId"),
+            xml_text(&xml, "SecretAccessKey"),
+        )
+    }
+
+    /// From now on moto authenticates and authorises every call (seed first:
+    /// the default `testing` key is unknown to IAM and is refused).
+    pub fn enforce_iam(&self) {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.moto)).expect("connect to moto");
+        stream.set_read_timeout(Some(Duration::from_secs(30))).ok();
+        write!(
+            stream,
+            "POST /moto-api/reset-auth HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/plain\r\nContent-Length: 1\r\nConnection: close\r\n\r\n0"
+        )
+        .expect("send reset-auth");
+        let mut response = String::new();
+        stream
+            .read_to_string(&mut response)
+            .expect("read reset-auth response");
+        assert!(
+            response.starts_with("HTTP/1.1 200") || response.starts_with("HTTP/1.0 200"),
+            "{response}"
+        );
+    }
+
+    /// Clients of the code under test signed with this access key (through the proxy).
+    pub async fn clients_as(&self, key: &(String, String)) -> Clients {
+        let config = config_loader()
+            .endpoint_url(self.endpoint())
+            .region(Region::new(REGION))
+            .credentials_provider(Credentials::new(&key.0, &key.1, None, None, "tests"))
+            .load()
+            .await;
+        Clients::new(&config)
+    }
+
+    /// An account to inspect with this access key (direct to moto, so the
+    /// checks are not counted as calls of the code under test).
+    pub async fn account_as(&self, key: &(String, String)) -> Account<'_> {
+        let config = aws_config::defaults(BehaviorVersion::latest())
+            .endpoint_url(format!("http://127.0.0.1:{}", self.moto))
+            .region(Region::new(REGION))
+            .credentials_provider(Credentials::new(&key.0, &key.1, None, None, "tests"))
+            .load()
+            .await;
+        Account {
+            moto: self,
+            ec2: aws_sdk_ec2::Client::new(&config),
+            asg: aws_sdk_autoscaling::Client::new(&config),
+            ssm: aws_sdk_ssm::Client::new(&config),
+        }
+    }
+}
+
+fn percent_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn xml_text(xml: &str, tag: &str) -> String {
+    let open = format!("<{tag}>");
+    let start = xml
+        .find(&open)
+        .unwrap_or_else(|| panic!("no <{tag}> in {xml}"))
+        + open.len();
+    let end = xml[start..]
+        .find(&format!("</{tag}>"))
+        .expect("closing tag")
+        + start;
+    xml[start..end].to_owned()
+}

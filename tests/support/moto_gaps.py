@@ -57,6 +57,12 @@ Emulated behaviours
    ``LaunchTemplate`` and in ``MixedInstancesPolicy``) with AWS's own
    ``ValidationError`` "Valid requests must contain either launchTemplateId or
    LaunchTemplateName", and describes specifications with both fields.
+8. IAM enforcement (``POST /moto-api/reset-auth``) checks SigV4 signatures
+   against the exact request body, as AWS does. moto signed a re-encoding of
+   the parsed form instead (werkzeug consumes form bodies, so moto's raw body
+   is empty), which differs from the AWS SDK for Rust's encoding (``%20``
+   against ``+`` for a space) and refused valid requests with
+   ``AuthFailure``. The raw body is now kept for the signature check.
 """
 
 from __future__ import annotations
@@ -555,3 +561,24 @@ def register_image(self: Any) -> ActionResult:
 
 AmisResponse.describe_images = describe_images
 AmisResponse.register_image = register_image
+
+
+# --- 8. signature checks over the raw request body --------------------------
+
+from moto.core.responses import BaseResponse  # noqa: E402
+
+_setup_class = BaseResponse.setup_class
+
+
+def setup_class(self: Any, request: Any, full_url: str, headers: Any, *args: Any, **kwargs: Any) -> None:
+    # Read (and cache) the body before werkzeug parses the form: the form is
+    # then parsed from the cached bytes, and the bytes stay available.
+    raw = b""
+    if hasattr(request, "get_data"):
+        raw = request.get_data(cache=True)
+    _setup_class(self, request, full_url, headers, *args, **kwargs)
+    if raw and not self.raw_body:
+        self.raw_body = raw
+
+
+BaseResponse.setup_class = setup_class

@@ -1,0 +1,244 @@
+//! The IAM policies are complete and no larger than needed: the reconciler
+//! runs against moto with IAM enforcement on, signed as users whose policies
+//! are the action lists of `policies/`.
+//!
+//! moto checks the action of each call but ignores resources and conditions,
+//! so the users' policies keep each file's actions with `Resource: "*"` and
+//! no condition. Resource scoping and tag conditions are checked by the
+//! linters and reviewed in policies/README.md, not here.
+
+mod support;
+
+use std::collections::BTreeSet;
+
+use ami_reconciler::run;
+use ami_reconciler::settings::{RawSettings, Settings};
+use serde_json::{Value, json};
+use support::Moto;
+
+const PARAMETER: &str = "/app/launch-template-id";
+
+/// Actions AWS checks on the caller when `UpdateAutoScalingGroup` names a
+/// launch template (it must be allowed to launch from it, pass its instance
+/// role and tag what it launches); the reconciler never calls them, and moto
+/// does not check them.
+const CHECKED_BY_AWS_FOR_UPDATE_GROUP: [&str; 3] =
+    ["ec2:RunInstances", "ec2:CreateTags", "iam:PassRole"];
+
+fn policy_actions(file: &str) -> BTreeSet<String> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("policies")
+        .join(file);
+    let policy: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let mut actions = BTreeSet::new();
+    for statement in policy["Statement"].as_array().unwrap() {
+        assert_eq!(statement["Effect"], "Allow");
+        match &statement["Action"] {
+            Value::String(a) => {
+                actions.insert(a.clone());
+            }
+            Value::Array(list) => {
+                actions.extend(list.iter().map(|a| a.as_str().unwrap().to_owned()));
+            }
+            other => panic!("{file}: Action {other}"),
+        }
+    }
+    actions
+}
+
+/// The policy moto can enforce: these actions on every resource.
+fn widened(actions: &BTreeSet<String>) -> Value {
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": actions, "Resource": "*"}]
+    })
+}
+
+fn settings() -> Settings {
+    RawSettings {
+        launch_template_parameter: Some(PARAMETER.to_owned()),
+        ..RawSettings::default()
+    }
+    .validate()
+    .unwrap()
+}
+
+/// An account where a full apply makes every kind of call: the template id
+/// in SSM, a newer backup (new version + default switch), a managed group
+/// pinned to version 1 (group update) and four old versions (deletion).
+async fn drifted(moto: &Moto) -> String {
+    let account = moto.account().await;
+    let golden = account.image("golden", "golden image", 0).await;
+    account.backup(1).await;
+    account.backup(2).await;
+    let template = account.template("web", &golden).await;
+    for _ in 2..=4 {
+        account.version(&template, &golden).await;
+    }
+    account.group("web", &template, "1", true).await;
+    account.parameter(PARAMETER, &template).await;
+    template
+}
+
+/// An admin user to inspect the account once enforcement is on.
+fn admin(moto: &Moto) -> (String, String) {
+    moto.user_with_policy(
+        "admin",
+        &json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}),
+    )
+}
+
+/// The called actions as IAM names (`ec2:DescribeImages`).
+fn called(moto: &Moto) -> BTreeSet<String> {
+    moto.calls()
+        .into_iter()
+        .map(|c| format!("{}:{}", c.service, c.action))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apply_succeeds_with_the_actions_of_reconciler_json_and_calls_each_of_them() {
+    // GIVEN a drifted account and a user with the actions of reconciler.json
+    let moto = Moto::start();
+    let template = drifted(&moto).await;
+    let actions = policy_actions("reconciler.json");
+    let key = moto.user_with_policy("reconciler", &widened(&actions));
+    let admin = admin(&moto);
+    moto.enforce_iam();
+    moto.reset();
+
+    // WHEN the reconciler applies as that user
+    let report = run(&moto.clients_as(&key).await, &settings(), false)
+        .await
+        .unwrap();
+
+    // THEN every change is applied
+    assert!(
+        report.failed.is_empty() && report.skipped.is_empty(),
+        "{}",
+        report.to_text()
+    );
+    assert_eq!(
+        support::applied_actions(&report),
+        [
+            "create_version",
+            "set_default_version",
+            "update_group",
+            "delete_versions"
+        ]
+    );
+    let account = moto.account_as(&admin).await;
+    assert_eq!(account.group_version("web").await, "$Latest");
+    assert_eq!(account.versions(&template).await, (vec![3, 4, 5], 5));
+    // AND the policy holds no action it does not need: every action was
+    // called, except those AWS checks on the caller's behalf
+    let expected: BTreeSet<String> = actions
+        .iter()
+        .filter(|a| !CHECKED_BY_AWS_FOR_UPDATE_GROUP.contains(&a.as_str()))
+        .cloned()
+        .collect();
+    assert_eq!(called(&moto), expected);
+    for action in CHECKED_BY_AWS_FOR_UPDATE_GROUP {
+        assert!(actions.contains(action), "reconciler.json lacks {action}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plan_succeeds_with_the_read_only_policy_and_calls_each_of_its_actions() {
+    let moto = Moto::start();
+    drifted(&moto).await;
+    let actions = policy_actions("reconciler-readonly.json");
+    let key = moto.user_with_policy("reader", &widened(&actions));
+    moto.enforce_iam();
+    moto.reset();
+
+    let report = run(&moto.clients_as(&key).await, &settings(), true)
+        .await
+        .unwrap();
+
+    assert_eq!(report.changes.len(), 4, "{}", report.to_text());
+    assert_eq!(called(&moto), actions);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apply_under_the_read_only_policy_reports_access_denied_and_changes_nothing() {
+    // GIVEN a drifted account and a user with only the read-only policy
+    let moto = Moto::start();
+    let template = drifted(&moto).await;
+    let key = moto.user_with_policy(
+        "reader",
+        &widened(&policy_actions("reconciler-readonly.json")),
+    );
+    let admin = admin(&moto);
+    moto.enforce_iam();
+
+    // WHEN it applies
+    let report = run(&moto.clients_as(&key).await, &settings(), false)
+        .await
+        .unwrap();
+
+    // THEN the report says access was denied, change by change
+    assert_eq!(report.exit_code(), 1);
+    assert!(report.applied.is_empty(), "{}", report.to_text());
+    assert!(!report.failed.is_empty(), "{}", report.to_text());
+    for failed in &report.failed {
+        assert_eq!(
+            failed.error_code.as_deref(),
+            Some("AccessDenied"),
+            "{}",
+            report.to_text()
+        );
+        assert!(failed.error.contains("not authorized"), "{}", failed.error);
+    }
+    assert!(report.to_text().contains("FAILED: AccessDenied"));
+    // AND nothing changed
+    let account = moto.account_as(&admin).await;
+    assert_eq!(account.group_version("web").await, "1");
+    assert_eq!(account.versions(&template).await, (vec![1, 2, 3, 4], 1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn removing_any_one_called_action_from_reconciler_json_makes_the_run_fail() {
+    let all = policy_actions("reconciler.json");
+    let called: Vec<&String> = all
+        .iter()
+        .filter(|a| !CHECKED_BY_AWS_FOR_UPDATE_GROUP.contains(&a.as_str()))
+        .collect();
+    assert_eq!(called.len(), 8, "{called:?}");
+    for removed in called {
+        // GIVEN a fresh drifted account and a user lacking one action
+        let moto = Moto::start();
+        drifted(&moto).await;
+        let mut actions = all.clone();
+        actions.remove(removed);
+        let key = moto.user_with_policy("reconciler", &widened(&actions));
+        moto.enforce_iam();
+
+        // WHEN it applies
+        let result = run(&moto.clients_as(&key).await, &settings(), false).await;
+
+        // THEN the run fails: a read makes it an error, a write a failed change
+        match result {
+            Err(err) => assert!(
+                format!("{err}").contains("AccessDenied"),
+                "without {removed}: {err}"
+            ),
+            Ok(report) => {
+                assert_eq!(
+                    report.exit_code(),
+                    1,
+                    "without {removed}: {}",
+                    report.to_text()
+                );
+                assert!(
+                    report
+                        .failed
+                        .iter()
+                        .any(|f| f.error_code.as_deref() == Some("AccessDenied")),
+                    "without {removed}: {}",
+                    report.to_text()
+                );
+            }
+        }
+    }
+}
