@@ -135,56 +135,6 @@ async fn a_failed_change_exits_1_after_applying_the_rest() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bad_configuration_exits_2_naming_the_setting_before_any_call() {
-    let moto = Moto::start();
-    for (env, message) in [
-        (
-            vec![
-                ("LAUNCH_TEMPLATE_ID", "lt-0abc"),
-                ("KEEP_VERSIONS", "three"),
-            ],
-            "KEEP_VERSIONS must be a whole number >= 1, got \"three\"",
-        ),
-        (
-            vec![("LAUNCH_TEMPLATE_ID", "lt-0abc"), ("ASG_TAG", "managed")],
-            "ASG_TAG must be KEY=VALUE",
-        ),
-        (vec![], "set LAUNCH_TEMPLATE_PARAMETER"),
-        (
-            vec![
-                ("LAUNCH_TEMPLATE_ID", "lt-0abc"),
-                ("LAUNCH_TEMPLATE_PARAMETER", "/p"),
-            ],
-            "not both",
-        ),
-    ] {
-        let out = cli(&moto, &["apply"], &env);
-        assert_eq!(out.status.code(), Some(2), "{env:?}");
-        assert!(stderr(&out).contains(message), "{env:?}: {}", stderr(&out));
-    }
-    assert_eq!(moto.calls().len(), 0);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_unreadable_state_exits_2_with_a_json_error_document() {
-    let moto = Moto::start();
-    let out = cli(
-        &moto,
-        &["apply", "--output", "json"],
-        &[("LAUNCH_TEMPLATE_PARAMETER", "/x")],
-    );
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr(&out).contains("SSM parameter /x not found"),
-        "{}",
-        stderr(&out)
-    );
-    let doc: Value = serde_json::from_str(&stdout(&out)).unwrap();
-    assert_eq!(doc["error"]["kind"], "ParameterNotFound");
-    assert_eq!(doc["changed"], false);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn flags_win_over_environment_variables() {
     let moto = Moto::start();
     let template = drifted(&moto).await;

@@ -2,7 +2,7 @@
 
 mod support;
 
-use ami_reconciler::lambda::{Function, InvocationError, Trigger, parse_dry_run, parse_payload};
+use ami_reconciler::lambda::{Function, Trigger, parse_dry_run, parse_payload};
 use lambda_runtime::Diagnostic;
 use serde_json::{Value, json};
 use support::{Moto, settings_for};
@@ -78,39 +78,6 @@ fn payloads_are_classified_by_shape() {
 }
 
 #[test]
-fn payloads_of_the_wrong_shape_are_refused_with_the_culprit_named() {
-    for (payload, culprit) in [
-        (json!({"dryrun": true}), "unknown key \"dryrun\""),
-        (
-            json!({"dry_run": "yes"}),
-            "\"dry_run\" must be true or false, got \"yes\"",
-        ),
-        (
-            json!({"dry_run": 1}),
-            "\"dry_run\" must be true or false, got 1",
-        ),
-        (
-            json!({"dry_run": true, "force": true}),
-            "unknown key \"force\"",
-        ),
-        (json!([{"dry_run": true}]), "a JSON array"),
-        (json!("run"), "a JSON string"),
-        (json!(42), "the JSON value 42"),
-        (
-            json!({"source": "aws.ec2", "detail-type": "x"}),
-            "without an object \"detail\"",
-        ),
-        (
-            json!({"source": 1, "detail-type": "x", "detail": {}}),
-            "without a string \"source\"",
-        ),
-    ] {
-        let err = parse_payload(&payload).unwrap_err().to_string();
-        assert!(err.contains(culprit), "{payload}: {err}");
-    }
-}
-
-#[test]
 fn dry_run_is_false_unless_set_to_true() {
     assert_eq!(parse_dry_run(None), Ok(false));
     assert_eq!(parse_dry_run(Some("")), Ok(false));
@@ -180,29 +147,6 @@ async fn a_manual_apply_overrides_a_dry_run_deployment() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_refused_payload_is_an_invocation_error_and_makes_no_call_at_all() {
-    let moto = Moto::start();
-    let (function, _) = function(&moto, false).await;
-    moto.reset();
-
-    for payload in [
-        json!({"dryrun": true}),
-        json!({"dry_run": "yes"}),
-        json!([]),
-        json!("apply"),
-    ] {
-        let err = function.handle(payload.clone()).await.unwrap_err();
-        assert!(
-            matches!(err, InvocationError::Payload(_)),
-            "{payload}: {err}"
-        );
-        let diagnostic = Diagnostic::from(err);
-        assert_eq!(diagnostic.error_type, "InvalidPayload");
-    }
-    assert_eq!(moto.calls().len(), 0);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_change_is_an_invocation_error_that_carries_the_report() {
     let moto = Moto::start();
     let (function, _) = function(&moto, false).await;
@@ -219,20 +163,4 @@ async fn a_failed_change_is_an_invocation_error_that_carries_the_report() {
     assert_eq!(report["failed"][0]["group"], "web");
     assert_eq!(report["failed"][0]["error_code"], "ValidationError");
     assert_eq!(report["applied"].as_array().unwrap().len(), 2);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_unreadable_state_is_an_invocation_error_named_after_the_step() {
-    let moto = Moto::start();
-    let function = Function {
-        clients: moto.clients().await,
-        settings: settings_for("lt-0000000000000000f"),
-        dry_run: false,
-    };
-    let diagnostic = Diagnostic::from(function.handle(json!({})).await.unwrap_err());
-    assert_eq!(diagnostic.error_type, "TemplateNotFound");
-    assert_eq!(
-        diagnostic.error_message,
-        "launch template lt-0000000000000000f not found"
-    );
 }

@@ -3,9 +3,8 @@
 
 mod support;
 
-use ami_reconciler::error::Error;
-use ami_reconciler::settings::{RawSettings, Settings};
 use ami_reconciler::run;
+use ami_reconciler::settings::{RawSettings, Settings};
 use serde_json::json;
 use support::{Moto, applied_actions, drifted, settings_for};
 
@@ -340,56 +339,4 @@ async fn group_updates_never_exceed_the_configured_concurrency() {
 
     assert_eq!(report.applied.len(), 12);
     assert_eq!(moto.peak_in_flight_mutating(), 3);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_missing_parameter_is_an_error_naming_it_and_nothing_changes() {
-    let moto = Moto::start();
-    let settings = RawSettings {
-        launch_template_parameter: Some("/app/missing".into()),
-        ..RawSettings::default()
-    }
-    .validate()
-    .unwrap();
-
-    let err = run(&moto.clients().await, &settings, false)
-        .await
-        .unwrap_err();
-
-    assert!(matches!(err, Error::ParameterNotFound { .. }), "{err:?}");
-    assert_eq!(err.to_string(), "SSM parameter /app/missing not found");
-    assert_eq!(moto.mutating_calls(), Vec::<String>::new());
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_template_that_does_not_exist_is_an_error_naming_it() {
-    let moto = Moto::start();
-    let err = run(
-        &moto.clients().await,
-        &settings_for("lt-0000000000000000f"),
-        false,
-    )
-    .await
-    .unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        "launch template lt-0000000000000000f not found"
-    );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_parameter_that_does_not_hold_a_template_id_is_an_error() {
-    let moto = Moto::start();
-    let account = moto.account().await;
-    account.parameter("/app/lt", "web-servers").await;
-    let settings = RawSettings {
-        launch_template_parameter: Some("/app/lt".into()),
-        ..RawSettings::default()
-    }
-    .validate()
-    .unwrap();
-    let err = run(&moto.clients().await, &settings, false)
-        .await
-        .unwrap_err();
-    assert!(err.to_string().contains("\"web-servers\""), "{err}");
 }
