@@ -14,6 +14,9 @@ cargo fmt --all -- --check
 echo "== moto gap fills and proxy self-check" >&2
 "$AMI_RECONCILER_PYTHON" tests/support/selfcheck.py
 
+echo "== deployment lints: template.yaml and policies/ (tools in .venv-tools)" >&2
+scripts/lint.sh
+
 echo "== Rust tests (planner, moto integration, Lambda handler, CLI)" >&2
 if cargo nextest --version >/dev/null 2>&1; then
     cargo nextest run --workspace --all-targets --profile ci
@@ -25,5 +28,8 @@ fi
 echo "== benchmark, quick: parity with the boto3 peer, steady-state call floor, zero mutating calls" >&2
 cargo build --quiet --bins
 "$AMI_RECONCILER_PYTHON" benchmark/bench.py --quick --cli target/debug/ami-reconciler
+
+echo "== Lambda package (cargo lambda build --release)" >&2
+scripts/package.sh
 
 echo "== all tests passed in $(( $(date +%s) - start )) s" >&2
