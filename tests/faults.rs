@@ -36,17 +36,18 @@ fn quick_retries(loader: ConfigLoader) -> ConfigLoader {
     retries(ami_reconciler::clients::DEFAULT_MAX_ATTEMPTS)(loader)
 }
 
-/// The production timeouts scaled down 40 times (attempt 500 ms, call
-/// 1.5 s), with quick retries.
-fn short_timeouts(loader: ConfigLoader) -> ConfigLoader {
-    quick_retries(loader).timeout_config(
-        TimeoutConfig::builder()
-            .connect_timeout(CONNECT_TIMEOUT / 40)
-            .read_timeout(ATTEMPT_TIMEOUT / 40)
-            .operation_attempt_timeout(ATTEMPT_TIMEOUT / 40)
-            .operation_timeout(OPERATION_TIMEOUT / 40)
-            .build(),
-    )
+/// The production timeouts divided by `scale`, with quick retries.
+fn timeouts(scale: u32) -> impl FnOnce(ConfigLoader) -> ConfigLoader {
+    move |loader| {
+        quick_retries(loader).timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(CONNECT_TIMEOUT / scale)
+                .read_timeout(ATTEMPT_TIMEOUT / scale)
+                .operation_attempt_timeout(ATTEMPT_TIMEOUT / scale)
+                .operation_timeout(OPERATION_TIMEOUT / scale)
+                .build(),
+        )
+    }
 }
 
 /// How many calls of `action` the proxy saw, and how many it faulted.
@@ -185,18 +186,19 @@ async fn a_create_whose_answer_is_lost_is_retried_into_the_same_version() {
     let moto = Moto::start();
     let d = drifted(&moto).await;
     moto.faults(json!([{
-        "action": "CreateLaunchTemplateVersion", "fault": "hang", "delay_ms": 1_000, "times": 1
+        "action": "CreateLaunchTemplateVersion", "fault": "hang", "delay_ms": 2_500, "times": 1
     }]));
 
     // WHEN the SDK gives up on it and retries
+    // (attempt timeout 2 s: room for a slow machine, not for the hang)
     let report = run(
-        &moto.clients_with(short_timeouts).await,
+        &moto.clients_with(timeouts(10)).await,
         &settings_for(&d.template),
         false,
     )
     .await
     .unwrap();
-    tokio::time::sleep(Duration::from_millis(1_200)).await; // the hung call lands
+    tokio::time::sleep(Duration::from_millis(2_500)).await; // the hung call lands
 
     // THEN the ClientToken makes both attempts one version
     assert_all_applied(&report);
@@ -245,7 +247,7 @@ async fn a_hung_endpoint_ends_the_run_with_a_timeout_error_and_changes_nothing()
     let moto = Moto::start();
     let d = drifted(&moto).await;
     moto.faults(json!([{"fault": "hang", "delay_ms": 5_000}]));
-    let clients = moto.clients_with(short_timeouts).await;
+    let clients = moto.clients_with(timeouts(40)).await;
     let started = Instant::now();
 
     // WHEN it runs
