@@ -215,8 +215,8 @@ impl Run<'_> {
             .collect();
         if !held_back.is_empty() {
             self.report.warnings.push(format!(
-                "versions {} of {template_id} kept: the default switch or group update they relied on failed",
-                join(&held_back)
+                "{} of {template_id} kept: the default switch or group update they relied on failed",
+                crate::plan::versions_label(&held_back)
             ));
         }
         if deletable.is_empty() {
@@ -243,7 +243,16 @@ impl Run<'_> {
         }
         deleted.sort_unstable();
         match errors.into_iter().next() {
-            Some(err) => self.failed(change, err),
+            Some(err) => {
+                // Other batches may have gone through: say which.
+                if !deleted.is_empty() {
+                    self.report.warnings.push(format!(
+                        "launch template {template_id}: {} deleted before a batch failed",
+                        crate::plan::versions_label(&deleted)
+                    ));
+                }
+                self.failed(change, err)
+            }
             None => self.applied(change, format!("deleted versions {}", join(&deleted))),
         }
     }

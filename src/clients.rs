@@ -6,6 +6,8 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, ConfigLoader, SdkConfig};
 
+use crate::error::ConfigError;
+
 /// Attempts per call unless `AWS_MAX_ATTEMPTS` says otherwise: with
 /// exponential backoff a throttled run slows down instead of failing.
 ///
@@ -14,7 +16,7 @@ use aws_config::{BehaviorVersion, ConfigLoader, SdkConfig};
 /// dozen calls is near zero, so one throttle drops it to 0.5 tokens/s with
 /// 5 tokens per retry (measured: a run with 11 throttled calls took 97 s
 /// adaptive, 7 s standard). Mutating calls are bounded by `CONCURRENCY`
-/// instead. `AWS_RETRY_MODE=adaptive` still selects it.
+/// instead. `AWS_RETRY_MODE=adaptive` still selects it (see [`retry_from_env`]).
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 8;
 /// Longest wait between two attempts.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(10);
@@ -55,23 +57,105 @@ pub async fn load_config() -> SdkConfig {
 }
 
 /// The loader behind [`load_config`], for callers that add to it (tests
-/// point it at a local endpoint).
+/// point it at a local endpoint). A malformed retry variable falls back to
+/// the defaults here; the binaries refuse it at start-up through
+/// [`retry_from_env`].
 pub fn config_loader() -> ConfigLoader {
-    let mut loader = aws_config::defaults(BehaviorVersion::latest()).timeout_config(
-        TimeoutConfig::builder()
-            .connect_timeout(CONNECT_TIMEOUT)
-            .read_timeout(ATTEMPT_TIMEOUT)
-            .operation_attempt_timeout(ATTEMPT_TIMEOUT)
-            .operation_timeout(OPERATION_TIMEOUT)
-            .build(),
-    );
-    let from_env = |name: &str| std::env::var(name).is_ok_and(|v| !v.is_empty());
-    if !from_env("AWS_RETRY_MODE") && !from_env("AWS_MAX_ATTEMPTS") {
-        loader = loader.retry_config(
-            RetryConfig::standard()
-                .with_max_attempts(DEFAULT_MAX_ATTEMPTS)
-                .with_max_backoff(MAX_BACKOFF),
-        );
+    aws_config::defaults(BehaviorVersion::latest())
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(CONNECT_TIMEOUT)
+                .read_timeout(ATTEMPT_TIMEOUT)
+                .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+                .operation_timeout(OPERATION_TIMEOUT)
+                .build(),
+        )
+        .retry_config(retry_from_env().unwrap_or_else(|_| default_retry()))
+}
+
+fn default_retry() -> RetryConfig {
+    RetryConfig::standard()
+        .with_max_attempts(DEFAULT_MAX_ATTEMPTS)
+        .with_max_backoff(MAX_BACKOFF)
+}
+
+/// The retry configuration from `AWS_RETRY_MODE` (`standard` or `adaptive`)
+/// and `AWS_MAX_ATTEMPTS` (1-20), each defaulting independently (standard,
+/// 8 attempts). Malformed values are a configuration error naming the variable.
+pub fn retry_from_env() -> Result<RetryConfig, ConfigError> {
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    retry_config(
+        var("AWS_RETRY_MODE").as_deref(),
+        var("AWS_MAX_ATTEMPTS").as_deref(),
+    )
+}
+
+/// [`retry_from_env`] on given values.
+pub fn retry_config(
+    mode: Option<&str>,
+    max_attempts: Option<&str>,
+) -> Result<RetryConfig, ConfigError> {
+    let config = match mode.map(|m| m.trim().to_ascii_lowercase()).as_deref() {
+        None | Some("standard") => default_retry(),
+        Some("adaptive") => RetryConfig::adaptive()
+            .with_max_attempts(DEFAULT_MAX_ATTEMPTS)
+            .with_max_backoff(MAX_BACKOFF),
+        Some(_) => {
+            return Err(ConfigError::Invalid {
+                setting: "AWS_RETRY_MODE",
+                expected: "standard or adaptive",
+                got: mode.unwrap_or_default().to_owned(),
+            });
+        }
+    };
+    let Some(raw) = max_attempts else {
+        return Ok(config);
+    };
+    match raw.trim().parse::<u32>() {
+        Ok(n) if (1..=MAX_ATTEMPTS_LIMIT).contains(&n) => Ok(config.with_max_attempts(n)),
+        _ => Err(ConfigError::Invalid {
+            setting: "AWS_MAX_ATTEMPTS",
+            expected: "a whole number from 1 to 20",
+            got: raw.to_owned(),
+        }),
     }
-    loader
+}
+
+/// Largest `AWS_MAX_ATTEMPTS` accepted: more only hides an outage.
+pub const MAX_ATTEMPTS_LIMIT: u32 = 20;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_config::retry::RetryMode;
+
+    #[test]
+    fn retry_defaults_to_standard_with_eight_attempts() {
+        let c = retry_config(None, None).unwrap();
+        assert_eq!((c.mode(), c.max_attempts()), (RetryMode::Standard, 8));
+    }
+
+    #[test]
+    fn retry_mode_and_attempts_default_independently() {
+        let c = retry_config(Some("adaptive"), None).unwrap();
+        assert_eq!((c.mode(), c.max_attempts()), (RetryMode::Adaptive, 8));
+        let c = retry_config(None, Some("3")).unwrap();
+        assert_eq!((c.mode(), c.max_attempts()), (RetryMode::Standard, 3));
+    }
+
+    #[test]
+    fn malformed_retry_variables_name_the_variable() {
+        let e = retry_config(Some("legacy"), None).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "AWS_RETRY_MODE must be standard or adaptive, got \"legacy\""
+        );
+        for bad in ["0", "ten", "21"] {
+            let e = retry_config(None, Some(bad)).unwrap_err().to_string();
+            assert!(
+                e.starts_with("AWS_MAX_ATTEMPTS must be a whole number from 1 to 20"),
+                "{e}"
+            );
+        }
+    }
 }

@@ -452,8 +452,8 @@ fn prune(
     candidates.sort_unstable();
     if state.other_groups.is_none() {
         warnings.push(format!(
-            "versions {} of {} could be pruned, but the groups outside the managed tag were not read; nothing pruned",
-            join(&candidates),
+            "{} of {} could be pruned, but the groups outside the managed tag were not read; nothing pruned",
+            versions_label(&candidates),
             template.id
         ));
         return None;
@@ -489,4 +489,12 @@ fn join(numbers: &[i64]) -> String {
         .map(i64::to_string)
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// `version 3` or `versions 1, 2`, for messages.
+pub(crate) fn versions_label(numbers: &[i64]) -> String {
+    match numbers {
+        [one] => format!("version {one}"),
+        _ => format!("versions {}", join(numbers)),
+    }
 }

@@ -11,6 +11,8 @@ pub async fn template_id(client: &Client, name: &str) -> Result<String, Error> {
     let out = client
         .get_parameter()
         .name(name)
+        // A SecureString holding the id is read as plainly as a String.
+        .with_decryption(true)
         .send()
         .await
         .map_err(|err| {

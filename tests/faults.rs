@@ -387,7 +387,7 @@ async fn when_the_default_switch_keeps_failing_the_old_default_is_kept_and_the_n
         report
             .warnings
             .iter()
-            .any(|w| w.starts_with("versions 1 of ") && w.contains("kept")),
+            .any(|w| w.starts_with("version 1 of ") && w.contains("kept")),
         "{:?}",
         report.warnings
     );
@@ -450,7 +450,7 @@ async fn one_failing_group_does_not_stop_the_others_and_the_report_names_it() {
         report
             .warnings
             .iter()
-            .any(|w| w.starts_with("versions 1 of ") && w.contains("group update")),
+            .any(|w| w.starts_with("version 1 of ") && w.contains("group update")),
         "{:?}",
         report.warnings
     );

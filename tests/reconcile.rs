@@ -99,7 +99,7 @@ async fn a_dry_run_reports_the_plan_and_makes_no_mutating_call() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_converged_run_over_100_groups_makes_the_five_floor_calls() {
+async fn a_converged_run_over_100_groups_makes_only_the_four_floor_calls() {
     // GIVEN a converged account with 100 managed groups and the template id in SSM
     let moto = Moto::start();
     let account = moto.account().await;

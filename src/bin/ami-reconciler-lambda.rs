@@ -18,6 +18,8 @@ async fn main() -> Result<(), Error> {
         .inspect_err(|e| tracing::error!(error = %e, "bad configuration"))?;
     let dry_run = parse_dry_run(std::env::var(env::DRY_RUN).ok().as_deref())
         .inspect_err(|e| tracing::error!(error = %e, "bad configuration"))?;
+    ami_reconciler::clients::retry_from_env()
+        .inspect_err(|e| tracing::error!(error = %e, "bad configuration"))?;
     let config = load_config().await;
     let function = Function {
         clients: Clients::new(&config),

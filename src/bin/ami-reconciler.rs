@@ -67,6 +67,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_env_filter(
             tracing_subscriber::EnvFilter::builder()
                 .with_default_directive(tracing::level_filters::LevelFilter::WARN.into())
@@ -86,6 +87,9 @@ fn main() -> ExitCode {
         Ok(settings) => settings,
         Err(err) => return fail(cli.output, "ConfigError", &err),
     };
+    if let Err(err) = ami_reconciler::clients::retry_from_env() {
+        return fail(cli.output, "ConfigError", &err);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
