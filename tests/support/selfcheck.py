@@ -496,6 +496,8 @@ def check_faults(h: Harness) -> None:
         t.join()
     ssm.get_parameter(Name="/ami/latest")
     recorded = h.calls()
+    arrivals = [c.pop("at") for c in recorded["calls"]]
+    assert arrivals == sorted(arrivals) and arrivals[0] > 1.7e9, arrivals  # Unix seconds, in order
     assert recorded["peak_in_flight_mutating"] == 4, recorded
     assert recorded["calls"][:4] == [
         {"service": "ec2", "action": "CreateLaunchTemplateVersion", "mutating": True, "status": 200, "fault": "hang"}
