@@ -7,7 +7,7 @@ Starts tests/support/harness.py (moto with its gaps filled, and the counting
 proxy), seeds accounts of growing size through the EC2, Auto Scaling and SSM
 APIs, and runs both tools on each, alternating them, measuring for each run:
 API calls by action (counted by the proxy), wall time, CPU time (user+sys) and
-peak RSS of the whole process (wait4), the peak number of mutating calls in
+peak RSS of the whole process (wait4, through examples/measure.rs), the peak number of mutating calls in
 flight, and the time from process start to the first AWS request.
 
 --quick (for CI) runs small cases once and asserts the call-count floor and
@@ -168,18 +168,24 @@ def tool_command(tool, cli):
     return [sys.executable, str(PEER), "apply", "--output", "json"]
 
 
+MEASURE = None  # examples/measure, set in main()
+
+
 def run_tool(h: Harness, tool, cli, env, rules=None):
     h.reset_calls(rules)
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         started = time.time()
         t0 = time.perf_counter()
-        proc = subprocess.Popen(tool_command(tool, cli), env=env, stdout=out, stderr=err)
-        _, status, usage = os.wait4(proc.pid, 0)
+        # Through the small launcher: a child forked from this Python process
+        # would report this process's memory as its own peak RSS.
+        proc = subprocess.Popen([MEASURE, *tool_command(tool, cli)], env=env, stdout=out, stderr=err)
+        proc.wait()
         wall = time.perf_counter() - t0
-        proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
-        stdout, stderr = out.read().decode(), err.read().decode()
+        stdout = out.read().decode()
+        stderr, _, usage_line = err.read().decode().rstrip("\n").rpartition("\n")
+    usage = json.loads(usage_line)
     if proc.returncode != 0:
         raise SystemExit(f"{tool} exited {proc.returncode}\n{stdout}\n{stderr}")
     doc = h.calls()
@@ -191,8 +197,8 @@ def run_tool(h: Harness, tool, cli, env, rules=None):
     return {
         "tool": tool,
         "wall_s": wall,
-        "cpu_s": usage.ru_utime + usage.ru_stime,
-        "rss_mb": usage.ru_maxrss / 1024,
+        "cpu_s": usage["user_s"] + usage["sys_s"],
+        "rss_mb": usage["max_rss_kb"] / 1024,
         "calls": len(calls),
         "mutating": sum(1 for c in calls if c["mutating"]),
         "by_action": by_action,
@@ -494,9 +500,12 @@ def main():
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--cli", default=str(ROOT / "target" / "release" / "ami-reconciler"))
     parser.add_argument("--lambda-bin", default=None)
+    parser.add_argument("--measure", default=None, help="the examples/measure launcher (default: next to --cli)")
     parser.add_argument("--write-docs", action="store_true")
     args = parser.parse_args()
     lambda_bin = args.lambda_bin or str(Path(args.cli).with_name("ami-reconciler-lambda"))
+    global MEASURE
+    MEASURE = args.measure or str(Path(args.cli).parent / "examples" / "measure")
 
     h = Harness()
     try:

@@ -7,5 +7,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python=$(scripts/python-env.sh)
-cargo build --release --bins
+cargo build --release --bins --example measure
 exec "$python" benchmark/bench.py --cli target/release/ami-reconciler "$@"

@@ -26,7 +26,7 @@ else
     cargo test --workspace --all-targets
 fi
 echo "== benchmark, quick: parity with the boto3 peer, steady-state call floor, zero mutating calls" >&2
-cargo build --quiet --bins
+cargo build --quiet --bins --example measure
 "$AMI_RECONCILER_PYTHON" benchmark/bench.py --quick --cli target/debug/ami-reconciler
 
 echo "== Lambda package (cargo lambda build --release)" >&2
