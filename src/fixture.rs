@@ -204,3 +204,27 @@ impl State {
         self
     }
 }
+
+impl crate::plan::Plan {
+    /// The versions the plan deletes, ascending (empty when none).
+    pub fn deleted_versions(&self) -> Vec<i64> {
+        self.changes
+            .iter()
+            .find_map(|c| match c {
+                crate::plan::Change::DeleteVersions { versions, .. } => Some(versions.clone()),
+                _ => None,
+            })
+            .unwrap_or_default()
+    }
+
+    /// The groups the plan moves to `$Latest`, in plan order.
+    pub fn updated_groups(&self) -> Vec<&str> {
+        self.changes
+            .iter()
+            .filter_map(|c| match c {
+                crate::plan::Change::UpdateGroup { group, .. } => Some(group.as_str()),
+                _ => None,
+            })
+            .collect()
+    }
+}

@@ -19,26 +19,6 @@ fn created_image(p: &ami_reconciler::Plan) -> Option<&str> {
     })
 }
 
-fn deleted(p: &ami_reconciler::Plan) -> Vec<i64> {
-    p.changes
-        .iter()
-        .find_map(|c| match c {
-            Change::DeleteVersions { versions, .. } => Some(versions.clone()),
-            _ => None,
-        })
-        .unwrap_or_default()
-}
-
-fn updated_groups(p: &ami_reconciler::Plan) -> Vec<&str> {
-    p.changes
-        .iter()
-        .filter_map(|c| match c {
-            Change::UpdateGroup { group, .. } => Some(group.as_str()),
-            _ => None,
-        })
-        .collect()
-}
-
 fn default_target(p: &ami_reconciler::Plan) -> Option<VersionTarget> {
     p.changes.iter().find_map(|c| match c {
         Change::SetDefaultVersion { to, .. } => Some(*to),
@@ -302,7 +282,7 @@ fn tagged_groups_on_default_or_no_version_move_to_latest() {
     let state = State::fixture()
         .group(group("a", "$Default"))
         .group(unversioned);
-    assert_eq!(updated_groups(&plan(&state, &settings())), ["a", "b"]);
+    assert_eq!(plan(&state, &settings()).updated_groups(), ["a", "b"]);
 }
 
 #[test]
@@ -352,7 +332,7 @@ fn untagged_groups_never_appear_in_the_plan() {
         .other_group(group("untagged", "1"))
         .image(backup("b", 2));
     let p = plan(&state, &settings());
-    assert!(updated_groups(&p).is_empty());
+    assert!(p.updated_groups().is_empty());
 }
 
 #[test]
@@ -361,7 +341,7 @@ fn groups_are_planned_in_name_order() {
         .group(group("c", "1"))
         .group(group("a", "1"))
         .group(group("b", "2"));
-    assert_eq!(updated_groups(&plan(&state, &settings())), ["a", "b", "c"]);
+    assert_eq!(plan(&state, &settings()).updated_groups(), ["a", "b", "c"]);
 }
 
 // --- prune ---------------------------------------------------------------
@@ -371,14 +351,14 @@ fn versions_beyond_the_newest_three_are_deleted() {
     let state = State::fixture()
         .versions(&[1, 2, 3, 4, 5])
         .default_version(5);
-    assert_eq!(deleted(&plan(&state, &settings())), [1, 2]);
+    assert_eq!(plan(&state, &settings()).deleted_versions(), [1, 2]);
 }
 
 #[test]
 fn the_version_created_in_this_run_counts_towards_the_kept_three() {
     let state = State::fixture().versions(&[1, 2, 3]).image(backup("b", 2));
     let p = plan(&state, &settings());
-    assert_eq!(deleted(&p), [1]);
+    assert_eq!(p.deleted_versions(), [1]);
     match p.changes.last() {
         Some(Change::DeleteVersions { relies_on, .. }) => assert!(relies_on.created_version),
         other => panic!("{other:?}"),
@@ -390,7 +370,7 @@ fn gaps_in_version_numbers_are_counted_by_existing_versions() {
     let state = State::fixture()
         .versions(&[2, 7, 9, 12])
         .default_version(12);
-    assert_eq!(deleted(&plan(&state, &settings())), [2]);
+    assert_eq!(plan(&state, &settings()).deleted_versions(), [2]);
 }
 
 #[test]
@@ -401,7 +381,7 @@ fn the_default_version_is_never_deleted() {
     // The switch to 6 is planned; 1 goes only once it succeeds.
     let p = plan(&state, &settings());
     assert_eq!(default_target(&p), Some(VersionTarget::Number(6)));
-    assert_eq!(deleted(&p), [1, 2, 3]);
+    assert_eq!(p.deleted_versions(), [1, 2, 3]);
     match p.changes.last() {
         Some(Change::DeleteVersions { relies_on, .. }) => {
             assert_eq!(relies_on.previous_default, Some(1))
@@ -416,7 +396,7 @@ fn a_version_an_untagged_group_pins_is_never_deleted() {
         .versions(&[1, 2, 3, 4, 5])
         .default_version(5)
         .other_group(group("untagged", "2"));
-    assert_eq!(deleted(&plan(&state, &settings())), [1]);
+    assert_eq!(plan(&state, &settings()).deleted_versions(), [1]);
 }
 
 #[test]
@@ -426,7 +406,7 @@ fn versions_that_mixed_policies_and_their_overrides_pin_are_never_deleted() {
         .default_version(6)
         .other_group(mixed_group("spot", "1", &["2"]))
         .group(mixed_group("managed-spot", "$Latest", &["3"]));
-    assert!(deleted(&plan(&state, &settings())).is_empty());
+    assert!(plan(&state, &settings()).deleted_versions().is_empty());
 }
 
 #[test]
@@ -436,7 +416,7 @@ fn a_version_only_a_moving_managed_group_pins_is_deleted_once_the_group_moves() 
         .default_version(5)
         .group(group("web", "1"));
     let p = plan(&state, &settings());
-    assert_eq!(deleted(&p), [1, 2]);
+    assert_eq!(p.deleted_versions(), [1, 2]);
     match p.changes.last() {
         Some(Change::DeleteVersions { relies_on, .. }) => {
             assert_eq!(relies_on.released_by.get(&1), Some(&vec!["web".to_owned()]));
@@ -452,7 +432,7 @@ fn nothing_is_deleted_while_untagged_groups_are_unknown() {
         .default_version(4)
         .others_unread();
     let p = plan(&state, &settings());
-    assert!(deleted(&p).is_empty());
+    assert!(p.deleted_versions().is_empty());
     assert!(p.warnings[0].contains("not read"), "{:?}", p.warnings);
 }
 
@@ -475,15 +455,15 @@ fn keep_versions_is_a_setting() {
     let state = State::fixture()
         .versions(&[1, 2, 3, 4, 5])
         .default_version(5);
-    assert_eq!(deleted(&plan(&state, &keep(1))), [1, 2, 3, 4]);
-    assert!(deleted(&plan(&state, &keep(5))).is_empty());
+    assert_eq!(plan(&state, &keep(1)).deleted_versions(), [1, 2, 3, 4]);
+    assert!(plan(&state, &keep(5)).deleted_versions().is_empty());
 }
 
 #[test]
 fn with_keep_one_a_new_version_makes_every_old_one_deletable_after_the_switch() {
     let state = State::fixture().versions(&[1, 2, 3]).image(backup("b", 2));
     let p = plan(&state, &keep(1));
-    assert_eq!(deleted(&p), [1, 2, 3]);
+    assert_eq!(p.deleted_versions(), [1, 2, 3]);
     match p.changes.last() {
         Some(Change::DeleteVersions { relies_on, .. }) => {
             assert!(relies_on.created_version);

@@ -255,22 +255,6 @@ fn deletion(p: &Plan) -> Option<(&Vec<i64>, &ami_reconciler::plan::Reliance)> {
     })
 }
 
-fn deleted(p: &Plan) -> BTreeSet<i64> {
-    deletion(p)
-        .map(|(v, _)| v.iter().copied().collect())
-        .unwrap_or_default()
-}
-
-fn updated_groups(p: &Plan) -> BTreeSet<&str> {
-    p.changes
-        .iter()
-        .filter_map(|c| match c {
-            Change::UpdateGroup { group, .. } => Some(group.as_str()),
-            _ => None,
-        })
-        .collect()
-}
-
 fn highest(state: &State) -> i64 {
     state.template.latest().map_or(0, |v| v.number)
 }
@@ -465,7 +449,7 @@ fn the_model_creates_a_version_with_the_next_number_and_makes_it_the_default() {
 fn the_model_refuses_to_delete_the_default_version_as_ec2_does() {
     let state = State::fixture().versions(&[1, 2, 3, 4]).default_version(4);
     let mut p = plan(&state, &settings());
-    assert_eq!(deleted(&p), BTreeSet::from([1]));
+    assert_eq!(p.deleted_versions(), vec![1]);
     if let Some(Change::DeleteVersions { versions, .. }) = p.changes.last_mut() {
         versions.push(4);
     }
@@ -536,7 +520,7 @@ proptest! {
     fn the_default_is_never_deleted(case in case()) {
         let Case { state, settings } = case;
         let p = plan(&state, &settings);
-        let gone = deleted(&p);
+        let gone = p.deleted_versions();
         prop_assert!(!gone.contains(&default_after(&state, &p)), "{p:#?}");
         let current = state.template.default_version;
         if gone.contains(&current) {
@@ -553,8 +537,8 @@ proptest! {
     fn a_version_a_group_pins_is_deleted_only_when_the_groups_move_releases_it(case in case()) {
         let Case { state, settings } = case;
         let p = plan(&state, &settings);
-        let gone = deleted(&p);
-        let moving = updated_groups(&p);
+        let gone = p.deleted_versions();
+        let moving = p.updated_groups();
         for (group, managed) in all_groups(&state) {
             for (index, r) in group.template_refs().into_iter().enumerate() {
                 let Some(n) = r.pinned_number() else { continue };
@@ -562,7 +546,7 @@ proptest! {
                     continue;
                 }
                 prop_assert!(
-                    managed && index == 0 && moving.contains(group.name.as_str()),
+                    managed && index == 0 && moving.contains(&group.name.as_str()),
                     "version {} deleted while {} pins it: {:#?}", n, group.name, p
                 );
                 let (_, relies_on) = deletion(&p).unwrap();
@@ -585,7 +569,7 @@ proptest! {
             after.push(highest(&state) + 1);
         }
         after.sort_unstable_by(|a, b| b.cmp(a));
-        let gone = deleted(&p);
+        let gone = p.deleted_versions();
         for kept in after.iter().take(settings.keep_versions as usize) {
             prop_assert!(!gone.contains(kept), "version {} is among the newest {}: {:#?}", kept, settings.keep_versions, p);
         }
@@ -671,7 +655,7 @@ proptest! {
             .filter(|g| matches!(g.launch, LaunchSource::Template(_) | LaunchSource::Mixed { .. }))
             .map(|g| g.name.as_str())
             .collect();
-        for name in updated_groups(&p) {
+        for name in p.updated_groups() {
             prop_assert!(movable.contains(name), "{} is not a managed group with a template", name);
         }
     }

@@ -399,18 +399,28 @@ impl Account<'_> {
 
     /// Creates a group on `version` of `template`, tagged managed or not.
     pub async fn group(&self, name: &str, template: &str, version: &str, managed: bool) {
-        self.asg
-            .create_auto_scaling_group()
-            .auto_scaling_group_name(name)
+        self.new_group(name, managed)
             .launch_template(Self::spec(template, version))
-            .min_size(0)
-            .max_size(2)
-            .desired_capacity(0)
-            .availability_zones(format!("{REGION}a"))
-            .set_tags(Some(Self::tags(name, managed)))
             .send()
             .await
             .unwrap();
+    }
+
+    /// A group request with what every test group shares: no instances, one
+    /// zone, the `app` tag and, if `managed`, the managed tag.
+    fn new_group(
+        &self,
+        name: &str,
+        managed: bool,
+    ) -> aws_sdk_autoscaling::operation::create_auto_scaling_group::builders::CreateAutoScalingGroupFluentBuilder{
+        self.asg
+            .create_auto_scaling_group()
+            .auto_scaling_group_name(name)
+            .min_size(0)
+            .max_size(4)
+            .desired_capacity(0)
+            .availability_zones(format!("{REGION}a"))
+            .set_tags(Some(Self::tags(name, managed)))
     }
 
     /// Creates a mixed instances group: top-level `version`, and an override
@@ -435,9 +445,7 @@ impl Account<'_> {
                 o.build()
             })
             .collect();
-        self.asg
-            .create_auto_scaling_group()
-            .auto_scaling_group_name(name)
+        self.new_group(name, managed)
             .mixed_instances_policy(
                 MixedInstancesPolicy::builder()
                     .launch_template(
@@ -455,11 +463,6 @@ impl Account<'_> {
                     )
                     .build(),
             )
-            .min_size(0)
-            .max_size(4)
-            .desired_capacity(0)
-            .availability_zones(format!("{REGION}a"))
-            .set_tags(Some(Self::tags(name, managed)))
             .send()
             .await
             .unwrap();
