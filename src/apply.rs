@@ -9,138 +9,177 @@ use tracing::{info, instrument, warn};
 
 use crate::clients::Clients;
 use crate::error::AwsError;
-use crate::plan::{Change, MAX_DELETE_BATCH, Plan, VersionTarget};
+use crate::plan::{
+    Change, CreateVersion, DeleteVersions, Plan, Reliance, SetDefaultVersion, UpdateGroup,
+    VersionTarget,
+};
 use crate::report::{Applied, Failed, Report, Skipped};
+use crate::warning::{Warning, join};
 use crate::{autoscaling, ec2};
 
 /// Applies the plan and reports each change. Group updates run at most
 /// `concurrency` at a time.
 #[instrument(skip_all, fields(template = %plan.template_id, changes = plan.changes.len()))]
 pub async fn apply(clients: &Clients, plan: Plan, concurrency: usize) -> Report {
-    let mut report = Report::planned(plan, false);
-    let changes = report.changes.clone();
-    let mut run = Run {
-        report: &mut report,
+    let changes = plan.changes.clone();
+    let mut run = Outcomes {
+        report: Report::planned(plan, false),
+        endpoint: clients.endpoint().to_owned(),
         created: None,
-        create_failed: false,
         default_failed: false,
         failed_groups: BTreeSet::new(),
     };
-
-    for change in changes
-        .iter()
-        .filter(|c| matches!(c, Change::CreateVersion { .. }))
-    {
+    for change in changes.iter().filter_map(as_create) {
         run.create_version(clients, change).await;
     }
-    for change in changes
-        .iter()
-        .filter(|c| matches!(c, Change::SetDefaultVersion { .. }))
-    {
+    for change in changes.iter().filter_map(as_default) {
         run.set_default(clients, change).await;
     }
-    let groups: Vec<&Change> = changes
-        .iter()
-        .filter(|c| matches!(c, Change::UpdateGroup { .. }))
-        .collect();
+    let groups: Vec<&UpdateGroup> = changes.iter().filter_map(as_update).collect();
     run.update_groups(clients, groups, concurrency.max(1)).await;
-    for change in changes
-        .iter()
-        .filter(|c| matches!(c, Change::DeleteVersions { .. }))
-    {
+    for change in changes.iter().filter_map(as_delete) {
         run.delete_versions(clients, change).await;
     }
-    report
+    run.report
 }
 
-struct Run<'a> {
-    report: &'a mut Report,
+fn as_create(change: &Change) -> Option<&CreateVersion> {
+    match change {
+        Change::CreateVersion(c) => Some(c),
+        _ => None,
+    }
+}
+
+fn as_default(change: &Change) -> Option<&SetDefaultVersion> {
+    match change {
+        Change::SetDefaultVersion(c) => Some(c),
+        _ => None,
+    }
+}
+
+fn as_update(change: &Change) -> Option<&UpdateGroup> {
+    match change {
+        Change::UpdateGroup(c) => Some(c),
+        _ => None,
+    }
+}
+
+fn as_delete(change: &Change) -> Option<&DeleteVersions> {
+    match change {
+        Change::DeleteVersions(c) => Some(c),
+        _ => None,
+    }
+}
+
+/// What happened so far in this run: the report, and the facts later changes
+/// rely on.
+struct Outcomes {
+    report: Report,
+    endpoint: String,
+    /// The number of the version this run created.
     created: Option<i64>,
-    create_failed: bool,
     default_failed: bool,
     failed_groups: BTreeSet<String>,
 }
 
-impl Run<'_> {
-    fn applied(&mut self, change: &Change, result: String) {
-        info!(action = action(change), target = %target(change), result = %result, "applied");
-        self.report.applied.push(Applied {
-            change: change.clone(),
-            result,
-        });
+/// What a deletion may still do, given what happened before it.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Deletable {
+    /// Delete these (perhaps none); the others are kept because what they
+    /// relied on failed.
+    Versions {
+        /// The versions to delete, ascending.
+        delete: Vec<i64>,
+        /// The versions kept, ascending.
+        kept: Vec<i64>,
+    },
+    /// Delete nothing, for this reason.
+    Nothing(&'static str),
+}
+
+/// The versions of a planned deletion whose reliance still holds: the keep
+/// window counted a version that exists, the old default was switched away
+/// from, and the groups that pinned a version have moved off it.
+pub fn deletable(
+    versions: &[i64],
+    relies_on: &Reliance,
+    created: bool,
+    default_failed: bool,
+    failed_groups: &BTreeSet<String>,
+) -> Deletable {
+    if relies_on.created_version && !created {
+        return Deletable::Nothing("the keep window counted a version that was not created");
+    }
+    let held = |n: &i64| {
+        let still_default = default_failed && relies_on.previous_default == Some(*n);
+        let still_pinned = relies_on
+            .released_by
+            .get(n)
+            .is_some_and(|groups| groups.iter().any(|g| failed_groups.contains(g)));
+        still_default || still_pinned
+    };
+    let (kept, delete): (Vec<i64>, Vec<i64>) = versions.iter().partition(|n| held(n));
+    Deletable::Versions { delete, kept }
+}
+
+impl Outcomes {
+    fn applied(&mut self, change: Change, result: String) {
+        info!(action = change.action(), target = %change.target(), result = %result, "applied");
+        self.report.applied.push(Applied { change, result });
     }
 
-    fn failed(&mut self, change: &Change, error: AwsError) {
-        warn!(action = action(change), target = %target(change), error = %error, "failed");
+    fn failed(&mut self, change: Change, error: AwsError) {
+        let error = error.at(&self.endpoint);
+        warn!(action = change.action(), target = %change.target(), error = %error, "failed");
         self.report.failed.push(Failed {
-            change: change.clone(),
+            change,
             error_code: error.code.clone(),
             error: error.to_string(),
         });
     }
 
-    fn skipped(&mut self, change: &Change, because: String) {
-        warn!(action = action(change), target = %target(change), because = %because, "skipped");
+    fn skipped(&mut self, change: Change, because: &str) {
+        warn!(action = change.action(), target = %change.target(), because, "skipped");
         self.report.skipped.push(Skipped {
-            change: change.clone(),
-            skipped_because: because,
+            change,
+            skipped_because: because.to_owned(),
         });
     }
 
-    async fn create_version(&mut self, clients: &Clients, change: &Change) {
-        let Change::CreateVersion {
-            template_id,
-            source_version,
-            to_image,
-            version_description,
-            client_token,
-            ..
-        } = change
-        else {
-            return;
+    async fn create_version(&mut self, clients: &Clients, change: &CreateVersion) {
+        let change_ = Change::CreateVersion(change.clone());
+        let new = ec2::NewVersion {
+            template_id: &change.template_id,
+            source_version: change.source_version,
+            image_id: &change.to_image,
+            description: &change.version_description,
+            client_token: &change.client_token,
         };
-        match ec2::create_version(
-            &clients.ec2,
-            template_id,
-            *source_version,
-            to_image,
-            version_description,
-            client_token,
-        )
-        .await
-        {
+        match ec2::create_version(&clients.ec2, new).await {
             Ok(number) => {
                 self.created = Some(number);
-                self.applied(change, format!("created version {number}"));
+                self.applied(change_, format!("created version {number}"));
             }
-            Err(err) => {
-                self.create_failed = true;
-                self.failed(change, err);
-            }
+            Err(err) => self.failed(change_, err),
         }
     }
 
-    async fn set_default(&mut self, clients: &Clients, change: &Change) {
-        let Change::SetDefaultVersion {
-            template_id, to, ..
-        } = change
-        else {
-            return;
-        };
-        let number = match (to, self.created) {
-            (VersionTarget::Number(n), _) => *n,
+    async fn set_default(&mut self, clients: &Clients, change: &SetDefaultVersion) {
+        let change_ = Change::SetDefaultVersion(change.clone());
+        let number = match (change.to, self.created) {
+            (VersionTarget::Number(n), _) => n,
             (VersionTarget::Created, Some(n)) => n,
             (VersionTarget::Created, None) => {
                 self.default_failed = true;
-                self.skipped(change, "the new version was not created".to_owned());
+                self.skipped(change_, "the new version was not created");
                 return;
             }
         };
-        match ec2::set_default_version(&clients.ec2, template_id, number).await {
-            Ok(()) => self.applied(change, format!("default version is {number}")),
+        match ec2::set_default_version(&clients.ec2, &change.template_id, number).await {
+            Ok(()) => self.applied(change_, format!("default version is {number}")),
             Err(err) => {
                 self.default_failed = true;
-                self.failed(change, err);
+                self.failed(change_, err);
             }
         }
     }
@@ -148,94 +187,72 @@ impl Run<'_> {
     async fn update_groups(
         &mut self,
         clients: &Clients,
-        changes: Vec<&Change>,
+        changes: Vec<&UpdateGroup>,
         concurrency: usize,
     ) {
-        let results: Vec<(&Change, Result<(), AwsError>)> = stream::iter(changes)
+        let mut results: Vec<(&UpdateGroup, Result<(), AwsError>)> = stream::iter(changes)
             .map(|change| async move {
-                let result = match change {
-                    Change::UpdateGroup { group, target, .. } => {
-                        autoscaling::update_group(&clients.autoscaling, group, target).await
-                    }
-                    _ => Ok(()),
-                };
+                let result =
+                    autoscaling::update_group(&clients.autoscaling, &change.group, &change.launch)
+                        .await;
                 (change, result)
             })
             .buffer_unordered(concurrency)
             .collect()
             .await;
         // Report in plan order, whatever order the calls finished in.
-        let mut results = results;
-        results.sort_by_key(|(change, _)| target(change));
+        results.sort_by(|(a, _), (b, _)| a.group.cmp(&b.group));
         for (change, result) in results {
             match result {
-                Ok(()) => self.applied(change, "now on $Latest".to_owned()),
+                Ok(()) => self.applied(
+                    Change::UpdateGroup(change.clone()),
+                    "now on $Latest".to_owned(),
+                ),
                 Err(err) => {
-                    if let Change::UpdateGroup { group, .. } = change {
-                        self.failed_groups.insert(group.clone());
-                    }
-                    self.failed(change, err);
+                    self.failed_groups.insert(change.group.clone());
+                    self.failed(Change::UpdateGroup(change.clone()), err);
                 }
             }
         }
     }
 
-    async fn delete_versions(&mut self, clients: &Clients, change: &Change) {
-        let Change::DeleteVersions {
-            template_id,
-            versions,
-            relies_on,
-            ..
-        } = change
-        else {
-            return;
-        };
-        if relies_on.created_version && self.created.is_none() {
-            self.skipped(
-                change,
-                "the keep window counted a version that was not created".to_owned(),
-            );
-            return;
-        }
-        let mut held_back = Vec::new();
-        let deletable: Vec<i64> = versions
-            .iter()
-            .copied()
-            .filter(|n| {
-                let still_default = self.default_failed && relies_on.previous_default == Some(*n);
-                let still_pinned = relies_on
-                    .released_by
-                    .get(n)
-                    .is_some_and(|groups| groups.iter().any(|g| self.failed_groups.contains(g)));
-                if still_default || still_pinned {
-                    held_back.push(*n);
+    async fn delete_versions(&mut self, clients: &Clients, change: &DeleteVersions) {
+        let change_ = Change::DeleteVersions(change.clone());
+        let template = &change.template_id;
+        let delete = match deletable(
+            &change.versions,
+            &change.relies_on,
+            self.created.is_some(),
+            self.default_failed,
+            &self.failed_groups,
+        ) {
+            Deletable::Nothing(because) => return self.skipped(change_, because),
+            Deletable::Versions { delete, kept } => {
+                if !kept.is_empty() {
+                    self.report.warnings.push(Warning::VersionsKept {
+                        template: template.clone(),
+                        versions: kept,
+                    });
                 }
-                !(still_default || still_pinned)
-            })
-            .collect();
-        if !held_back.is_empty() {
-            self.report.warnings.push(format!(
-                "{} of {template_id} kept: the default switch or group update they relied on failed",
-                crate::plan::versions_label(&held_back)
-            ));
-        }
-        if deletable.is_empty() {
-            self.skipped(
-                change,
-                "every version relied on a change that failed".to_owned(),
-            );
-            return;
+                delete
+            }
+        };
+        if delete.is_empty() {
+            return self.skipped(change_, "every version relied on a change that failed");
         }
         let mut deleted = Vec::new();
         let mut errors = Vec::new();
-        for batch in deletable.chunks(MAX_DELETE_BATCH) {
-            match ec2::delete_versions(&clients.ec2, template_id, batch).await {
+        for batch in delete.chunks(ec2::MAX_DELETE_BATCH) {
+            match ec2::delete_versions(&clients.ec2, template, batch).await {
                 Ok(outcome) => {
                     deleted.extend(outcome.deleted);
-                    for (number, code, message) in outcome.refused {
-                        self.report.warnings.push(format!(
-                            "launch template {template_id} version {number} was not deleted: {code}: {message}"
-                        ));
+                    for refused in outcome.refused {
+                        self.report.warnings.push(Warning::VersionNotDeleted {
+                            template: template.clone(),
+                            version: refused.version,
+                            error_code: refused.code,
+                            error: refused.message,
+                        });
                     }
                 }
                 Err(err) => errors.push(err),
@@ -246,45 +263,100 @@ impl Run<'_> {
             Some(err) => {
                 // Other batches may have gone through: say which.
                 if !deleted.is_empty() {
-                    self.report.warnings.push(format!(
-                        "launch template {template_id}: {} deleted before a batch failed",
-                        crate::plan::versions_label(&deleted)
-                    ));
+                    self.report.warnings.push(Warning::DeletedBeforeFailure {
+                        template: template.clone(),
+                        versions: deleted,
+                    });
                 }
-                self.failed(change, err)
+                self.failed(change_, err)
             }
-            None => self.applied(change, format!("deleted versions {}", join(&deleted))),
+            None if deleted.is_empty() => self.applied(change_, "deleted versions none".to_owned()),
+            None => self.applied(change_, format!("deleted versions {}", join(&deleted))),
         }
     }
 }
 
-fn join(numbers: &[i64]) -> String {
-    if numbers.is_empty() {
-        return "none".to_owned();
-    }
-    numbers
-        .iter()
-        .map(i64::to_string)
-        .collect::<Vec<_>>()
-        .join(", ")
-}
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
 
-/// The `action` name of a change, as in the JSON report.
-pub fn action(change: &Change) -> &'static str {
-    match change {
-        Change::CreateVersion { .. } => "create_version",
-        Change::SetDefaultVersion { .. } => "set_default_version",
-        Change::UpdateGroup { .. } => "update_group",
-        Change::DeleteVersions { .. } => "delete_versions",
-    }
-}
+    use super::*;
 
-/// What a change acts on: a template id or a group name.
-pub fn target(change: &Change) -> String {
-    match change {
-        Change::CreateVersion { template_id, .. }
-        | Change::SetDefaultVersion { template_id, .. }
-        | Change::DeleteVersions { template_id, .. } => template_id.clone(),
-        Change::UpdateGroup { group, .. } => group.clone(),
+    fn groups(names: &[&str]) -> BTreeSet<String> {
+        names.iter().map(|n| n.to_string()).collect()
+    }
+
+    fn released(version: i64, by: &[&str]) -> Reliance {
+        Reliance {
+            released_by: BTreeMap::from([(version, by.iter().map(|g| g.to_string()).collect())]),
+            ..Reliance::default()
+        }
+    }
+
+    #[test]
+    fn with_everything_done_every_planned_version_is_deleted() {
+        let relies = Reliance {
+            created_version: true,
+            previous_default: Some(2),
+            ..released(1, &["web"])
+        };
+        assert_eq!(
+            deletable(&[1, 2], &relies, true, false, &groups(&[])),
+            Deletable::Versions {
+                delete: vec![1, 2],
+                kept: vec![]
+            }
+        );
+    }
+
+    #[test]
+    fn a_window_that_counted_a_version_not_created_deletes_nothing() {
+        let relies = Reliance {
+            created_version: true,
+            ..Reliance::default()
+        };
+        assert!(matches!(
+            deletable(&[1], &relies, false, false, &groups(&[])),
+            Deletable::Nothing(_)
+        ));
+    }
+
+    #[test]
+    fn the_old_default_stays_when_the_default_switch_failed() {
+        let relies = Reliance {
+            previous_default: Some(2),
+            ..Reliance::default()
+        };
+        assert_eq!(
+            deletable(&[1, 2], &relies, false, true, &groups(&[])),
+            Deletable::Versions {
+                delete: vec![1],
+                kept: vec![2]
+            }
+        );
+    }
+
+    #[test]
+    fn a_version_stays_while_a_group_that_pinned_it_failed_to_move() {
+        let relies = released(1, &["api", "web"]);
+        assert_eq!(
+            deletable(&[1, 2], &relies, false, false, &groups(&["web"])),
+            Deletable::Versions {
+                delete: vec![2],
+                kept: vec![1]
+            }
+        );
+    }
+
+    #[test]
+    fn every_version_is_kept_when_each_relied_on_a_failure() {
+        let relies = released(1, &["web"]);
+        assert_eq!(
+            deletable(&[1], &relies, false, false, &groups(&["web"])),
+            Deletable::Versions {
+                delete: vec![],
+                kept: vec![1]
+            }
+        );
     }
 }

@@ -4,70 +4,15 @@
 
 use aws_sdk_autoscaling::Client;
 use aws_sdk_autoscaling::types::{
-    AutoScalingGroup, Filter, LaunchTemplateSpecification, MixedInstancesPolicy,
+    AutoScalingGroup, Filter, LaunchTemplate, LaunchTemplateOverrides, LaunchTemplateSpecification,
+    MixedInstancesPolicy,
 };
 
 use crate::error::AwsError;
-use crate::model::{Group, LATEST, LaunchSource, TemplateRef};
-use crate::plan::GroupTarget;
-use crate::settings::Tag;
+use crate::model::{Group, GroupLaunch, LaunchSource, MixedTemplate, Override, Tag, TemplateRef};
 
 /// Largest page `DescribeAutoScalingGroups` returns.
 const PAGE_SIZE: i32 = 100;
-
-/// A group's `MixedInstancesPolicy` exactly as read, kept opaque so the
-/// planner never sees an SDK type; it is sent back whole on update because
-/// only then do AWS and its emulations agree on what is left unchanged.
-#[derive(Debug, Clone, PartialEq)]
-pub struct MixedPolicy(MixedInstancesPolicy);
-
-impl Default for MixedPolicy {
-    /// An empty policy, for fixtures.
-    fn default() -> Self {
-        MixedPolicy(MixedInstancesPolicy::builder().build())
-    }
-}
-
-impl MixedPolicy {
-    /// The policy to send: top-level specification by id (or name when no id
-    /// is known) at `$Latest`; overrides keep their version but name their
-    /// template by id alone, because AWS rejects a specification with both.
-    fn to_latest(&self) -> MixedInstancesPolicy {
-        let mut policy = self.0.clone();
-        if let Some(lt) = policy.launch_template.as_mut() {
-            let spec = lt
-                .launch_template_specification
-                .take()
-                .unwrap_or_else(|| LaunchTemplateSpecification::builder().build());
-            lt.launch_template_specification = Some(one_identifier(spec, Some(LATEST.to_owned())));
-            if let Some(overrides) = lt.overrides.as_mut() {
-                for o in overrides.iter_mut() {
-                    if let Some(spec) = o.launch_template_specification.take() {
-                        let version = spec.version.clone();
-                        o.launch_template_specification = Some(one_identifier(spec, version));
-                    }
-                }
-            }
-        }
-        policy
-    }
-}
-
-fn one_identifier(
-    spec: LaunchTemplateSpecification,
-    version: Option<String>,
-) -> LaunchTemplateSpecification {
-    let name = if spec.launch_template_id.is_some() {
-        None
-    } else {
-        spec.launch_template_name
-    };
-    LaunchTemplateSpecification::builder()
-        .set_launch_template_id(spec.launch_template_id)
-        .set_launch_template_name(name)
-        .set_version(version)
-        .build()
-}
 
 /// Reads every group, or with `tag` only those carrying it (filtered server-side).
 pub async fn describe_groups(client: &Client, tag: Option<&Tag>) -> Result<Vec<Group>, AwsError> {
@@ -113,30 +58,47 @@ fn template_ref(spec: &LaunchTemplateSpecification) -> TemplateRef {
     }
 }
 
+fn to_spec(spec: &TemplateRef) -> LaunchTemplateSpecification {
+    // AWS rejects a specification naming both id and name: send one.
+    let spec = spec.one_identifier();
+    LaunchTemplateSpecification::builder()
+        .set_launch_template_id(spec.id)
+        .set_launch_template_name(spec.name)
+        .set_version(spec.version)
+        .build()
+}
+
+fn mixed_template(policy: &MixedInstancesPolicy) -> MixedTemplate {
+    let lt = policy.launch_template();
+    MixedTemplate {
+        spec: lt
+            .and_then(|lt| lt.launch_template_specification())
+            .map(template_ref)
+            .unwrap_or(TemplateRef {
+                id: None,
+                name: None,
+                version: None,
+            }),
+        overrides: lt
+            .map(|lt| lt.overrides())
+            .unwrap_or_default()
+            .iter()
+            .map(|o| Override {
+                template: o.launch_template_specification().map(template_ref),
+                instance_type: o.instance_type().map(str::to_owned),
+                weighted_capacity: o.weighted_capacity().map(str::to_owned),
+                instance_requirements: o.instance_requirements().is_some(),
+            })
+            .collect(),
+    }
+}
+
 impl From<&AutoScalingGroup> for Group {
     fn from(group: &AutoScalingGroup) -> Self {
         let launch = if let Some(spec) = group.launch_template() {
             LaunchSource::Template(template_ref(spec))
         } else if let Some(policy) = group.mixed_instances_policy() {
-            let lt = policy.launch_template();
-            LaunchSource::Mixed {
-                spec: lt
-                    .and_then(|lt| lt.launch_template_specification())
-                    .map(template_ref)
-                    .unwrap_or(TemplateRef {
-                        id: None,
-                        name: None,
-                        version: None,
-                    }),
-                overrides: lt
-                    .map(|lt| lt.overrides())
-                    .unwrap_or_default()
-                    .iter()
-                    .filter_map(|o| o.launch_template_specification())
-                    .map(template_ref)
-                    .collect(),
-                policy: MixedPolicy(policy.clone()),
-            }
+            LaunchSource::Mixed(mixed_template(policy))
         } else if let Some(name) = group.launch_configuration_name() {
             LaunchSource::LaunchConfiguration(name.to_owned())
         } else {
@@ -152,28 +114,38 @@ impl From<&AutoScalingGroup> for Group {
     }
 }
 
-/// Points a group at `$Latest` of the template it uses.
+/// Sets what a group launches from. A mixed instances policy is sent as its
+/// `LaunchTemplate` alone: AWS leaves the properties not sent unchanged, and
+/// an `InstancesDistribution` sent back would be validated again as a whole.
 pub async fn update_group(
     client: &Client,
     group: &str,
-    target: &GroupTarget,
+    launch: &GroupLaunch,
 ) -> Result<(), AwsError> {
     let request = client
         .update_auto_scaling_group()
         .auto_scaling_group_name(group);
-    let request = match target {
-        GroupTarget::Plain {
-            template_id,
-            template_name,
-        } => request.launch_template(
-            LaunchTemplateSpecification::builder()
-                .set_launch_template_id(template_id.clone())
-                .set_launch_template_name(template_name.clone())
-                .version(LATEST)
+    let request = match launch {
+        GroupLaunch::Plain(spec) => request.launch_template(to_spec(spec)),
+        GroupLaunch::Mixed(mixed) => request.mixed_instances_policy(
+            MixedInstancesPolicy::builder()
+                .launch_template(
+                    LaunchTemplate::builder()
+                        .launch_template_specification(to_spec(&mixed.spec))
+                        .set_overrides(Some(mixed.overrides.iter().map(to_override).collect()))
+                        .build(),
+                )
                 .build(),
         ),
-        GroupTarget::Mixed(policy) => request.mixed_instances_policy(policy.to_latest()),
     };
     request.send().await?;
     Ok(())
+}
+
+fn to_override(o: &Override) -> LaunchTemplateOverrides {
+    LaunchTemplateOverrides::builder()
+        .set_launch_template_specification(o.template.as_ref().map(to_spec))
+        .set_instance_type(o.instance_type.clone())
+        .set_weighted_capacity(o.weighted_capacity.clone())
+        .build()
 }

@@ -36,6 +36,8 @@ pub struct Clients {
     pub autoscaling: aws_sdk_autoscaling::Client,
     /// Systems Manager: the parameter naming the template.
     pub ssm: aws_sdk_ssm::Client,
+    /// Where the calls go, as error messages name it.
+    endpoint: String,
 }
 
 impl Clients {
@@ -45,7 +47,18 @@ impl Clients {
             ec2: aws_sdk_ec2::Client::new(config),
             autoscaling: aws_sdk_autoscaling::Client::new(config),
             ssm: aws_sdk_ssm::Client::new(config),
+            endpoint: match (config.endpoint_url(), config.region()) {
+                (Some(url), _) => url.to_owned(),
+                (None, Some(region)) => format!("the AWS endpoints of {region}"),
+                (None, None) => "the AWS endpoints (no region set)".to_owned(),
+            },
         }
+    }
+
+    /// The endpoint the clients call: `AWS_ENDPOINT_URL` when set, else the
+    /// region's AWS endpoints.
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
     }
 }
 

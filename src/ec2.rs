@@ -11,6 +11,8 @@ use chrono::{DateTime, Utc};
 use crate::error::{AwsError, Error};
 use crate::model::{Image, SKIP_TAG_KEY, Template, TemplateVersion};
 
+/// Most versions one `DeleteLaunchTemplateVersions` call accepts.
+pub const MAX_DELETE_BATCH: usize = 200;
 /// Largest page of `DescribeLaunchTemplateVersions`.
 const VERSIONS_PAGE: i32 = 200;
 /// Largest page of `DescribeImages`.
@@ -190,26 +192,34 @@ fn to_image(image: &SdkImage, owned_by_account: bool) -> Image {
     }
 }
 
-/// Creates a version from `source_version` with only `ImageId` changed; returns its number.
-pub async fn create_version(
-    client: &Client,
-    template_id: &str,
-    source_version: i64,
-    image_id: &str,
-    description: &str,
-    client_token: &str,
-) -> Result<i64, AwsError> {
+/// A version to create from `source_version` with only `ImageId` changed.
+#[derive(Debug, Clone, Copy)]
+pub struct NewVersion<'a> {
+    /// `LaunchTemplateId`.
+    pub template_id: &'a str,
+    /// `SourceVersion`.
+    pub source_version: i64,
+    /// `LaunchTemplateData.ImageId`.
+    pub image_id: &'a str,
+    /// `VersionDescription`.
+    pub description: &'a str,
+    /// `ClientToken`.
+    pub client_token: &'a str,
+}
+
+/// Creates the version; returns its number.
+pub async fn create_version(client: &Client, new: NewVersion<'_>) -> Result<i64, AwsError> {
     let out = client
         .create_launch_template_version()
-        .launch_template_id(template_id)
-        .source_version(source_version.to_string())
+        .launch_template_id(new.template_id)
+        .source_version(new.source_version.to_string())
         .launch_template_data(
             RequestLaunchTemplateData::builder()
-                .image_id(image_id)
+                .image_id(new.image_id)
                 .build(),
         )
-        .version_description(description)
-        .client_token(client_token)
+        .version_description(new.description)
+        .client_token(new.client_token)
         .send()
         .await?;
     out.launch_template_version()
@@ -239,11 +249,22 @@ pub async fn set_default_version(
 pub struct Deletion {
     /// Versions deleted.
     pub deleted: Vec<i64>,
-    /// Versions AWS refused, with its error code and message.
-    pub refused: Vec<(i64, String, String)>,
+    /// Versions AWS refused.
+    pub refused: Vec<Refused>,
 }
 
-/// Deletes up to 200 versions in one call.
+/// A version EC2 did not delete, with its per-version error.
+#[derive(Debug)]
+pub struct Refused {
+    /// The version.
+    pub version: i64,
+    /// `ResponseError.Code`.
+    pub code: String,
+    /// `ResponseError.Message`.
+    pub message: String,
+}
+
+/// Deletes up to [`MAX_DELETE_BATCH`] versions in one call.
 pub async fn delete_versions(
     client: &Client,
     template_id: &str,
@@ -266,13 +287,14 @@ pub async fn delete_versions(
             .iter()
             .map(|v| {
                 let err = v.response_error();
-                (
-                    v.version_number().unwrap_or_default(),
-                    err.and_then(|e| e.code())
+                Refused {
+                    version: v.version_number().unwrap_or_default(),
+                    code: err
+                        .and_then(|e| e.code())
                         .map(|c| c.as_str().to_owned())
                         .unwrap_or_default(),
-                    err.and_then(|e| e.message()).unwrap_or_default().to_owned(),
-                )
+                    message: err.and_then(|e| e.message()).unwrap_or_default().to_owned(),
+                }
             })
             .collect(),
     })

@@ -9,7 +9,6 @@ use std::fmt;
 
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
-use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 /// `Result` with this crate's [`Error`].
@@ -56,15 +55,22 @@ pub enum ConfigError {
     },
 }
 
-/// An AWS call failed: the service's error code and message, and the SDK error
-/// as source (for the full chain: timeouts, connection errors, ...).
+/// An AWS call failed. Its message is the whole story for people: the
+/// service's code and message, or what went wrong on the way (no answer, no
+/// connection), without the SDK's internals. The SDK error itself is kept for
+/// debug logs ([`AwsError::detail`]), not as a `source`, so an error chain
+/// ends here.
 #[derive(Debug)]
 pub struct AwsError {
     /// AWS error code (`RequestLimitExceeded`, `ValidationError`, ...), when the service answered.
     pub code: Option<String>,
     /// A one-line description.
     pub message: String,
-    source: Box<dyn StdError + Send + Sync>,
+    /// The call never reached the service: the connection failed.
+    connect_failed: bool,
+    /// Where the call went, when known (see [`AwsError::at`]).
+    endpoint: Option<String>,
+    detail: String,
 }
 
 impl AwsError {
@@ -73,53 +79,121 @@ impl AwsError {
         let message = message.into();
         AwsError {
             code: None,
-            source: message.clone().into(),
+            detail: message.clone(),
             message,
+            connect_failed: false,
+            endpoint: None,
         }
+    }
+
+    /// The same error naming the endpoint a failed connection went to.
+    pub fn at(mut self, endpoint: &str) -> Self {
+        self.endpoint = Some(endpoint.to_owned());
+        self
+    }
+
+    /// The SDK's own account of the error, for debug logs.
+    pub fn detail(&self) -> &str {
+        &self.detail
     }
 }
 
 impl fmt::Display for AwsError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.code {
-            Some(code) => write!(f, "{code}: {}", self.message),
-            None => f.write_str(&self.message),
+        match (&self.code, self.connect_failed) {
+            (Some(code), _) => write!(f, "{code}: {}", self.message),
+            (None, true) => write!(
+                f,
+                "cannot connect to {}: {}",
+                self.endpoint.as_deref().unwrap_or("the endpoint"),
+                self.message
+            ),
+            (None, false) => f.write_str(&self.message),
         }
     }
 }
 
-impl StdError for AwsError {
-    fn source(&self) -> Option<&(dyn StdError + 'static)> {
-        Some(self.source.as_ref())
-    }
-}
+impl StdError for AwsError {}
 
 impl<E> From<SdkError<E, HttpResponse>> for AwsError
 where
     E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
 {
     fn from(err: SdkError<E, HttpResponse>) -> Self {
+        let detail = format!("{err:?}");
         let mut code = err.code().map(str::to_owned);
-        let mut message = match (&err, err.message()) {
-            (SdkError::ServiceError(_), Some(m)) => m.to_owned(),
-            // Timeouts, connection and dispatch failures: the context chain
-            // is the only place the cause is written down.
-            _ => DisplayErrorContext(&err).to_string(),
+        let mut connect_failed = false;
+        let mut message = match &err {
+            SdkError::ServiceError(service) if code.is_none() => {
+                // The service answered in a shape the SDK could not read
+                // (e.g. a 403 from a proxy or an emulator in another
+                // protocol's format): read the code and message ourselves.
+                let (found_code, found_message) = unparsed_error(service.raw());
+                code = Some(found_code);
+                found_message
+            }
+            SdkError::ServiceError(_) => err.message().unwrap_or_default().to_owned(),
+            SdkError::TimeoutError(_) => {
+                "no answer in time (the operation timeout ran out)".to_owned()
+            }
+            SdkError::DispatchFailure(failure) if failure.is_timeout() => {
+                "no answer in time (the attempt timed out)".to_owned()
+            }
+            SdkError::DispatchFailure(failure) if failure.is_io() => {
+                connect_failed = true;
+                innermost(&err)
+            }
+            SdkError::DispatchFailure(_) => {
+                format!("the request was not sent: {}", innermost(&err))
+            }
+            SdkError::ResponseError(response) if !response.raw().status().is_success() => {
+                // An error answer in another protocol's shape (e.g. moto's
+                // XML 403 to a JSON service).
+                let (found_code, found_message) = unparsed_error(response.raw());
+                code = Some(found_code);
+                found_message
+            }
+            SdkError::ResponseError(_) => {
+                format!("the answer could not be read: {}", innermost(&err))
+            }
+            _ => format!("the request could not be built: {}", innermost(&err)),
         };
-        if let (None, SdkError::ServiceError(service)) = (&code, &err) {
-            // The service answered in a shape the SDK could not read (e.g. a
-            // 403 from a proxy or an emulator in another protocol's format):
-            // read the code and message ourselves, or at least name the status.
-            let (found_code, found_message) = unparsed_error(service.raw());
-            code = Some(found_code);
-            message = found_message;
+        if message.is_empty() {
+            message = "no message".to_owned();
         }
         AwsError {
             code,
             message,
-            source: Box::new(err),
+            connect_failed,
+            endpoint: None,
+            detail,
         }
     }
+}
+
+/// The deepest cause of an error, as people say it: an I/O error by its kind
+/// ("connection refused"), anything else by its own message.
+fn innermost(err: &(dyn StdError + 'static)) -> String {
+    let mut deepest: &(dyn StdError + 'static) = err;
+    while let Some(next) = deepest.source() {
+        deepest = next;
+    }
+    if let Some(io) = deepest.downcast_ref::<std::io::Error>() {
+        return match io.kind() {
+            std::io::ErrorKind::ConnectionRefused => "connection refused".to_owned(),
+            std::io::ErrorKind::ConnectionReset => "connection reset".to_owned(),
+            std::io::ErrorKind::TimedOut => "timed out".to_owned(),
+            _ => {
+                let text = io.to_string();
+                // "... (os error 111)" says nothing more to a person.
+                match text.find(" (os error") {
+                    Some(cut) => text[..cut].to_owned(),
+                    None => text,
+                }
+            }
+        };
+    }
+    deepest.to_string()
 }
 
 /// The code and message of an error response the SDK could not parse: the
@@ -170,7 +244,7 @@ pub enum Error {
         name: String,
     },
     /// Reading the SSM parameter failed.
-    #[error("failed to read SSM parameter {name}: {source}")]
+    #[error("failed to read SSM parameter {name}")]
     ReadParameter {
         /// The parameter name.
         name: String,
@@ -193,7 +267,7 @@ pub enum Error {
         id: String,
     },
     /// Describing the template's versions failed.
-    #[error("failed to describe the versions of launch template {id}: {source}")]
+    #[error("failed to describe the versions of launch template {id}")]
     DescribeTemplateVersions {
         /// The template id.
         id: String,
@@ -212,14 +286,14 @@ pub enum Error {
         version: i64,
     },
     /// Describing images failed.
-    #[error("failed to describe images: {source}")]
+    #[error("failed to describe images")]
     DescribeImages {
         /// The AWS error.
         #[source]
         source: AwsError,
     },
     /// Describing Auto Scaling groups failed.
-    #[error("failed to describe Auto Scaling groups: {source}")]
+    #[error("failed to describe Auto Scaling groups")]
     DescribeGroups {
         /// The AWS error.
         #[source]
@@ -228,18 +302,158 @@ pub enum Error {
 }
 
 impl Error {
-    /// A short machine-readable kind, used in JSON output and Lambda diagnostics.
-    pub fn kind(&self) -> &'static str {
+    /// The kind of failure, as the JSON report and the Lambda name it.
+    pub fn kind(&self) -> ErrorKind {
         match self {
-            Error::Config(_) => "ConfigError",
-            Error::ParameterNotFound { .. } => "ParameterNotFound",
-            Error::ReadParameter { .. } => "ReadParameterFailed",
-            Error::ParameterNotTemplateId { .. } => "ParameterNotTemplateId",
-            Error::TemplateNotFound { .. } => "TemplateNotFound",
-            Error::DescribeTemplateVersions { .. } => "DescribeTemplateVersionsFailed",
-            Error::LatestWithoutImage { .. } => "LatestWithoutImage",
-            Error::DescribeImages { .. } => "DescribeImagesFailed",
-            Error::DescribeGroups { .. } => "DescribeGroupsFailed",
+            Error::Config(_) => ErrorKind::Config,
+            Error::ParameterNotFound { .. } => ErrorKind::ParameterNotFound,
+            Error::ReadParameter { .. } => ErrorKind::ReadParameterFailed,
+            Error::ParameterNotTemplateId { .. } => ErrorKind::ParameterNotTemplateId,
+            Error::TemplateNotFound { .. } => ErrorKind::TemplateNotFound,
+            Error::DescribeTemplateVersions { .. } => ErrorKind::DescribeTemplateVersionsFailed,
+            Error::LatestWithoutImage { .. } => ErrorKind::LatestWithoutImage,
+            Error::DescribeImages { .. } => ErrorKind::DescribeImagesFailed,
+            Error::DescribeGroups { .. } => ErrorKind::DescribeGroupsFailed,
         }
+    }
+
+    /// The same error naming the endpoint a failed connection went to.
+    pub fn at(self, endpoint: &str) -> Self {
+        match self {
+            Error::ReadParameter { name, source } => Error::ReadParameter {
+                name,
+                source: source.at(endpoint),
+            },
+            Error::DescribeTemplateVersions { id, source } => Error::DescribeTemplateVersions {
+                id,
+                source: source.at(endpoint),
+            },
+            Error::DescribeImages { source } => Error::DescribeImages {
+                source: source.at(endpoint),
+            },
+            Error::DescribeGroups { source } => Error::DescribeGroups {
+                source: source.at(endpoint),
+            },
+            other => other,
+        }
+    }
+}
+
+/// Every way a run or an invocation can fail as a whole, in one table: the
+/// CLI's JSON `error.kind`, the Lambda's `errorType` and docs/report.md all
+/// take their names from here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// A setting is missing or malformed.
+    Config,
+    /// The SSM parameter naming the template does not exist.
+    ParameterNotFound,
+    /// Reading the SSM parameter failed.
+    ReadParameterFailed,
+    /// The SSM parameter does not hold a launch template id.
+    ParameterNotTemplateId,
+    /// The launch template does not exist.
+    TemplateNotFound,
+    /// Describing the template's versions failed.
+    DescribeTemplateVersionsFailed,
+    /// `$Latest` has no `ImageId`.
+    LatestWithoutImage,
+    /// Describing images failed.
+    DescribeImagesFailed,
+    /// Describing Auto Scaling groups failed.
+    DescribeGroupsFailed,
+    /// The CLI could not start its async runtime.
+    Runtime,
+    /// Lambda only: the payload was refused.
+    InvalidPayload,
+    /// Lambda only: the state was read but some change failed or was skipped.
+    ChangesFailed,
+}
+
+impl ErrorKind {
+    /// Every kind, in the order docs/report.md lists them.
+    pub const ALL: [ErrorKind; 12] = [
+        ErrorKind::Config,
+        ErrorKind::ParameterNotFound,
+        ErrorKind::ReadParameterFailed,
+        ErrorKind::ParameterNotTemplateId,
+        ErrorKind::TemplateNotFound,
+        ErrorKind::DescribeTemplateVersionsFailed,
+        ErrorKind::LatestWithoutImage,
+        ErrorKind::DescribeImagesFailed,
+        ErrorKind::DescribeGroupsFailed,
+        ErrorKind::Runtime,
+        ErrorKind::InvalidPayload,
+        ErrorKind::ChangesFailed,
+    ];
+
+    /// The name in JSON and in Lambda diagnostics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::Config => "ConfigError",
+            ErrorKind::ParameterNotFound => "ParameterNotFound",
+            ErrorKind::ReadParameterFailed => "ReadParameterFailed",
+            ErrorKind::ParameterNotTemplateId => "ParameterNotTemplateId",
+            ErrorKind::TemplateNotFound => "TemplateNotFound",
+            ErrorKind::DescribeTemplateVersionsFailed => "DescribeTemplateVersionsFailed",
+            ErrorKind::LatestWithoutImage => "LatestWithoutImage",
+            ErrorKind::DescribeImagesFailed => "DescribeImagesFailed",
+            ErrorKind::DescribeGroupsFailed => "DescribeGroupsFailed",
+            ErrorKind::Runtime => "RuntimeError",
+            ErrorKind::InvalidPayload => "InvalidPayload",
+            ErrorKind::ChangesFailed => "ChangesFailed",
+        }
+    }
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An error and its causes on one line, each level saying its own part.
+pub fn error_chain(err: &dyn StdError) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_chain_names_each_level_once() {
+        let err = Error::DescribeGroups {
+            source: AwsError::other("Throttling: Rate exceeded"),
+        };
+        assert_eq!(
+            error_chain(&err),
+            "failed to describe Auto Scaling groups: Throttling: Rate exceeded"
+        );
+    }
+
+    #[test]
+    fn a_refused_connection_names_the_endpoint() {
+        let mut err = AwsError::other("connection refused");
+        err.connect_failed = true;
+        let err = Error::DescribeGroups { source: err }.at("http://127.0.0.1:9");
+        assert_eq!(
+            error_chain(&err),
+            "failed to describe Auto Scaling groups: cannot connect to http://127.0.0.1:9: connection refused"
+        );
+    }
+
+    #[test]
+    fn every_kind_has_its_own_name() {
+        let names: std::collections::BTreeSet<&str> =
+            ErrorKind::ALL.iter().map(|k| k.as_str()).collect();
+        assert_eq!(names.len(), ErrorKind::ALL.len());
     }
 }

@@ -9,7 +9,7 @@ use serde_json::Value;
 use tracing::info;
 
 use crate::clients::Clients;
-use crate::error::{ConfigError, Error};
+use crate::error::{ConfigError, Error, ErrorKind, error_chain};
 use crate::settings::{Settings, env};
 
 /// Why the function was invoked.
@@ -130,33 +130,24 @@ pub enum InvocationError {
     Incomplete(String),
 }
 
-impl From<InvocationError> for Diagnostic {
-    fn from(err: InvocationError) -> Self {
-        let error_type = match &err {
-            InvocationError::Payload(_) => "InvalidPayload".to_owned(),
-            InvocationError::Reconcile(e) => e.kind().to_owned(),
-            InvocationError::Incomplete(_) => "ChangesFailed".to_owned(),
-        };
-        Diagnostic {
-            error_type,
-            error_message: error_chain(&err),
+impl InvocationError {
+    /// The kind, as the Lambda's `errorType`.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            InvocationError::Payload(_) => ErrorKind::InvalidPayload,
+            InvocationError::Reconcile(e) => e.kind(),
+            InvocationError::Incomplete(_) => ErrorKind::ChangesFailed,
         }
     }
 }
 
-/// The error and its sources on one line.
-pub fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(s) = source {
-        let s_text = s.to_string();
-        if !text.contains(&s_text) {
-            text.push_str(": ");
-            text.push_str(&s_text);
+impl From<InvocationError> for Diagnostic {
+    fn from(err: InvocationError) -> Self {
+        Diagnostic {
+            error_type: err.kind().as_str().to_owned(),
+            error_message: error_chain(&err),
         }
-        source = s.source();
     }
-    text
 }
 
 impl Function {

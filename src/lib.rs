@@ -4,20 +4,33 @@
 //! One run observes the account, plans, and (unless dry) applies:
 //!
 //! ```text
-//! observe(&Clients, &Settings) -> State      all reads (ssm, ec2, autoscaling)
-//! plan(&State, &Settings)      -> Plan       pure: every rule, no I/O, no clock
-//! apply(&Clients, Plan)        -> Report     all writes, each change reported
+//! observe(&Clients, &Settings)          -> State    all reads (ssm, ec2, autoscaling)
+//! plan(&State, &Settings)               -> Plan     pure: every rule, no I/O, no clock
+//! apply(&Clients, Plan, concurrency)    -> Report   all writes, each change reported
 //! ```
 //!
-//! The CLI (`ami-reconciler`) and the Lambda function (`ami-reconciler-lambda`)
-//! are thin shells over [`run`].
+//! Dependencies point one way, down this picture; nothing imports upwards:
+//!
+//! ```text
+//! lambda, bin/*            entry points: parse input, build clients, render
+//!   run (this file)
+//!   observe  apply  report metrics
+//!        \    |    /
+//!         plan                 pure rules
+//!   ec2  autoscaling  ssm      adapters: SDK <-> model, nothing above model
+//!         model  warning       plain data, no SDK type, no I/O
+//!   settings  error  clients   configuration, error types, SDK clients
+//! ```
+//!
+//! `apply` runs group updates up to `concurrency` at a time. The CLI
+//! (`ami-reconciler`) and the Lambda function (`ami-reconciler-lambda`) are
+//! thin shells over [`run`].
 
 pub mod apply;
 pub mod autoscaling;
 pub mod clients;
 pub mod ec2;
 pub mod error;
-pub mod fixture;
 pub mod lambda;
 pub mod metrics;
 pub mod model;
@@ -26,9 +39,10 @@ pub mod plan;
 pub mod report;
 pub mod settings;
 pub mod ssm;
+pub mod warning;
 
 pub use clients::{Clients, load_config};
-pub use error::{ConfigError, Error, Result};
+pub use error::{ConfigError, Error, ErrorKind, Result, error_chain};
 pub use observe::observe;
 pub use plan::{Change, Plan, plan};
 pub use report::Report;
@@ -41,18 +55,20 @@ use tracing::{info, warn};
 /// Errors mean the state could not be read: nothing was changed. Failures of
 /// single changes are in the report (`failed`, `skipped`).
 pub async fn run(clients: &Clients, settings: &Settings, dry_run: bool) -> Result<Report> {
-    let state = observe(clients, settings).await?;
+    let state = observe(clients, settings)
+        .await
+        .map_err(|err| err.at(clients.endpoint()))?;
     let plan = plan(&state, settings);
     for change in &plan.changes {
         info!(
-            action = apply::action(change),
-            target = %apply::target(change),
+            action = change.action(),
+            target = %change.target(),
             change = %serde_json::to_string(change).unwrap_or_default(),
             "planned"
         );
     }
     for warning in &plan.warnings {
-        warn!(warning = %warning, "warning");
+        warn!(code = warning.code(), warning = %warning, "warning");
     }
     let report = if dry_run || plan.is_converged() {
         Report::planned(plan, dry_run)

@@ -71,7 +71,7 @@ mod tests {
     use chrono::TimeZone;
 
     use super::*;
-    use crate::plan::{Change, ImageSummary, Plan};
+    use crate::plan::{Change, ImageSummary, Plan, SetDefaultVersion};
     use crate::report::Failed;
 
     fn at(hour: u32) -> DateTime<Utc> {
@@ -79,12 +79,12 @@ mod tests {
     }
 
     fn report(backup: Option<DateTime<Utc>>, changes: usize) -> Report {
-        let change = Change::SetDefaultVersion {
+        let change = Change::SetDefaultVersion(SetDefaultVersion {
             template_id: "lt-0123".into(),
             from: 1,
             to: crate::plan::VersionTarget::Number(2),
             reason: "test".into(),
-        };
+        });
         Report::planned(
             Plan {
                 template_id: "lt-0123".into(),

@@ -1,7 +1,9 @@
-//! The domain model: what the reconciler observes, free of SDK types.
+//! The domain model: what the reconciler observes, as plain data.
 //!
-//! The service modules (`ec2`, `autoscaling`, `ssm`) convert SDK responses
-//! into these types; the planner only ever sees these.
+//! No SDK type and no I/O: the service adapters (`ec2`, `autoscaling`, `ssm`)
+//! convert SDK responses into these types and these types into requests.
+
+use std::fmt;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -135,6 +137,28 @@ impl TemplateRef {
             .or_else(|| self.name.clone())
             .unwrap_or_default()
     }
+
+    /// The same template at `$Latest`, named by id alone when the id is
+    /// known (AWS rejects a specification with both id and name).
+    pub fn at_latest(&self) -> TemplateRef {
+        TemplateRef {
+            version: Some(LATEST.to_owned()),
+            ..self.one_identifier()
+        }
+    }
+
+    /// The same reference with only one identifier: the id when known.
+    pub fn one_identifier(&self) -> TemplateRef {
+        TemplateRef {
+            id: self.id.clone(),
+            name: if self.id.is_some() {
+                None
+            } else {
+                self.name.clone()
+            },
+            version: self.version.clone(),
+        }
+    }
 }
 
 /// The `$Latest` version alias.
@@ -142,24 +166,62 @@ pub const LATEST: &str = "$Latest";
 /// The `$Default` version alias.
 pub const DEFAULT: &str = "$Default";
 
+/// One entry of `MixedInstancesPolicy.LaunchTemplate.Overrides`, as read.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Override {
+    /// The override's own `LaunchTemplateSpecification`, when it has one.
+    pub template: Option<TemplateRef>,
+    /// `InstanceType`.
+    pub instance_type: Option<String>,
+    /// `WeightedCapacity`.
+    pub weighted_capacity: Option<String>,
+    /// True when the override selects instances by `InstanceRequirements`,
+    /// which the reconciler does not model and so cannot send back.
+    pub instance_requirements: bool,
+}
+
+/// `MixedInstancesPolicy.LaunchTemplate`: the part of a mixed instances
+/// policy the reconciler reads and writes. The instances distribution is
+/// never read, so it is never sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MixedTemplate {
+    /// `LaunchTemplateSpecification`.
+    pub spec: TemplateRef,
+    /// `Overrides`, in the order read.
+    pub overrides: Vec<Override>,
+}
+
+impl MixedTemplate {
+    /// The same launch template at `$Latest`, overrides as read.
+    pub fn at_latest(&self) -> MixedTemplate {
+        MixedTemplate {
+            spec: self.spec.at_latest(),
+            overrides: self.overrides.clone(),
+        }
+    }
+}
+
 /// How an Auto Scaling group launches instances.
 #[derive(Debug, Clone, PartialEq)]
 pub enum LaunchSource {
     /// `LaunchTemplate` on the group.
     Template(TemplateRef),
-    /// `MixedInstancesPolicy`: its top-level template and the templates its overrides name.
-    Mixed {
-        /// `MixedInstancesPolicy.LaunchTemplate.LaunchTemplateSpecification`.
-        spec: TemplateRef,
-        /// The `LaunchTemplateSpecification` of each override that has one.
-        overrides: Vec<TemplateRef>,
-        /// The whole policy as read, sent back with only the top-level version changed.
-        policy: crate::autoscaling::MixedPolicy,
-    },
+    /// `MixedInstancesPolicy`.
+    Mixed(MixedTemplate),
     /// A launch configuration (legacy): not managed.
     LaunchConfiguration(String),
     /// Neither (should not happen on AWS).
     Unknown,
+}
+
+/// What a group update sends, at `$Latest`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum GroupLaunch {
+    /// `LaunchTemplate {LaunchTemplateId | LaunchTemplateName, Version}`.
+    Plain(TemplateRef),
+    /// `MixedInstancesPolicy.LaunchTemplate` alone: the specification and
+    /// the overrides as read, never the instances distribution.
+    Mixed(MixedTemplate),
 }
 
 /// An Auto Scaling group.
@@ -176,12 +238,34 @@ impl Group {
     pub fn template_refs(&self) -> Vec<&TemplateRef> {
         match &self.launch {
             LaunchSource::Template(spec) => vec![spec],
-            LaunchSource::Mixed {
-                spec, overrides, ..
-            } => std::iter::once(spec).chain(overrides.iter()).collect(),
+            LaunchSource::Mixed(mixed) => std::iter::once(&mixed.spec)
+                .chain(mixed.overrides.iter().filter_map(|o| o.template.as_ref()))
+                .collect(),
             LaunchSource::LaunchConfiguration(_) | LaunchSource::Unknown => Vec::new(),
         }
     }
+}
+
+/// A tag `KEY=VALUE`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Tag {
+    /// The tag key.
+    pub key: String,
+    /// The tag value.
+    pub value: String,
+}
+
+impl fmt::Display for Tag {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}={}", self.key, self.value)
+    }
+}
+
+/// True for `lt-` followed by hex digits, the form EC2 gives launch template ids.
+pub fn is_launch_template_id(s: &str) -> bool {
+    s.strip_prefix("lt-").is_some_and(|hex| {
+        !hex.is_empty() && hex.len() <= 32 && hex.bytes().all(|b| b.is_ascii_hexdigit())
+    })
 }
 
 /// Everything one run observed.

@@ -5,7 +5,7 @@ use tracing::instrument;
 use crate::clients::Clients;
 use crate::error::{Error, Result};
 use crate::model::{CurrentImage, State};
-use crate::plan::{Change, plan};
+use crate::plan::may_delete;
 use crate::settings::{Settings, TemplateSource};
 use crate::{autoscaling, ec2, ssm};
 
@@ -84,17 +84,4 @@ pub async fn observe(clients: &Clients, settings: &Settings) -> Result<State> {
         );
     }
     Ok(state)
-}
-
-/// True when the plan would delete versions if no group outside the managed
-/// tag referenced any: the most a deletion could take.
-fn may_delete(state: &State, settings: &Settings) -> bool {
-    let assume_none = State {
-        other_groups: Some(Vec::new()),
-        ..state.clone()
-    };
-    plan(&assume_none, settings)
-        .changes
-        .iter()
-        .any(|c| matches!(c, Change::DeleteVersions { .. }))
 }

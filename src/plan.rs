@@ -2,17 +2,17 @@
 //!
 //! No clock, no I/O, no SDK type: every rule of the reconciler lives here and
 //! is tested with plain data. An empty `changes` list means converged.
+//! Imports only the model and the settings.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
-use crate::autoscaling::MixedPolicy;
-use crate::model::{CurrentImage, Group, Image, LATEST, LaunchSource, SKIP_TAG_KEY, State};
+use crate::model::{
+    CurrentImage, Group, GroupLaunch, Image, LATEST, LaunchSource, SKIP_TAG_KEY, State, Template,
+};
 use crate::settings::Settings;
-
-/// Most versions one `DeleteLaunchTemplateVersions` call accepts.
-pub const MAX_DELETE_BATCH: usize = 200;
+use crate::warning::{Warning, join};
 
 /// What one run intends to change, and what it noticed.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -26,7 +26,7 @@ pub struct Plan {
     /// The changes, in the order they are applied. Empty when converged.
     pub changes: Vec<Change>,
     /// Things an operator should know that the reconciler will not change.
-    pub warnings: Vec<String>,
+    pub warnings: Vec<Warning>,
 }
 
 impl Plan {
@@ -70,78 +70,102 @@ pub enum VersionTarget {
 #[serde(tag = "action", rename_all = "snake_case")]
 pub enum Change {
     /// Create a version from `$Latest` with only `ImageId` changed.
-    CreateVersion {
-        /// The template.
-        template_id: String,
-        /// The `$Latest` number the version is based on (`SourceVersion`).
-        source_version: i64,
-        /// The image `$Latest` has now.
-        from_image: String,
-        /// The new image.
-        to_image: String,
-        /// Why.
-        reason: String,
-        /// `VersionDescription` of the new version.
-        version_description: String,
-        /// `ClientToken`: the same source version and image give the same
-        /// token, so retries and concurrent runs create one version.
-        client_token: String,
-    },
+    CreateVersion(CreateVersion),
     /// Make a version the default.
-    SetDefaultVersion {
-        /// The template.
-        template_id: String,
-        /// The current default.
-        from: i64,
-        /// The version to make default.
-        to: VersionTarget,
-        /// Why.
-        reason: String,
-    },
+    SetDefaultVersion(SetDefaultVersion),
     /// Make a managed group use `$Latest`.
-    UpdateGroup {
-        /// `AutoScalingGroupName`.
-        group: String,
-        /// The template the group uses (id, else name).
-        template: String,
-        /// The version the group uses now.
-        from: String,
-        /// Always `$Latest`.
-        to: String,
-        /// True when the group uses a `MixedInstancesPolicy`.
-        mixed_instances_policy: bool,
-        /// Why.
-        reason: String,
-        /// What to send.
-        #[serde(skip)]
-        target: GroupTarget,
-    },
+    UpdateGroup(UpdateGroup),
     /// Delete old versions.
-    DeleteVersions {
-        /// The template.
-        template_id: String,
-        /// Version numbers, ascending.
-        versions: Vec<i64>,
-        /// Why.
-        reason: String,
-        /// What the deletion relies on succeeding first.
-        #[serde(skip)]
-        relies_on: Reliance,
-    },
+    DeleteVersions(DeleteVersions),
 }
 
-/// How a group update is sent.
-#[derive(Debug, Clone, PartialEq)]
-pub enum GroupTarget {
-    /// `LaunchTemplate {LaunchTemplateId | LaunchTemplateName, Version: $Latest}`.
-    Plain {
-        /// The template id, sent alone when known (AWS rejects id and name together).
-        template_id: Option<String>,
-        /// The template name, sent only when the id is unknown.
-        template_name: Option<String>,
-    },
-    /// The whole policy with its top-level version set to `$Latest`.
-    Mixed(MixedPolicy),
+/// Create a version from `$Latest` with only `ImageId` changed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CreateVersion {
+    /// The template.
+    pub template_id: String,
+    /// The `$Latest` number the version is based on (`SourceVersion`).
+    pub source_version: i64,
+    /// The image `$Latest` has now.
+    pub from_image: String,
+    /// The new image.
+    pub to_image: String,
+    /// Why.
+    pub reason: String,
+    /// `VersionDescription` of the new version.
+    pub version_description: String,
+    /// `ClientToken`: the same source version and image give the same
+    /// token, so retries and concurrent runs create one version.
+    pub client_token: String,
+}
+
+/// Make a version the default.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SetDefaultVersion {
+    /// The template.
+    pub template_id: String,
+    /// The current default.
+    pub from: i64,
+    /// The version to make default.
+    pub to: VersionTarget,
+    /// Why.
+    pub reason: String,
+}
+
+/// Make a managed group use `$Latest`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct UpdateGroup {
+    /// `AutoScalingGroupName`.
+    pub group: String,
+    /// The template the group uses (id, else name).
+    pub template: String,
+    /// The version the group uses now.
+    pub from: String,
+    /// Always `$Latest`.
+    pub to: String,
+    /// True when the group uses a `MixedInstancesPolicy`.
+    pub mixed_instances_policy: bool,
+    /// Why.
+    pub reason: String,
+    /// What to send.
+    #[serde(skip)]
+    pub launch: GroupLaunch,
+}
+
+/// Delete old versions.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DeleteVersions {
+    /// The template.
+    pub template_id: String,
+    /// Version numbers, ascending.
+    pub versions: Vec<i64>,
+    /// Why.
+    pub reason: String,
+    /// What the deletion relies on succeeding first.
+    #[serde(skip)]
+    pub relies_on: Reliance,
+}
+
+impl Change {
+    /// The `action` name, as in the JSON report.
+    pub fn action(&self) -> &'static str {
+        match self {
+            Change::CreateVersion(_) => "create_version",
+            Change::SetDefaultVersion(_) => "set_default_version",
+            Change::UpdateGroup(_) => "update_group",
+            Change::DeleteVersions(_) => "delete_versions",
+        }
+    }
+
+    /// What the change acts on: a template id or a group name.
+    pub fn target(&self) -> &str {
+        match self {
+            Change::CreateVersion(c) => &c.template_id,
+            Change::SetDefaultVersion(c) => &c.template_id,
+            Change::DeleteVersions(c) => &c.template_id,
+            Change::UpdateGroup(c) => &c.group,
+        }
+    }
 }
 
 /// What a planned deletion assumes: if one of these fails, the versions
@@ -165,10 +189,9 @@ pub fn plan(state: &State, settings: &Settings) -> Plan {
     let newest = newest_backup(&state.images, &settings.marker);
     let latest_number = template.latest().map_or(0, |v| v.number);
 
-    // 1. The image of $Latest.
     let create = image_change(state, newest, &settings.marker, &mut warnings).map(|reason| {
         let to = newest.map(|i| i.id.clone()).unwrap_or_default();
-        Change::CreateVersion {
+        CreateVersion {
             template_id: template.id.clone(),
             source_version: latest_number,
             from_image: state.current_image.image_ref().to_owned(),
@@ -179,36 +202,19 @@ pub fn plan(state: &State, settings: &Settings) -> Plan {
         }
     });
     let creates = create.is_some();
-    changes.extend(create);
+    changes.extend(create.map(Change::CreateVersion));
 
-    // 2. The default version follows the latest.
-    let target = if creates {
-        Some((
-            VersionTarget::Created,
-            "the default follows the new latest version".to_owned(),
-        ))
-    } else if template.default_version != latest_number {
-        Some((
-            VersionTarget::Number(latest_number),
-            format!(
-                "the default ({}) is not the latest version ({latest_number})",
-                template.default_version
-            ),
-        ))
-    } else {
-        None
-    };
-    let switches_default = target.is_some();
-    if let Some((to, reason)) = target {
-        changes.push(Change::SetDefaultVersion {
+    let switch = default_switch(template.default_version, latest_number, creates);
+    let switches_default = switch.is_some();
+    changes.extend(switch.map(|(to, reason)| {
+        Change::SetDefaultVersion(SetDefaultVersion {
             template_id: template.id.clone(),
             from: template.default_version,
             to,
             reason,
-        });
-    }
+        })
+    }));
 
-    // 3. Managed groups follow $Latest.
     let mut groups: Vec<&Group> = state.managed_groups.iter().collect();
     groups.sort_by(|a, b| a.name.cmp(&b.name));
     let mut moving: BTreeSet<&str> = BTreeSet::new();
@@ -216,23 +222,25 @@ pub fn plan(state: &State, settings: &Settings) -> Plan {
         match group_change(group, settings) {
             Ok(Some(change)) => {
                 moving.insert(&group.name);
-                changes.push(change);
+                changes.push(Change::UpdateGroup(change));
             }
             Ok(None) => {}
             Err(warning) => warnings.push(warning),
         }
     }
 
-    // 4. Prune.
-    if let Some(change) = prune(
-        state,
-        settings,
+    let window = KeepWindow {
+        keep: settings.keep_versions as usize,
         creates,
         switches_default,
-        &moving,
-        &mut warnings,
-    ) {
-        changes.push(change);
+    };
+    match prune(state, &window, &moving) {
+        Prune::Nothing => {}
+        Prune::OtherGroupsNotRead(versions) => warnings.push(Warning::OtherGroupsNotRead {
+            template: template.id.clone(),
+            versions,
+        }),
+        Prune::Delete(change) => changes.push(Change::DeleteVersions(change)),
     }
 
     Plan {
@@ -242,6 +250,20 @@ pub fn plan(state: &State, settings: &Settings) -> Plan {
         changes,
         warnings,
     }
+}
+
+/// True when the plan would delete versions if no group outside the managed
+/// tag referenced any: the most a deletion could take. `observe` reads the
+/// untagged groups only then, so a converged run stays at its call floor.
+pub fn may_delete(state: &State, settings: &Settings) -> bool {
+    let assume_none = State {
+        other_groups: Some(Vec::new()),
+        ..state.clone()
+    };
+    plan(&assume_none, settings)
+        .changes
+        .iter()
+        .any(|c| matches!(c, Change::DeleteVersions(_)))
 }
 
 /// True when an image qualifies as a backup to launch from.
@@ -266,19 +288,20 @@ fn image_change(
     state: &State,
     newest: Option<&Image>,
     marker: &str,
-    warnings: &mut Vec<String>,
+    warnings: &mut Vec<Warning>,
 ) -> Option<String> {
     let template = &state.template.id;
-    if let CurrentImage::FromSsm(param) = &state.current_image {
-        warnings.push(format!(
-            "launch template {template} $Latest takes its image from SSM ({param}); the image is left alone"
-        ));
+    if let CurrentImage::FromSsm(parameter) = &state.current_image {
+        warnings.push(Warning::ImageFromSsm {
+            template: template.clone(),
+            parameter: parameter.clone(),
+        });
         return None;
     }
     let Some(newest) = newest else {
-        warnings.push(format!(
-            "no available AMI owned by this account has {marker:?} in its description (and no {SKIP_TAG_KEY}=true tag); the image is left alone"
-        ));
+        warnings.push(Warning::NoBackup {
+            marker: marker.to_owned(),
+        });
         return None;
     };
     match &state.current_image {
@@ -296,10 +319,13 @@ fn image_change(
             newest.id, newest.created, current.id, current.created
         )),
         CurrentImage::Found(current) => {
-            warnings.push(format!(
-                "launch template {template} uses {} ({}), which is not older than the newest backup {} ({}); not moving backwards",
-                current.id, current.created, newest.id, newest.created
-            ));
+            warnings.push(Warning::NotMovingBackwards {
+                template: template.clone(),
+                current: current.id.clone(),
+                current_created: current.created,
+                newest: newest.id.clone(),
+                newest_created: newest.created,
+            });
             None
         }
         CurrentImage::Missing(id) => Some(format!(
@@ -338,108 +364,159 @@ pub fn client_token(template_id: &str, source_version: i64, image_id: &str) -> S
     format!("ami-reconciler-{hash:016x}")
 }
 
-fn group_change(group: &Group, settings: &Settings) -> Result<Option<Change>, String> {
-    let (spec, target) = match &group.launch {
-        LaunchSource::Template(spec) => (
-            spec,
-            GroupTarget::Plain {
-                template_id: spec.id.clone(),
-                template_name: if spec.id.is_some() {
-                    None
-                } else {
-                    spec.name.clone()
-                },
-            },
-        ),
-        LaunchSource::Mixed { spec, policy, .. } => (spec, GroupTarget::Mixed(policy.clone())),
+/// The default follows the latest version: the one this run creates, else
+/// the highest number.
+fn default_switch(default: i64, latest: i64, creates: bool) -> Option<(VersionTarget, String)> {
+    if creates {
+        Some((
+            VersionTarget::Created,
+            "the default follows the new latest version".to_owned(),
+        ))
+    } else if default != latest {
+        Some((
+            VersionTarget::Number(latest),
+            format!("the default ({default}) is not the latest version ({latest})"),
+        ))
+    } else {
+        None
+    }
+}
+
+fn group_change(group: &Group, settings: &Settings) -> Result<Option<UpdateGroup>, Warning> {
+    let (spec, launch) = match &group.launch {
+        LaunchSource::Template(spec) => (spec, GroupLaunch::Plain(spec.at_latest())),
+        LaunchSource::Mixed(mixed) => {
+            if mixed.overrides.iter().any(|o| o.instance_requirements) {
+                return Err(Warning::InstanceRequirements {
+                    group: group.name.clone(),
+                });
+            }
+            (&mixed.spec, GroupLaunch::Mixed(mixed.at_latest()))
+        }
         LaunchSource::LaunchConfiguration(name) => {
-            return Err(format!(
-                "group {} is tagged {} but uses launch configuration {name}; skipped (migrate it to a launch template)",
-                group.name, settings.asg_tag
-            ));
+            return Err(Warning::LaunchConfiguration {
+                group: group.name.clone(),
+                tag: settings.asg_tag.clone(),
+                launch_configuration: name.clone(),
+            });
         }
         LaunchSource::Unknown => {
-            return Err(format!(
-                "group {} is tagged {} but has no launch template; skipped",
-                group.name, settings.asg_tag
-            ));
+            return Err(Warning::NoLaunchTemplate {
+                group: group.name.clone(),
+                tag: settings.asg_tag.clone(),
+            });
         }
     };
     if spec.is_latest() {
         return Ok(None);
     }
-    Ok(Some(Change::UpdateGroup {
+    Ok(Some(UpdateGroup {
         group: group.name.clone(),
         template: spec.template_label(),
         from: spec.version_label(),
         to: LATEST.to_owned(),
-        mixed_instances_policy: matches!(target, GroupTarget::Mixed(_)),
+        mixed_instances_policy: matches!(launch, GroupLaunch::Mixed(_)),
         reason: format!("tagged {} and not on {LATEST}", settings.asg_tag),
-        target,
+        launch,
     }))
 }
 
-fn prune(
-    state: &State,
-    settings: &Settings,
+/// Which versions the newest-N window keeps, given what this run changes.
+struct KeepWindow {
+    /// `KEEP_VERSIONS`.
+    keep: usize,
+    /// The run creates a version, which counts towards the window.
     creates: bool,
+    /// The run switches the default.
     switches_default: bool,
-    moving: &BTreeSet<&str>,
-    warnings: &mut Vec<String>,
-) -> Option<Change> {
-    let template = &state.template;
-    let keep = settings.keep_versions as usize;
-    // The version created in this run counts towards the window.
-    let keep_existing = if creates { keep - 1 } else { keep };
-    let mut numbers: Vec<i64> = template.versions.iter().map(|v| v.number).collect();
-    numbers.sort_unstable_by(|a, b| b.cmp(a));
-    let outside: Vec<i64> = numbers.into_iter().skip(keep_existing).collect();
+}
 
-    // After a switch to the created version the old default becomes deletable;
-    // without a switch (or a switch to the latest) the default stays protected.
-    let previous_default = switches_default.then_some(template.default_version);
-    let new_default_number = match (switches_default, creates) {
-        (false, _) => Some(template.default_version),
-        (true, false) => template.latest().map(|v| v.number),
-        // The new default is the created version, which is not in `outside`.
-        (true, true) => None,
-    };
-    let mut candidates: Vec<i64> = outside
-        .into_iter()
-        .filter(|n| Some(*n) != new_default_number)
-        .collect();
-    if candidates.is_empty() {
-        return None;
+impl KeepWindow {
+    /// Existing versions outside the window that are not the default after
+    /// this run, ascending.
+    fn outside(&self, template: &Template) -> Vec<i64> {
+        let keep_existing = if self.creates {
+            self.keep - 1
+        } else {
+            self.keep
+        };
+        // After a switch to the created version the old default becomes
+        // deletable; without a switch the default stays protected.
+        let default_after = match (self.switches_default, self.creates) {
+            (false, _) => Some(template.default_version),
+            (true, false) => template.latest().map(|v| v.number),
+            (true, true) => None,
+        };
+        let mut numbers: Vec<i64> = template.versions.iter().map(|v| v.number).collect();
+        numbers.sort_unstable_by(|a, b| b.cmp(a));
+        let mut outside: Vec<i64> = numbers
+            .into_iter()
+            .skip(keep_existing)
+            .filter(|n| Some(*n) != default_after)
+            .collect();
+        outside.sort_unstable();
+        outside
     }
+}
 
-    // References by number protect a version. A managed group's top-level
-    // reference is released by its move to $Latest in this run. Untagged
-    // groups are read only when the managed ones leave something to delete
-    // (observe's may_delete), so their absence matters only then.
-    let unread = Vec::new();
-    let other_groups = state.other_groups.as_ref().unwrap_or(&unread);
-    let mut protected: BTreeSet<i64> = BTreeSet::new();
-    let mut released_by: BTreeMap<i64, Vec<String>> = BTreeMap::new();
+/// Versions referenced by number: `protected` stay; `released_by` are
+/// pinned only by a managed group's top-level reference that this run moves
+/// to `$Latest`, so they may go once that move succeeds.
+#[derive(Default)]
+struct Pins {
+    protected: BTreeSet<i64>,
+    released_by: BTreeMap<i64, Vec<String>>,
+}
+
+fn pins(state: &State, moving: &BTreeSet<&str>) -> Pins {
+    let mut pins = Pins::default();
+    let others = state.other_groups.iter().flatten().map(|g| (g, false));
     let managed = state
         .managed_groups
         .iter()
         .map(|g| (g, moving.contains(g.name.as_str())));
-    let others = other_groups.iter().map(|g| (g, false));
     for (group, is_moving) in managed.chain(others) {
         for (index, spec) in group.template_refs().into_iter().enumerate() {
-            if !spec.points_at(template) {
-                continue;
-            }
-            let Some(n) = spec.pinned_number() else {
+            let Some(n) = spec
+                .pinned_number()
+                .filter(|_| spec.points_at(&state.template))
+            else {
                 continue;
             };
             if is_moving && index == 0 {
-                released_by.entry(n).or_default().push(group.name.clone());
+                pins.released_by
+                    .entry(n)
+                    .or_default()
+                    .push(group.name.clone());
             } else {
-                protected.insert(n);
+                pins.protected.insert(n);
             }
         }
     }
+    for names in pins.released_by.values_mut() {
+        names.sort();
+        names.dedup();
+    }
+    pins
+}
+
+enum Prune {
+    Nothing,
+    /// These could go, but untagged groups were not read.
+    OtherGroupsNotRead(Vec<i64>),
+    Delete(DeleteVersions),
+}
+
+fn prune(state: &State, window: &KeepWindow, moving: &BTreeSet<&str>) -> Prune {
+    let template = &state.template;
+    let mut candidates = window.outside(template);
+    if candidates.is_empty() {
+        return Prune::Nothing;
+    }
+    let Pins {
+        protected,
+        mut released_by,
+    } = pins(state, moving);
     let pinned: Vec<i64> = candidates
         .iter()
         .copied()
@@ -447,28 +524,16 @@ fn prune(
         .collect();
     candidates.retain(|n| !protected.contains(n));
     if candidates.is_empty() {
-        return None;
+        return Prune::Nothing;
     }
-    candidates.sort_unstable();
     if state.other_groups.is_none() {
-        warnings.push(format!(
-            "{} of {} could be pruned, but the groups outside the managed tag were not read; nothing pruned",
-            versions_label(&candidates),
-            template.id
-        ));
-        return None;
+        return Prune::OtherGroupsNotRead(candidates);
     }
     released_by.retain(|n, _| candidates.contains(n));
-    for names in released_by.values_mut() {
-        names.sort();
-        names.dedup();
-    }
-    let relies_on = Reliance {
-        created_version: creates,
-        previous_default: previous_default.filter(|d| candidates.contains(d)),
-        released_by,
-    };
-    Some(Change::DeleteVersions {
+    let previous_default = Some(template.default_version)
+        .filter(|d| window.switches_default && candidates.contains(d));
+    let keep = window.keep;
+    Prune::Delete(DeleteVersions {
         template_id: template.id.clone(),
         reason: if pinned.is_empty() {
             format!("older than the newest {keep}; neither the default nor pinned by any group")
@@ -479,22 +544,10 @@ fn prune(
             )
         },
         versions: candidates,
-        relies_on,
+        relies_on: Reliance {
+            created_version: window.creates,
+            previous_default,
+            released_by,
+        },
     })
-}
-
-fn join(numbers: &[i64]) -> String {
-    numbers
-        .iter()
-        .map(i64::to_string)
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// `version 3` or `versions 1, 2`, for messages.
-pub(crate) fn versions_label(numbers: &[i64]) -> String {
-    match numbers {
-        [one] => format!("version {one}"),
-        _ => format!("versions {}", join(numbers)),
-    }
 }

@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::plan::{Change, ImageSummary, Plan, VersionTarget};
+use crate::warning::{Warnings, join};
 
 /// The outcome of one run. In a dry run `applied`, `failed` and `skipped` are empty.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -31,8 +32,9 @@ pub struct Report {
     pub failed: Vec<Failed>,
     /// Changes not attempted because one they relied on failed.
     pub skipped: Vec<Skipped>,
-    /// Things the operator should know.
-    pub warnings: Vec<String>,
+    /// Things the operator should know (`warnings` and `warning_details` in JSON).
+    #[serde(flatten)]
+    pub warnings: Warnings,
 }
 
 /// An applied change.
@@ -80,7 +82,7 @@ impl Report {
             applied: Vec::new(),
             failed: Vec::new(),
             skipped: Vec::new(),
-            warnings: plan.warnings,
+            warnings: Warnings(plan.warnings),
         }
     }
 
@@ -168,7 +170,7 @@ impl Report {
         }
         if !self.warnings.is_empty() {
             let _ = writeln!(out, "Warnings:");
-            for w in &self.warnings {
+            for w in self.warnings.iter() {
                 let _ = writeln!(out, "  ! {w}");
             }
             out.push('\n');
@@ -196,91 +198,62 @@ impl Report {
 
 fn symbol(change: &Change) -> &'static str {
     match change {
-        Change::CreateVersion { .. } => "+",
-        Change::SetDefaultVersion { .. } | Change::UpdateGroup { .. } => "~",
-        Change::DeleteVersions { .. } => "-",
+        Change::CreateVersion(_) => "+",
+        Change::SetDefaultVersion(_) | Change::UpdateGroup(_) => "~",
+        Change::DeleteVersions(_) => "-",
     }
 }
 
 fn headline(change: &Change) -> String {
     match change {
-        Change::CreateVersion {
-            template_id,
-            source_version,
-            ..
-        } => format!(
-            "launch template {template_id}: new version from version {source_version} ($Latest)"
+        Change::CreateVersion(c) => format!(
+            "launch template {}: new version from version {} ($Latest)",
+            c.template_id, c.source_version
         ),
-        Change::SetDefaultVersion { template_id, .. } => {
-            format!("launch template {template_id}: default version")
+        Change::SetDefaultVersion(c) => {
+            format!("launch template {}: default version", c.template_id)
         }
-        Change::UpdateGroup {
-            group,
-            mixed_instances_policy,
-            ..
-        } => {
-            let kind = if *mixed_instances_policy {
+        Change::UpdateGroup(c) => {
+            let kind = if c.mixed_instances_policy {
                 " (mixed instances policy)"
             } else {
                 ""
             };
-            format!("auto scaling group {group}{kind}: launch template version")
+            format!(
+                "auto scaling group {}{kind}: launch template version",
+                c.group
+            )
         }
-        Change::DeleteVersions {
-            template_id,
-            versions,
-            ..
-        } => format!(
-            "launch template {template_id}: delete {} old version{}",
-            versions.len(),
-            if versions.len() == 1 { "" } else { "s" }
+        Change::DeleteVersions(c) => format!(
+            "launch template {}: delete {} old version{}",
+            c.template_id,
+            c.versions.len(),
+            if c.versions.len() == 1 { "" } else { "s" }
         ),
     }
 }
 
 fn details(change: &Change) -> Vec<(&'static str, String)> {
     match change {
-        Change::CreateVersion {
-            from_image,
-            to_image,
-            reason,
-            ..
-        } => vec![
-            ("image", format!("{from_image} -> {to_image}")),
-            ("why", reason.clone()),
+        Change::CreateVersion(c) => vec![
+            ("image", format!("{} -> {}", c.from_image, c.to_image)),
+            ("why", c.reason.clone()),
         ],
-        Change::SetDefaultVersion {
-            from, to, reason, ..
-        } => {
-            let to = match to {
+        Change::SetDefaultVersion(c) => {
+            let to = match c.to {
                 VersionTarget::Number(n) => n.to_string(),
                 VersionTarget::Created => "the new version".to_owned(),
             };
-            vec![("from", format!("{from} -> {to}")), ("why", reason.clone())]
+            vec![
+                ("from", format!("{} -> {to}", c.from)),
+                ("why", c.reason.clone()),
+            ]
         }
-        Change::UpdateGroup {
-            template,
-            from,
-            to,
-            reason,
-            ..
-        } => vec![
-            ("from", format!("{template} {from} -> {to}")),
-            ("why", reason.clone()),
+        Change::UpdateGroup(c) => vec![
+            ("from", format!("{} {} -> {}", c.template, c.from, c.to)),
+            ("why", c.reason.clone()),
         ],
-        Change::DeleteVersions {
-            versions, reason, ..
-        } => vec![
-            (
-                "delete",
-                versions
-                    .iter()
-                    .map(i64::to_string)
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            ),
-            ("why", reason.clone()),
-        ],
+        Change::DeleteVersions(c) => vec![("delete", join(&c.versions)), ("why", c.reason.clone())],
     }
 }
 
@@ -291,10 +264,10 @@ fn plan_counts(changes: &[Change]) -> String {
     let mut deleted = 0;
     for c in changes {
         match c {
-            Change::CreateVersion { .. } => created += 1,
-            Change::SetDefaultVersion { .. } => defaults += 1,
-            Change::UpdateGroup { .. } => groups += 1,
-            Change::DeleteVersions { versions, .. } => deleted += versions.len(),
+            Change::CreateVersion(_) => created += 1,
+            Change::SetDefaultVersion(_) => defaults += 1,
+            Change::UpdateGroup(_) => groups += 1,
+            Change::DeleteVersions(c) => deleted += c.versions.len(),
         }
     }
     let plural =

@@ -3,11 +3,11 @@
 //!
 //! Defaults live here and only here; docs/configuration.md documents them.
 
-use std::fmt;
-
 use serde::Serialize;
 
 use crate::error::ConfigError;
+pub use crate::model::Tag;
+use crate::model::is_launch_template_id;
 
 /// Default marker that DLM backups carry in their description.
 pub const DEFAULT_MARKER: &str = "EC2_BACKUP";
@@ -30,21 +30,6 @@ pub enum TemplateSource {
     Parameter(String),
     /// Use this id (`LAUNCH_TEMPLATE_ID`).
     Id(String),
-}
-
-/// A tag `KEY=VALUE`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Tag {
-    /// The tag key.
-    pub key: String,
-    /// The tag value.
-    pub value: String,
-}
-
-impl fmt::Display for Tag {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}={}", self.key, self.value)
-    }
 }
 
 /// Validated settings of one reconciler.
@@ -175,13 +160,6 @@ impl RawSettings {
 
 fn non_empty(value: Option<String>) -> Option<String> {
     value.filter(|v| !v.trim().is_empty())
-}
-
-/// True for `lt-` followed by hex digits, the form EC2 gives launch template ids.
-pub fn is_launch_template_id(s: &str) -> bool {
-    s.strip_prefix("lt-").is_some_and(|hex| {
-        !hex.is_empty() && hex.len() <= 32 && hex.bytes().all(|b| b.is_ascii_hexdigit())
-    })
 }
 
 fn parse_tag(raw: &str) -> Result<Tag, ConfigError> {

@@ -4,7 +4,7 @@ use aws_sdk_ssm::Client;
 use aws_sdk_ssm::operation::get_parameter::GetParameterError;
 
 use crate::error::Error;
-use crate::settings::is_launch_template_id;
+use crate::model::is_launch_template_id;
 
 /// Reads the launch template id from `name`.
 pub async fn template_id(client: &Client, name: &str) -> Result<String, Error> {

@@ -154,3 +154,40 @@ async fn flags_win_over_environment_variables() {
     );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
+
+#[test]
+fn an_endpoint_that_refuses_connections_is_named_in_one_readable_line() {
+    // GIVEN an endpoint where nothing listens (port 9, discard) and one attempt
+    let started = std::time::Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_ami-reconciler"))
+        .args(["plan", "--output", "json"])
+        .env_clear()
+        .envs([
+            ("AWS_ENDPOINT_URL", "http://127.0.0.1:9"),
+            ("AWS_REGION", "us-east-1"),
+            ("AWS_ACCESS_KEY_ID", "testing"),
+            ("AWS_SECRET_ACCESS_KEY", "testing"),
+            ("AWS_CONFIG_FILE", "/dev/null"),
+            ("AWS_SHARED_CREDENTIALS_FILE", "/dev/null"),
+            ("AWS_MAX_ATTEMPTS", "1"),
+            ("LAUNCH_TEMPLATE_ID", "lt-0123456789abcdef0"),
+        ])
+        .output()
+        .expect("run ami-reconciler");
+
+    // THEN it exits 2 at once with the cause people need, no SDK internals
+    assert_eq!(out.status.code(), Some(2));
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    let report: Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    let message = report["error"]["message"].as_str().unwrap();
+    assert!(
+        message.ends_with(": cannot connect to http://127.0.0.1:9: connection refused"),
+        "{message}"
+    );
+    assert!(!message.contains("DispatchFailure"), "{message}");
+    assert_eq!(
+        stderr(&out).trim(),
+        format!("error: {message}"),
+        "one line on stderr"
+    );
+}

@@ -8,9 +8,9 @@ mod support;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use ami_reconciler::apply::{action, target};
 use ami_reconciler::clients::{ATTEMPT_TIMEOUT, CONNECT_TIMEOUT, OPERATION_TIMEOUT};
 use ami_reconciler::error::Error;
+use ami_reconciler::warning::Warning;
 use ami_reconciler::{Clients, Report, run};
 use aws_config::ConfigLoader;
 use aws_config::retry::RetryConfig;
@@ -262,7 +262,7 @@ async fn a_hung_endpoint_ends_the_run_with_a_timeout_error_and_changes_nothing()
         elapsed >= OPERATION_TIMEOUT / 40 && elapsed < OPERATION_TIMEOUT / 40 * 2,
         "{elapsed:?}"
     );
-    let message = ami_reconciler::lambda::error_chain(&err);
+    let message = ami_reconciler::error_chain(&err);
     assert!(
         matches!(
             err,
@@ -315,7 +315,7 @@ async fn when_the_new_version_fails_the_default_and_prune_wait_but_groups_are_fi
     // and the prune (which counted the new version) are skipped, the groups moved
     assert_eq!(report.exit_code(), 1);
     assert_eq!(report.failed.len(), 1, "{}", report.to_text());
-    assert_eq!(action(&report.failed[0].change), "create_version");
+    assert_eq!(report.failed[0].change.action(), "create_version");
     assert_eq!(
         report.failed[0].error_code.as_deref(),
         Some("InvalidParameterValue")
@@ -327,7 +327,7 @@ async fn when_the_new_version_fails_the_default_and_prune_wait_but_groups_are_fi
     let skipped: Vec<_> = report
         .skipped
         .iter()
-        .map(|s| (action(&s.change), s.skipped_because.as_str()))
+        .map(|s| (s.change.action(), s.skipped_because.as_str()))
         .collect();
     assert_eq!(
         skipped,
@@ -377,19 +377,18 @@ async fn when_the_default_switch_keeps_failing_the_old_default_is_kept_and_the_n
     // version 1 (still the default) is kept, version 4 is pruned
     assert_eq!(report.exit_code(), 1);
     assert_eq!(report.failed.len(), 1, "{}", report.to_text());
-    assert_eq!(action(&report.failed[0].change), "set_default_version");
+    assert_eq!(report.failed[0].change.action(), "set_default_version");
     assert_eq!(
         report.failed[0].error_code.as_deref(),
         Some("InternalError")
     );
     assert_eq!(count(&moto, "ModifyLaunchTemplate"), (3, 3));
-    assert!(
-        report
-            .warnings
-            .iter()
-            .any(|w| w.starts_with("version 1 of ") && w.contains("kept")),
-        "{:?}",
-        report.warnings
+    assert_eq!(
+        report.warnings[..],
+        [Warning::VersionsKept {
+            template: d.template.clone(),
+            versions: vec![1]
+        }]
     );
     assert_eq!(
         account.versions(&d.template).await,
@@ -436,7 +435,7 @@ async fn one_failing_group_does_not_stop_the_others_and_the_report_names_it() {
     // THEN a and c moved, b is the one failure, named with AWS's error
     assert_eq!(report.exit_code(), 1);
     assert_eq!(report.failed.len(), 1, "{}", report.to_text());
-    assert_eq!(target(&report.failed[0].change), "b");
+    assert_eq!(report.failed[0].change.target(), "b");
     assert_eq!(
         report.failed[0].error,
         "ValidationError: AutoScalingGroup name not found - b"
@@ -446,13 +445,12 @@ async fn one_failing_group_does_not_stop_the_others_and_the_report_names_it() {
     assert_eq!(account.group_version("b").await, "1");
     // AND version 1, which b still pins, is kept with a warning saying why
     assert_eq!(account.versions(&template).await, (vec![1, 2], 2));
-    assert!(
-        report
-            .warnings
-            .iter()
-            .any(|w| w.starts_with("version 1 of ") && w.contains("group update")),
-        "{:?}",
-        report.warnings
+    assert_eq!(
+        report.warnings[..],
+        [Warning::VersionsKept {
+            template: template.clone(),
+            versions: vec![1]
+        }]
     );
 
     // AND the next run moves b and prunes version 1
@@ -501,10 +499,9 @@ async fn versions_aws_refuses_to_delete_become_warnings_and_nothing_else_breaks(
     );
     assert_eq!(report.applied[1].result, "deleted versions 2");
     assert!(
-        report
-            .warnings
-            .iter()
-            .any(|w| w.contains("version 1") && w.contains("launchTemplateVersionDoesNotExist")),
+        report.warnings.iter().any(|w| matches!(w,
+            Warning::VersionNotDeleted { version: 1, error_code, .. }
+                if error_code == "launchTemplateVersionDoesNotExist")),
         "{:?}",
         report.warnings
     );
@@ -536,7 +533,8 @@ async fn two_applies_at_the_same_time_create_one_version_and_never_touch_the_def
         assert_eq!(report.applied[0].result, "created version 7");
         // the default was never in a deletion EC2 refused
         assert!(
-            !report.warnings.iter().any(|w| w.contains("default")),
+            !report.warnings.iter().any(|w| matches!(w,
+                Warning::VersionNotDeleted { error_code, .. } if error_code == "unexpectedError")),
             "{:?}",
             report.warnings
         );

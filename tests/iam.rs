@@ -14,7 +14,7 @@ use std::collections::BTreeSet;
 use ami_reconciler::run;
 use ami_reconciler::settings::{RawSettings, Settings};
 use serde_json::{Value, json};
-use support::Moto;
+use support::{Key, Moto};
 
 const PARAMETER: &str = "/app/launch-template-id";
 
@@ -81,7 +81,7 @@ async fn drifted(moto: &Moto) -> String {
 }
 
 /// An admin user to inspect the account once enforcement is on.
-fn admin(moto: &Moto) -> (String, String) {
+fn admin(moto: &Moto) -> Key {
     moto.user_with_policy(
         "admin",
         &json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}),
@@ -220,8 +220,9 @@ async fn removing_any_one_called_action_from_reconciler_json_makes_the_run_fail(
         // THEN the run fails: a read makes it an error, a write a failed change
         match result {
             Err(err) => assert!(
-                format!("{err}").contains("AccessDenied"),
-                "without {removed}: {err}"
+                ami_reconciler::error_chain(&err).contains("AccessDenied"),
+                "without {removed}: {}",
+                ami_reconciler::error_chain(&err)
             ),
             Ok(report) => {
                 assert_eq!(

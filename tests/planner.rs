@@ -1,9 +1,17 @@
 //! The planner's rules, one test each: plain data in, a `Plan` out. No server.
 
-use ami_reconciler::fixture::{TEMPLATE, backup, group, legacy_group, mixed_group, settings};
-use ami_reconciler::model::{CurrentImage, LATEST, State};
-use ami_reconciler::plan::{Change, GroupTarget, VersionTarget, client_token, plan};
+mod support;
+
+use ami_reconciler::model::{CurrentImage, GroupLaunch, LATEST, State};
+use ami_reconciler::plan::{
+    Change, CreateVersion, DeleteVersions, SetDefaultVersion, UpdateGroup, VersionTarget,
+    client_token, plan,
+};
 use ami_reconciler::settings::Settings;
+use ami_reconciler::warning::Warning;
+use support::fixtures::{
+    ImageExt, PlanExt, StateExt, TEMPLATE, backup, group, legacy_group, mixed_group, settings,
+};
 
 fn keep(n: u32) -> Settings {
     Settings {
@@ -14,14 +22,14 @@ fn keep(n: u32) -> Settings {
 
 fn created_image(p: &ami_reconciler::Plan) -> Option<&str> {
     p.changes.iter().find_map(|c| match c {
-        Change::CreateVersion { to_image, .. } => Some(to_image.as_str()),
+        Change::CreateVersion(c) => Some(c.to_image.as_str()),
         _ => None,
     })
 }
 
 fn default_target(p: &ami_reconciler::Plan) -> Option<VersionTarget> {
     p.changes.iter().find_map(|c| match c {
-        Change::SetDefaultVersion { to, .. } => Some(*to),
+        Change::SetDefaultVersion(SetDefaultVersion { to, .. }) => Some(*to),
         _ => None,
     })
 }
@@ -51,7 +59,7 @@ fn planning_twice_gives_the_same_plan() {
 fn a_newer_backup_creates_a_version_from_latest_with_only_the_image() {
     let p = plan(&State::fixture().image(backup("b", 2)), &settings());
     match &p.changes[0] {
-        Change::CreateVersion {
+        Change::CreateVersion(CreateVersion {
             template_id,
             source_version,
             from_image,
@@ -59,7 +67,7 @@ fn a_newer_backup_creates_a_version_from_latest_with_only_the_image() {
             version_description,
             client_token: token,
             ..
-        } => {
+        }) => {
             assert_eq!(template_id, TEMPLATE);
             assert_eq!(*source_version, 3);
             assert_eq!((from_image.as_str(), to_image.as_str()), ("ami-a", "ami-b"));
@@ -141,7 +149,12 @@ fn no_backup_at_all_changes_no_image_and_warns() {
     state.images.clear();
     let p = plan(&state, &settings());
     assert!(p.is_converged());
-    assert!(p.warnings[0].contains("EC2_BACKUP"), "{:?}", p.warnings);
+    assert_eq!(
+        p.warnings,
+        [Warning::NoBackup {
+            marker: "EC2_BACKUP".into()
+        }]
+    );
     assert!(p.newest_backup.is_none());
 }
 
@@ -155,7 +168,7 @@ fn a_skip_tagged_current_image_rolls_back_to_the_newest_good_backup() {
     let p = plan(&state, &settings());
     assert_eq!(created_image(&p), Some("ami-b"));
     match &p.changes[0] {
-        Change::CreateVersion { reason, .. } => {
+        Change::CreateVersion(CreateVersion { reason, .. }) => {
             assert!(reason.contains("ami-reconciler:skip"), "{reason}")
         }
         other => panic!("{other:?}"),
@@ -184,7 +197,8 @@ fn a_newer_current_image_is_never_replaced_by_an_older_backup() {
     let p = plan(&state, &settings());
     assert!(p.is_converged(), "{p:#?}");
     assert!(
-        p.warnings[0].contains("not moving backwards"),
+        matches!(&p.warnings[..], [Warning::NotMovingBackwards { current, newest, .. }]
+            if current == "ami-golden" && newest == "ami-a"),
         "{:?}",
         p.warnings
     );
@@ -206,10 +220,12 @@ fn an_image_taken_from_ssm_is_left_alone_and_reported() {
         .current(CurrentImage::FromSsm("resolve:ssm:/golden/ami".into()));
     let p = plan(&state, &settings());
     assert_eq!(created_image(&p), None);
-    assert!(
-        p.warnings[0].contains("resolve:ssm:/golden/ami"),
-        "{:?}",
-        p.warnings
+    assert_eq!(
+        p.warnings,
+        [Warning::ImageFromSsm {
+            template: TEMPLATE.into(),
+            parameter: "resolve:ssm:/golden/ami".into()
+        }]
     );
 }
 
@@ -249,25 +265,22 @@ fn a_tagged_group_on_a_version_number_moves_to_latest() {
     let p = plan(&State::fixture().group(group("web", "1")), &settings());
     match &p.changes[..] {
         [
-            Change::UpdateGroup {
+            Change::UpdateGroup(UpdateGroup {
                 group,
                 from,
                 to,
-                target:
-                    GroupTarget::Plain {
-                        template_id,
-                        template_name,
-                    },
+                launch: GroupLaunch::Plain(spec),
                 mixed_instances_policy: false,
                 ..
-            },
+            }),
         ] => {
             assert_eq!(
                 (group.as_str(), from.as_str(), to.as_str()),
                 ("web", "1", "$Latest")
             );
-            assert_eq!(template_id.as_deref(), Some(TEMPLATE));
-            assert_eq!(template_name, &None, "the id alone is sent");
+            assert_eq!(spec.id.as_deref(), Some(TEMPLATE));
+            assert_eq!(spec.name, None, "the id alone is sent");
+            assert_eq!(spec.version.as_deref(), Some(LATEST));
         }
         other => panic!("{other:#?}"),
     }
@@ -295,21 +308,24 @@ fn a_tagged_group_on_latest_is_left_alone() {
 }
 
 #[test]
-fn a_mixed_instances_group_moves_to_latest_with_its_whole_policy() {
-    let p = plan(
-        &State::fixture().group(mixed_group("spot", "2", &["1"])),
-        &settings(),
-    );
+fn a_mixed_instances_group_moves_to_latest_with_its_overrides_as_read() {
+    let group = mixed_group("spot", "2", &["1"]);
+    let p = plan(&State::fixture().group(group.clone()), &settings());
+    let ami_reconciler::model::LaunchSource::Mixed(read) = &group.launch else {
+        unreachable!()
+    };
     match &p.changes[..] {
         [
-            Change::UpdateGroup {
-                target: GroupTarget::Mixed(_),
+            Change::UpdateGroup(UpdateGroup {
+                launch: GroupLaunch::Mixed(sent),
                 mixed_instances_policy: true,
                 from,
                 ..
-            },
+            }),
         ] => {
             assert_eq!(from, "2");
+            assert_eq!(sent.spec.version.as_deref(), Some(LATEST));
+            assert_eq!(sent.overrides, read.overrides);
         }
         other => panic!("{other:#?}"),
     }
@@ -320,7 +336,8 @@ fn a_group_on_a_launch_configuration_is_skipped_with_a_warning() {
     let p = plan(&State::fixture().group(legacy_group("old")), &settings());
     assert!(p.is_converged());
     assert!(
-        p.warnings[0].contains("launch configuration"),
+        matches!(&p.warnings[..], [Warning::LaunchConfiguration { group, launch_configuration, .. }]
+            if group == "old" && launch_configuration == "old-lc"),
         "{:?}",
         p.warnings
     );
@@ -360,7 +377,9 @@ fn the_version_created_in_this_run_counts_towards_the_kept_three() {
     let p = plan(&state, &settings());
     assert_eq!(p.deleted_versions(), [1]);
     match p.changes.last() {
-        Some(Change::DeleteVersions { relies_on, .. }) => assert!(relies_on.created_version),
+        Some(Change::DeleteVersions(DeleteVersions { relies_on, .. })) => {
+            assert!(relies_on.created_version)
+        }
         other => panic!("{other:?}"),
     }
 }
@@ -383,7 +402,7 @@ fn the_default_version_is_never_deleted() {
     assert_eq!(default_target(&p), Some(VersionTarget::Number(6)));
     assert_eq!(p.deleted_versions(), [1, 2, 3]);
     match p.changes.last() {
-        Some(Change::DeleteVersions { relies_on, .. }) => {
+        Some(Change::DeleteVersions(DeleteVersions { relies_on, .. })) => {
             assert_eq!(relies_on.previous_default, Some(1))
         }
         other => panic!("{other:?}"),
@@ -418,7 +437,7 @@ fn a_version_only_a_moving_managed_group_pins_is_deleted_once_the_group_moves() 
     let p = plan(&state, &settings());
     assert_eq!(p.deleted_versions(), [1, 2]);
     match p.changes.last() {
-        Some(Change::DeleteVersions { relies_on, .. }) => {
+        Some(Change::DeleteVersions(DeleteVersions { relies_on, .. })) => {
             assert_eq!(relies_on.released_by.get(&1), Some(&vec!["web".to_owned()]));
         }
         other => panic!("{other:?}"),
@@ -433,7 +452,13 @@ fn nothing_is_deleted_while_untagged_groups_are_unknown() {
         .others_unread();
     let p = plan(&state, &settings());
     assert!(p.deleted_versions().is_empty());
-    assert!(p.warnings[0].contains("not read"), "{:?}", p.warnings);
+    assert_eq!(
+        p.warnings,
+        [Warning::OtherGroupsNotRead {
+            template: TEMPLATE.into(),
+            versions: vec![1]
+        }]
+    );
 }
 
 #[test]
@@ -465,7 +490,7 @@ fn with_keep_one_a_new_version_makes_every_old_one_deletable_after_the_switch() 
     let p = plan(&state, &keep(1));
     assert_eq!(p.deleted_versions(), [1, 2, 3]);
     match p.changes.last() {
-        Some(Change::DeleteVersions { relies_on, .. }) => {
+        Some(Change::DeleteVersions(DeleteVersions { relies_on, .. })) => {
             assert!(relies_on.created_version);
             assert_eq!(relies_on.previous_default, Some(3));
         }
@@ -484,7 +509,7 @@ fn a_drift_repair_plans_every_step_in_apply_order() {
     let kinds: Vec<&str> = plan(&state, &settings())
         .changes
         .iter()
-        .map(ami_reconciler::apply::action)
+        .map(Change::action)
         .collect();
     assert_eq!(
         kinds,

@@ -12,16 +12,22 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use ami_reconciler::autoscaling::MixedPolicy;
-use ami_reconciler::fixture::{backup, group, mixed_group, settings, spec, spec_by_name};
+mod support;
+
 use ami_reconciler::model::{
-    CurrentImage, DEFAULT, Group, Image, LATEST, LaunchSource, State, Template, TemplateRef,
-    TemplateVersion,
+    CurrentImage, DEFAULT, Group, Image, LATEST, LaunchSource, MixedTemplate, Override, State,
+    Template, TemplateRef, TemplateVersion,
 };
-use ami_reconciler::plan::{Change, Plan, VersionTarget, client_token, plan};
+use ami_reconciler::plan::{
+    Change, CreateVersion, DeleteVersions, Plan, SetDefaultVersion, UpdateGroup, VersionTarget,
+    client_token, may_delete, plan,
+};
 use ami_reconciler::settings::Settings;
 use proptest::prelude::*;
 use proptest::sample::Index;
+use support::fixtures::{
+    ImageExt, PlanExt, StateExt, backup, group, mixed_group, settings, spec, spec_by_name,
+};
 
 /// Cases per property unless `PROPTEST_CASES` says otherwise.
 const CASES: u32 = 1_000;
@@ -123,11 +129,16 @@ fn launch(highest: i64) -> impl Strategy<Value = LaunchSource> {
     prop_oneof![
         5 => template_ref(highest).prop_map(LaunchSource::Template),
         3 => (template_ref(highest), prop::collection::vec(template_ref(highest), 0..3)).prop_map(
-            |(spec, overrides)| LaunchSource::Mixed {
+            |(spec, overrides)| LaunchSource::Mixed(MixedTemplate {
                 spec,
-                overrides,
-                policy: MixedPolicy::default(),
-            }
+                overrides: overrides
+                    .into_iter()
+                    .map(|template| Override {
+                        template: Some(template),
+                        ..Override::default()
+                    })
+                    .collect(),
+            })
         ),
         1 => Just(LaunchSource::LaunchConfiguration("legacy-lc".to_owned())),
         1 => Just(LaunchSource::Unknown),
@@ -235,22 +246,22 @@ fn eligible(image: &Image) -> bool {
 
 fn created(p: &Plan) -> Option<(&str, i64)> {
     p.changes.iter().find_map(|c| match c {
-        Change::CreateVersion {
+        Change::CreateVersion(CreateVersion {
             to_image,
             source_version,
             ..
-        } => Some((to_image.as_str(), *source_version)),
+        }) => Some((to_image.as_str(), *source_version)),
         _ => None,
     })
 }
 
 fn deletion(p: &Plan) -> Option<(&Vec<i64>, &ami_reconciler::plan::Reliance)> {
     p.changes.iter().find_map(|c| match c {
-        Change::DeleteVersions {
+        Change::DeleteVersions(DeleteVersions {
             versions,
             relies_on,
             ..
-        } => Some((versions, relies_on)),
+        }) => Some((versions, relies_on)),
         _ => None,
     })
 }
@@ -264,7 +275,7 @@ fn default_after(state: &State, p: &Plan) -> i64 {
     p.changes
         .iter()
         .find_map(|c| match c {
-            Change::SetDefaultVersion { to, .. } => Some(match to {
+            Change::SetDefaultVersion(SetDefaultVersion { to, .. }) => Some(match to {
                 VersionTarget::Created => highest(state) + 1,
                 VersionTarget::Number(n) => *n,
             }),
@@ -329,11 +340,11 @@ impl Account {
         let mut created = None;
         for change in &plan.changes {
             match change {
-                Change::CreateVersion {
+                Change::CreateVersion(CreateVersion {
                     source_version,
                     to_image,
                     ..
-                } => {
+                }) => {
                     if !self.versions.contains_key(source_version) {
                         return Err(format!("source version {source_version} does not exist"));
                     }
@@ -342,7 +353,7 @@ impl Account {
                     self.versions.insert(number, Some(to_image.clone()));
                     created = Some(number);
                 }
-                Change::SetDefaultVersion { to, .. } => {
+                Change::SetDefaultVersion(SetDefaultVersion { to, .. }) => {
                     let number = match to {
                         VersionTarget::Created => created.ok_or("no version was created")?,
                         VersionTarget::Number(n) => *n,
@@ -352,18 +363,19 @@ impl Account {
                     }
                     self.default = number;
                 }
-                Change::UpdateGroup { group, .. } => {
+                Change::UpdateGroup(UpdateGroup { group, .. }) => {
                     let Some(g) = self.managed.iter_mut().find(|g| g.name == *group) else {
                         return Err(format!("{group} is not a managed group"));
                     };
                     match &mut g.launch {
-                        LaunchSource::Template(spec) | LaunchSource::Mixed { spec, .. } => {
+                        LaunchSource::Template(spec)
+                        | LaunchSource::Mixed(MixedTemplate { spec, .. }) => {
                             spec.version = Some(LATEST.to_owned());
                         }
                         other => return Err(format!("{group} has no launch template: {other:?}")),
                     }
                 }
-                Change::DeleteVersions { versions, .. } => {
+                Change::DeleteVersions(DeleteVersions { versions, .. }) => {
                     for n in versions {
                         if *n == self.default {
                             return Err(format!("version {n} is the default"));
@@ -417,15 +429,6 @@ impl Account {
     }
 }
 
-/// What `observe` asks before reading the groups outside the managed tag.
-fn may_delete(state: &State, settings: &Settings) -> bool {
-    let assume_none = State {
-        other_groups: Some(Vec::new()),
-        ..state.clone()
-    };
-    deletion(&plan(&assume_none, settings)).is_some()
-}
-
 // --- the model's own tests -------------------------------------------------
 
 #[test]
@@ -450,7 +453,7 @@ fn the_model_refuses_to_delete_the_default_version_as_ec2_does() {
     let state = State::fixture().versions(&[1, 2, 3, 4]).default_version(4);
     let mut p = plan(&state, &settings());
     assert_eq!(p.deleted_versions(), vec![1]);
-    if let Some(Change::DeleteVersions { versions, .. }) = p.changes.last_mut() {
+    if let Some(Change::DeleteVersions(DeleteVersions { versions, .. })) = p.changes.last_mut() {
         versions.push(4);
     }
 
@@ -466,14 +469,15 @@ fn the_model_moves_only_the_top_level_reference_of_a_mixed_group() {
 
     account.apply(&plan(&state, &settings())).unwrap();
 
-    let LaunchSource::Mixed {
-        spec, overrides, ..
-    } = &account.managed[0].launch
-    else {
+    let LaunchSource::Mixed(MixedTemplate { spec, overrides }) = &account.managed[0].launch else {
         panic!("still mixed")
     };
     assert_eq!(spec.version.as_deref(), Some(LATEST));
-    assert_eq!(overrides[0].version.as_deref(), Some("2"));
+    let override_version = overrides[0]
+        .template
+        .as_ref()
+        .and_then(|t| t.version.as_deref());
+    assert_eq!(override_version, Some("2"));
 }
 
 #[test]
@@ -588,7 +592,7 @@ proptest! {
         let Some((to_image, source)) = created(&p) else { return Ok(()) };
         prop_assert_eq!(source, highest(&state));
         let chosen = state.images.iter().find(|i| i.id == to_image);
-        prop_assert!(chosen.is_some_and(|i| eligible(i)), "{} is not eligible", to_image);
+        prop_assert!(chosen.is_some_and(eligible), "{} is not eligible", to_image);
         let chosen = chosen.unwrap();
         prop_assert!(
             state.images.iter().filter(|i| eligible(i)).all(|i| i.created <= chosen.created),

@@ -5,6 +5,7 @@ mod support;
 
 use ami_reconciler::run;
 use ami_reconciler::settings::{RawSettings, Settings};
+use ami_reconciler::warning::Warning;
 use serde_json::json;
 use support::{Moto, applied_actions, drifted, settings_for};
 
@@ -282,7 +283,8 @@ async fn a_group_on_a_launch_configuration_is_left_alone_with_a_warning() {
 
     assert!(report.changes.is_empty());
     assert!(
-        report.warnings.iter().any(|w| w.contains("legacy-lc")),
+        report.warnings.iter().any(|w| matches!(w,
+            Warning::LaunchConfiguration { launch_configuration, .. } if launch_configuration == "legacy-lc")),
         "{:?}",
         report.warnings
     );

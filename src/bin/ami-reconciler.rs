@@ -3,9 +3,10 @@
 
 use std::process::ExitCode;
 
-use ami_reconciler::lambda::error_chain;
-use ami_reconciler::settings::env;
-use ami_reconciler::{Clients, RawSettings, load_config, run};
+use ami_reconciler::settings::{
+    DEFAULT_ASG_TAG, DEFAULT_CONCURRENCY, DEFAULT_KEEP_VERSIONS, DEFAULT_MARKER, env,
+};
+use ami_reconciler::{Clients, ErrorKind, RawSettings, error_chain, load_config, run};
 use clap::{Parser, Subcommand, ValueEnum};
 
 /// Keeps Auto Scaling groups launching from the newest backup AMI.
@@ -49,17 +50,17 @@ struct SettingsArgs {
     /// The launch template id (instead of the parameter).
     #[arg(long, global = true, env = env::LAUNCH_TEMPLATE_ID)]
     launch_template_id: Option<String>,
-    /// Text backup AMI descriptions contain [default: EC2_BACKUP].
-    #[arg(long, global = true, env = env::AMI_DESCRIPTION_MARKER)]
+    #[arg(long, global = true, env = env::AMI_DESCRIPTION_MARKER,
+          help = format!("Text backup AMI descriptions contain [default: {DEFAULT_MARKER}]"))]
     marker: Option<String>,
-    /// Tag KEY=VALUE of the groups to manage [default: ami-reconciler:managed=true].
-    #[arg(long, global = true, env = env::ASG_TAG)]
+    #[arg(long, global = true, env = env::ASG_TAG,
+          help = format!("Tag KEY=VALUE of the groups to manage [default: {DEFAULT_ASG_TAG}]"))]
     asg_tag: Option<String>,
-    /// Newest template versions to keep [default: 3].
-    #[arg(long, global = true, env = env::KEEP_VERSIONS)]
+    #[arg(long, global = true, env = env::KEEP_VERSIONS,
+          help = format!("Newest template versions to keep [default: {DEFAULT_KEEP_VERSIONS}]"))]
     keep_versions: Option<String>,
-    /// Group updates in flight at once [default: 4].
-    #[arg(long, global = true, env = env::CONCURRENCY)]
+    #[arg(long, global = true, env = env::CONCURRENCY,
+          help = format!("Group updates in flight at once [default: {DEFAULT_CONCURRENCY}]"))]
     concurrency: Option<String>,
 }
 
@@ -85,17 +86,17 @@ fn main() -> ExitCode {
     };
     let settings = match raw.validate() {
         Ok(settings) => settings,
-        Err(err) => return fail(cli.output, "ConfigError", &err),
+        Err(err) => return fail(cli.output, ErrorKind::Config, &err),
     };
     if let Err(err) = ami_reconciler::clients::retry_from_env() {
-        return fail(cli.output, "ConfigError", &err);
+        return fail(cli.output, ErrorKind::Config, &err);
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
     {
         Ok(rt) => rt,
-        Err(err) => return fail(cli.output, "RuntimeError", &err),
+        Err(err) => return fail(cli.output, ErrorKind::Runtime, &err),
     };
     let dry_run = matches!(cli.command, Command::Plan);
     let result = runtime.block_on(async {
@@ -110,11 +111,7 @@ fn main() -> ExitCode {
                 Output::Json => println!("{}", report.to_json()),
             }
             for failed in &report.failed {
-                eprintln!(
-                    "error: {}: {}",
-                    ami_reconciler::apply::target(&failed.change),
-                    failed.error
-                );
+                eprintln!("error: {}: {}", failed.change.target(), failed.error);
             }
             ExitCode::from(report.exit_code() as u8)
         }
@@ -123,12 +120,11 @@ fn main() -> ExitCode {
 }
 
 /// Nothing was changed: report the error (stderr, and stdout for JSON) and exit 2.
-fn fail(output: Output, kind: &str, err: &dyn std::error::Error) -> ExitCode {
+fn fail(output: Output, kind: ErrorKind, err: &dyn std::error::Error) -> ExitCode {
     let message = error_chain(err);
     eprintln!("error: {message}");
     if let Output::Json = output {
-        let doc =
-            serde_json::json!({"error": {"kind": kind, "message": message}, "changed": false});
+        let doc = serde_json::json!({"error": {"kind": kind.as_str(), "message": message}, "changed": false});
         println!("{doc}");
     }
     ExitCode::from(2)

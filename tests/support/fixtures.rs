@@ -1,23 +1,23 @@
-//! Builders for states and settings, used by the tests of the planner (unit
-//! and property tests) so that each test names only what it is about.
+//! Builders of planner states and settings, so each planner and property
+//! test names only what it is about. Extension traits, because the types
+//! they build belong to the library and carry no test-only methods there.
 
-use chrono::{DateTime, Duration, TimeZone, Utc};
-
-use crate::autoscaling::MixedPolicy;
-use crate::model::{
-    CurrentImage, Group, Image, LaunchSource, State, Template, TemplateRef, TemplateVersion,
+use ami_reconciler::model::{
+    CurrentImage, Group, Image, LaunchSource, MixedTemplate, Override, State, Template,
+    TemplateRef, TemplateVersion,
 };
-use crate::settings::{RawSettings, Settings};
+use ami_reconciler::plan::{Change, Plan};
+use ami_reconciler::settings::{RawSettings, Settings};
+use chrono::{DateTime, Duration, TimeZone, Utc};
 
 /// The template id fixtures use.
 pub const TEMPLATE: &str = "lt-0123456789abcdef0";
+/// The name of the fixture template.
+pub const TEMPLATE_NAME: &str = "web";
 
-/// Day `n` of the fixture calendar (backups are made daily at 03:00 UTC).
+/// Day `n` of the test calendar, 03:00 UTC (DLM's usual hour).
 pub fn day(n: i64) -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 1, 3, 0, 0)
-        .single()
-        .unwrap_or_default()
-        + Duration::days(n)
+    Utc.with_ymd_and_hms(2026, 11, 1, 3, 0, 0).unwrap() + Duration::days(n)
 }
 
 /// Default settings for the fixture template.
@@ -27,7 +27,7 @@ pub fn settings() -> Settings {
         ..RawSettings::default()
     }
     .validate()
-    .unwrap_or_else(|e| panic!("fixture settings are valid: {e}"))
+    .unwrap()
 }
 
 /// A backup image `ami-<name>` from day `n`, available, owned, with the marker.
@@ -42,24 +42,32 @@ pub fn backup(name: &str, n: i64) -> Image {
     }
 }
 
-impl Image {
+/// Variations of an image.
+pub trait ImageExt {
     /// The same image tagged `ami-reconciler:skip=true`.
-    pub fn skipped(mut self) -> Self {
+    fn skipped(self) -> Self;
+    /// The same image in another state.
+    fn in_state(self, state: &str) -> Self;
+    /// The same image, owned by another account (shared with this one).
+    fn owned_elsewhere(self) -> Self;
+    /// The same image with another description.
+    fn described(self, description: &str) -> Self;
+}
+
+impl ImageExt for Image {
+    fn skipped(mut self) -> Self {
         self.skip_tagged = true;
         self
     }
-    /// The same image in another state.
-    pub fn in_state(mut self, state: &str) -> Self {
+    fn in_state(mut self, state: &str) -> Self {
         self.state = state.to_owned();
         self
     }
-    /// The same image, owned by another account (shared with this one).
-    pub fn owned_elsewhere(mut self) -> Self {
+    fn owned_elsewhere(mut self) -> Self {
         self.owned_by_account = false;
         self
     }
-    /// The same image with another description.
-    pub fn described(mut self, description: &str) -> Self {
+    fn described(mut self, description: &str) -> Self {
         self.description = description.to_owned();
         self
     }
@@ -73,15 +81,23 @@ pub fn group(name: &str, version: &str) -> Group {
     }
 }
 
-/// A mixed instances group on `version`, with overrides on the given versions.
+/// A mixed instances group on `version`, with an override per entry of
+/// `overrides`, each on that version of the fixture template.
 pub fn mixed_group(name: &str, version: &str, overrides: &[&str]) -> Group {
     Group {
         name: name.to_owned(),
-        launch: LaunchSource::Mixed {
+        launch: LaunchSource::Mixed(MixedTemplate {
             spec: spec(version),
-            overrides: overrides.iter().map(|v| spec(v)).collect(),
-            policy: MixedPolicy::default(),
-        },
+            overrides: overrides
+                .iter()
+                .map(|v| Override {
+                    template: Some(spec(v)),
+                    instance_type: Some("t3.micro".to_owned()),
+                    weighted_capacity: Some("1".to_owned()),
+                    instance_requirements: false,
+                })
+                .collect(),
+        }),
     }
 }
 
@@ -102,9 +118,6 @@ pub fn spec(version: &str) -> TemplateRef {
     }
 }
 
-/// The name of the fixture template.
-pub const TEMPLATE_NAME: &str = "web";
-
 /// A reference to `version` of the fixture template, by name.
 pub fn spec_by_name(version: &str) -> TemplateRef {
     TemplateRef {
@@ -114,10 +127,32 @@ pub fn spec_by_name(version: &str) -> TemplateRef {
     }
 }
 
-impl State {
+/// Builders of a [`State`].
+pub trait StateExt: Sized {
     /// A converged state: versions 1..=3 with image `ami-a` (day 1) at
     /// version 3, the default; no groups.
-    pub fn fixture() -> Self {
+    fn fixture() -> Self;
+    /// Replaces the versions with these numbers; the highest carries the current image.
+    fn versions(self, numbers: &[i64]) -> Self;
+    /// Sets the default version.
+    fn default_version(self, number: i64) -> Self;
+    /// Sets the image of `$Latest`, and adds it to the images when it is owned.
+    fn current(self, image: CurrentImage) -> Self;
+    /// Removes every candidate image (the current image stays as it is).
+    fn without_images(self) -> Self;
+    /// Adds a candidate image.
+    fn image(self, image: Image) -> Self;
+    /// Adds a managed (tagged) group.
+    fn group(self, group: Group) -> Self;
+    /// Adds a group without the managed tag.
+    fn other_group(self, group: Group) -> Self;
+    /// Marks the untagged groups as not read.
+    fn others_unread(self) -> Self;
+}
+
+impl StateExt for State {
+    /// A converged state: versions 1..=3 with image `ami-a` (day 1) at
+    fn fixture() -> Self {
         let image = backup("a", 1);
         State {
             template: Template {
@@ -138,8 +173,7 @@ impl State {
         }
     }
 
-    /// Replaces the versions with these numbers; the highest carries the current image.
-    pub fn versions(mut self, numbers: &[i64]) -> Self {
+    fn versions(mut self, numbers: &[i64]) -> Self {
         let image = Some(self.current_image.image_ref().to_owned());
         self.template.versions = numbers
             .iter()
@@ -152,14 +186,12 @@ impl State {
         self
     }
 
-    /// Sets the default version.
-    pub fn default_version(mut self, number: i64) -> Self {
+    fn default_version(mut self, number: i64) -> Self {
         self.template.default_version = number;
         self
     }
 
-    /// Sets the image of `$Latest`, and adds it to the images when it is owned.
-    pub fn current(mut self, image: CurrentImage) -> Self {
+    fn current(mut self, image: CurrentImage) -> Self {
         if let CurrentImage::Found(img) = &image
             && img.owned_by_account
             && !self.images.contains(img)
@@ -174,55 +206,56 @@ impl State {
         self
     }
 
-    /// Removes every candidate image (the current image stays as it is).
-    pub fn without_images(mut self) -> Self {
+    fn without_images(mut self) -> Self {
         self.images.clear();
         self
     }
 
-    /// Adds a candidate image.
-    pub fn image(mut self, image: Image) -> Self {
+    fn image(mut self, image: Image) -> Self {
         self.images.push(image);
         self
     }
 
-    /// Adds a managed (tagged) group.
-    pub fn group(mut self, group: Group) -> Self {
+    fn group(mut self, group: Group) -> Self {
         self.managed_groups.push(group);
         self
     }
 
-    /// Adds a group without the managed tag.
-    pub fn other_group(mut self, group: Group) -> Self {
+    fn other_group(mut self, group: Group) -> Self {
         self.other_groups.get_or_insert_with(Vec::new).push(group);
         self
     }
 
-    /// Marks the untagged groups as not read.
-    pub fn others_unread(mut self) -> Self {
+    fn others_unread(mut self) -> Self {
         self.other_groups = None;
         self
     }
 }
 
-impl crate::plan::Plan {
+/// What a plan does, for assertions.
+pub trait PlanExt {
     /// The versions the plan deletes, ascending (empty when none).
-    pub fn deleted_versions(&self) -> Vec<i64> {
+    fn deleted_versions(&self) -> Vec<i64>;
+    /// The groups the plan moves to `$Latest`, in plan order.
+    fn updated_groups(&self) -> Vec<&str>;
+}
+
+impl PlanExt for Plan {
+    fn deleted_versions(&self) -> Vec<i64> {
         self.changes
             .iter()
             .find_map(|c| match c {
-                crate::plan::Change::DeleteVersions { versions, .. } => Some(versions.clone()),
+                Change::DeleteVersions(d) => Some(d.versions.clone()),
                 _ => None,
             })
             .unwrap_or_default()
     }
 
-    /// The groups the plan moves to `$Latest`, in plan order.
-    pub fn updated_groups(&self) -> Vec<&str> {
+    fn updated_groups(&self) -> Vec<&str> {
         self.changes
             .iter()
             .filter_map(|c| match c {
-                crate::plan::Change::UpdateGroup { group, .. } => Some(group.as_str()),
+                Change::UpdateGroup(u) => Some(u.group.as_str()),
                 _ => None,
             })
             .collect()

@@ -1,0 +1,271 @@
+//! Warnings: what an operator should know that the run will not change.
+//!
+//! Each variant carries its data and renders its own sentence. The JSON
+//! report lists the sentences under `warnings` and, in the same order, each
+//! warning's stable `code` and data under `warning_details`
+//! (docs/report.md lists the codes).
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde::ser::{SerializeMap, Serializer};
+
+use crate::model::{SKIP_TAG_KEY, Tag};
+
+/// Something the run noticed and left alone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "code", rename_all = "snake_case")]
+pub enum Warning {
+    /// `$Latest` takes its image from an SSM parameter (`resolve:ssm:`).
+    ImageFromSsm {
+        /// The launch template.
+        template: String,
+        /// The `resolve:ssm:` reference.
+        parameter: String,
+    },
+    /// No image qualifies as a backup.
+    NoBackup {
+        /// The description marker searched for.
+        marker: String,
+    },
+    /// `$Latest` already uses an image at least as new as the newest backup.
+    NotMovingBackwards {
+        /// The launch template.
+        template: String,
+        /// The image `$Latest` uses.
+        current: String,
+        /// Its creation date.
+        current_created: DateTime<Utc>,
+        /// The newest backup.
+        newest: String,
+        /// Its creation date.
+        newest_created: DateTime<Utc>,
+    },
+    /// A managed group launches from a launch configuration.
+    LaunchConfiguration {
+        /// The group.
+        group: String,
+        /// The managed tag it carries.
+        tag: Tag,
+        /// `LaunchConfigurationName`.
+        launch_configuration: String,
+    },
+    /// A managed group has neither a launch template nor a launch configuration.
+    NoLaunchTemplate {
+        /// The group.
+        group: String,
+        /// The managed tag it carries.
+        tag: Tag,
+    },
+    /// A managed group's mixed instances policy has overrides chosen by
+    /// instance requirements, which the reconciler cannot send back intact.
+    InstanceRequirements {
+        /// The group.
+        group: String,
+    },
+    /// Versions could be pruned, but the groups outside the managed tag,
+    /// which may pin them, were not read.
+    OtherGroupsNotRead {
+        /// The launch template.
+        template: String,
+        /// The versions that could have been pruned.
+        versions: Vec<i64>,
+    },
+    /// Versions kept because the default switch or group update their
+    /// deletion relied on failed.
+    VersionsKept {
+        /// The launch template.
+        template: String,
+        /// The versions kept.
+        versions: Vec<i64>,
+    },
+    /// EC2 refused to delete one version (the call itself succeeded).
+    VersionNotDeleted {
+        /// The launch template.
+        template: String,
+        /// The version.
+        version: i64,
+        /// EC2's error code.
+        error_code: String,
+        /// EC2's message.
+        error: String,
+    },
+    /// A deletion batch failed after earlier batches went through.
+    DeletedBeforeFailure {
+        /// The launch template.
+        template: String,
+        /// The versions that were deleted.
+        versions: Vec<i64>,
+    },
+}
+
+impl Warning {
+    /// The stable machine code, as in the JSON report.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Warning::ImageFromSsm { .. } => "image_from_ssm",
+            Warning::NoBackup { .. } => "no_backup",
+            Warning::NotMovingBackwards { .. } => "not_moving_backwards",
+            Warning::LaunchConfiguration { .. } => "launch_configuration",
+            Warning::NoLaunchTemplate { .. } => "no_launch_template",
+            Warning::InstanceRequirements { .. } => "instance_requirements",
+            Warning::OtherGroupsNotRead { .. } => "other_groups_not_read",
+            Warning::VersionsKept { .. } => "versions_kept",
+            Warning::VersionNotDeleted { .. } => "version_not_deleted",
+            Warning::DeletedBeforeFailure { .. } => "deleted_before_failure",
+        }
+    }
+}
+
+impl fmt::Display for Warning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Warning::ImageFromSsm {
+                template,
+                parameter,
+            } => write!(
+                f,
+                "launch template {template} $Latest takes its image from SSM ({parameter}); the image is left alone"
+            ),
+            Warning::NoBackup { marker } => write!(
+                f,
+                "no available AMI owned by this account has {marker:?} in its description (and no {SKIP_TAG_KEY}=true tag); the image is left alone"
+            ),
+            Warning::NotMovingBackwards {
+                template,
+                current,
+                current_created,
+                newest,
+                newest_created,
+            } => write!(
+                f,
+                "launch template {template} uses {current} ({current_created}), which is not older than the newest backup {newest} ({newest_created}); not moving backwards"
+            ),
+            Warning::LaunchConfiguration {
+                group,
+                tag,
+                launch_configuration,
+            } => write!(
+                f,
+                "group {group} is tagged {tag} but uses launch configuration {launch_configuration}; skipped (migrate it to a launch template)"
+            ),
+            Warning::NoLaunchTemplate { group, tag } => write!(
+                f,
+                "group {group} is tagged {tag} but has no launch template; skipped"
+            ),
+            Warning::InstanceRequirements { group } => write!(
+                f,
+                "group {group} has mixed instances overrides chosen by instance requirements, which the reconciler cannot send back unchanged; skipped (move it to $Latest by hand)"
+            ),
+            Warning::OtherGroupsNotRead { template, versions } => write!(
+                f,
+                "{} of {template} could be pruned, but the groups outside the managed tag were not read; nothing pruned",
+                versions_label(versions)
+            ),
+            Warning::VersionsKept { template, versions } => write!(
+                f,
+                "{} of {template} kept: the default switch or group update they relied on failed",
+                versions_label(versions)
+            ),
+            Warning::VersionNotDeleted {
+                template,
+                version,
+                error_code,
+                error,
+            } => write!(
+                f,
+                "launch template {template} version {version} was not deleted: {error_code}: {error}"
+            ),
+            Warning::DeletedBeforeFailure { template, versions } => write!(
+                f,
+                "launch template {template}: {} deleted before a batch failed",
+                versions_label(versions)
+            ),
+        }
+    }
+}
+
+/// `1, 2, 3`.
+pub fn join(numbers: &[i64]) -> String {
+    numbers
+        .iter()
+        .map(i64::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `version 3` or `versions 1, 2`.
+pub fn versions_label(numbers: &[i64]) -> String {
+    match numbers {
+        [one] => format!("version {one}"),
+        _ => format!("versions {}", join(numbers)),
+    }
+}
+
+/// Serializes warnings as the report's two keys: `warnings` (the sentences)
+/// and `warning_details` (code and data, in the same order). Used with
+/// `#[serde(flatten)]`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Warnings(pub Vec<Warning>);
+
+impl Serialize for Warnings {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let sentences: Vec<String> = self.0.iter().map(Warning::to_string).collect();
+        let mut map = serializer.serialize_map(Some(2))?;
+        map.serialize_entry("warnings", &sentences)?;
+        map.serialize_entry("warning_details", &self.0)?;
+        map.end()
+    }
+}
+
+impl std::ops::Deref for Warnings {
+    type Target = Vec<Warning>;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Warnings {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_report_keys_carry_sentences_and_codes_in_the_same_order() {
+        let warnings = Warnings(vec![
+            Warning::NoBackup {
+                marker: "EC2_BACKUP".into(),
+            },
+            Warning::VersionsKept {
+                template: "lt-1".into(),
+                versions: vec![1, 2],
+            },
+        ]);
+
+        let json = serde_json::to_value(&warnings).unwrap();
+
+        assert_eq!(
+            json["warnings"][1],
+            "versions 1, 2 of lt-1 kept: the default switch or group update they relied on failed"
+        );
+        assert_eq!(json["warning_details"][0]["code"], "no_backup");
+        assert_eq!(json["warning_details"][1]["code"], "versions_kept");
+        assert_eq!(
+            json["warning_details"][1]["versions"],
+            serde_json::json!([1, 2])
+        );
+    }
+
+    #[test]
+    fn each_code_is_the_serialized_tag() {
+        let warning = Warning::InstanceRequirements { group: "g".into() };
+        let json = serde_json::to_value(&warning).unwrap();
+        assert_eq!(json["code"], warning.code());
+    }
+}
