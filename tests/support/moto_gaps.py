@@ -74,7 +74,7 @@ import re
 import threading
 from typing import Any
 
-from moto.core.responses import ActionResult
+from moto.core.responses import ActionResult, BaseResponse
 from moto.ec2.exceptions import (
     EC2ClientError,
     InvalidLaunchTemplateVersionNotFound,
@@ -112,6 +112,16 @@ def InvalidPaginationToken() -> EC2ClientError:
         "InvalidPaginationToken",
         "The specified pagination token is not valid or is expired.",
     )
+
+
+def NotEmulated(what: str) -> EC2ClientError:
+    """A parameter the harness does not emulate: 400 ``NotEmulated``.
+
+    Used instead of silently ignoring the parameter (moto's habit), so a test
+    can never pass on a filter or option that was not applied. Not an AWS
+    error code; 400 so that no SDK retries it.
+    """
+    return EC2ClientError("NotEmulated", f"{what} (not used by the code under test)")
 
 
 # ---------------------------------------------------------------------------
@@ -176,56 +186,28 @@ def _describe_launch_template_versions(
     template_name: str,
     template_id: str,
     versions: list[str],
-    min_version: int | None,
-    max_version: int | None,
-    max_results: int | None = None,
 ) -> list[tuple[LaunchTemplate, LaunchTemplateVersion]]:
-    """Select versions by number; paging is done by the response layer."""
+    """The versions of one template, ascending by number, each at most once.
+
+    Only what the code under test uses is emulated (section 4): one template
+    by id or name, all its versions or the ones named in ``Versions``.
+    """
     if template_name:
         template = self.get_launch_template_by_name(template_name)
     elif template_id:
         template = self.get_launch_template(template_id)
     else:
-        template = None
-
-    if template is not None:
-        if versions:
-            chosen = [template.get_version(v) for v in versions]
-        else:
-            chosen = [
-                v
-                for v in template.versions
-                if (not min_version or v.number >= min_version)
-                and (not max_version or v.number <= max_version)
-            ]
-        templates = [(template, chosen)]
-    else:
-        if "$Latest" not in versions and "$Default" not in versions:
-            # Without a template, Versions must name $Latest and/or $Default;
-            # moto's original raises AWS's error for every other case.
-            _ORIGINAL_DESCRIBE_VERSIONS(self, None, None, versions, None, None, 1)
-        templates = []
-        for template in self.launch_templates.values():
-            chosen = []
-            if "$Latest" in versions:
-                chosen.append(template.latest_version())
-            if "$Default" in versions:
-                chosen.append(template.default_version())
-            templates.append((template, chosen))
-
-    result = []
-    for template, chosen in templates:
-        unique = {v.number: v for v in chosen}
-        result.extend((template, unique[n]) for n in sorted(unique))
-    return result
+        raise NotEmulated("DescribeLaunchTemplateVersions without a template is not emulated")
+    chosen = [template.get_version(v) for v in versions] if versions else list(template.versions)
+    unique = {v.number: v for v in chosen}
+    return [(template, unique[n]) for n in sorted(unique)]
 
 
-_ORIGINAL_DESCRIBE_VERSIONS = LaunchTemplateBackend.describe_launch_template_versions
 LaunchTemplateBackend.describe_launch_template_versions = _describe_launch_template_versions
 
 
 # ---------------------------------------------------------------------------
-# Paging helpers (4, 5)
+# Paging helpers (4, 5, 6)
 # ---------------------------------------------------------------------------
 
 
@@ -263,7 +245,7 @@ def _page(
 
 
 # ---------------------------------------------------------------------------
-# Launch template responses (2, 3, 4)
+# Launch template responses (2, 3, 4, 5)
 # ---------------------------------------------------------------------------
 
 
@@ -443,40 +425,21 @@ def delete_launch_template_versions(self: Any) -> ActionResult:
     )
 
 
-# DescribeLaunchTemplateVersions filters over launch template data. moto
-# ignored Filters entirely; the simple ones are emulated, and any other filter
-# fails loudly instead of silently matching everything.
-_VERSION_FILTERS = {
-    "is-default-version": lambda t, v: str(t.is_default(v)).lower(),
-    "image-id": lambda t, v: v.data.get("ImageId"),
-    "instance-type": lambda t, v: v.data.get("InstanceType"),
-    "kernel-id": lambda t, v: v.data.get("KernelId"),
-    "ram-disk-id": lambda t, v: v.data.get("RamDiskId"),
-    "ebs-optimized": lambda t, v: str(v.data.get("EbsOptimized", False)).lower(),
-}
-
-
-def _filter_versions(found: list, filters: dict[str, list[str]]) -> list:
-    for name, values in filters.items():
-        if name not in _VERSION_FILTERS:
-            raise NotImplementedError(
-                f"DescribeLaunchTemplateVersions filter {name!r} is not emulated"
-            )
-        wanted = {str(v).lower() if name in ("is-default-version", "ebs-optimized") else v for v in values}
-        found = [(t, v) for t, v in found if _VERSION_FILTERS[name](t, v) in wanted]
-    return found
-
-
 def describe_launch_template_versions(self: Any) -> ActionResult:
     self.error_on_dryrun()
+    # Not used by the code under test, so not emulated: fail instead of
+    # ignoring them (moto ignored Filters and counted Min/MaxVersion by
+    # list position).
+    if self._filters_from_querystring():
+        raise NotEmulated("DescribeLaunchTemplateVersions Filters are not emulated")
+    for unused in ("MinVersion", "MaxVersion"):
+        if self._get_param(unused) is not None:
+            raise NotEmulated(f"DescribeLaunchTemplateVersions {unused} is not emulated")
     found = self.ec2_backend.describe_launch_template_versions(
         template_name=self._get_param("LaunchTemplateName"),
         template_id=self._get_param("LaunchTemplateId"),
         versions=self._get_param("Versions", []),
-        min_version=self._get_int_param("MinVersion"),
-        max_version=self._get_int_param("MaxVersion"),
     )
-    found = _filter_versions(found, self._filters_from_querystring() or {})
     page, next_token = _page(self, found, 1, 200)
     result: dict[str, Any] = {
         "LaunchTemplateVersions": [_version_dict(self, t, v) for t, v in page]
@@ -522,7 +485,7 @@ LaunchTemplates.describe_launch_templates = describe_launch_templates
 
 
 # ---------------------------------------------------------------------------
-# Images (5, 6)
+# Images (6, 7)
 # ---------------------------------------------------------------------------
 
 
@@ -563,9 +526,9 @@ AmisResponse.describe_images = describe_images
 AmisResponse.register_image = register_image
 
 
-# --- 8. signature checks over the raw request body --------------------------
-
-from moto.core.responses import BaseResponse  # noqa: E402
+# ---------------------------------------------------------------------------
+# 11. Signature checks over the raw request body
+# ---------------------------------------------------------------------------
 
 _setup_class = BaseResponse.setup_class
 
