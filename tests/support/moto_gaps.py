@@ -291,6 +291,20 @@ def _sent_template_data(response: Any) -> dict[str, Any]:
     return data
 
 
+def _inherited_data(source: LaunchTemplateVersion) -> dict[str, Any]:
+    """What a new version takes from its SourceVersion before the sent keys.
+
+    "Snapshots applied to the block device mapping are ignored when creating
+    a new version unless they are explicitly included": the source's block
+    device mappings come without their Ebs.SnapshotId.
+    """
+    data = {k: v for k, v in copy.deepcopy(source.data).items() if v is not None}
+    for mapping in data.get("BlockDeviceMappings") or []:
+        if isinstance(mapping.get("Ebs"), dict):
+            mapping["Ebs"].pop("SnapshotId", None)
+    return data
+
+
 def create_launch_template_version(self: Any) -> ActionResult:
     template = _resolve_template(self)
     description = self._get_param("VersionDescription")
@@ -309,7 +323,10 @@ def create_launch_template_version(self: Any) -> ActionResult:
         )
         if token and token in tokens:
             # Idempotency: same token + same request returns the original
-            # result; same token + different request is an error.
+            # result; same token + different request is an error. The answer
+            # is the version the token created even if it has been deleted
+            # since (the reference is silent; the harsher choice: the client
+            # is told a version exists that does not).
             old_fingerprint, old_template, old_version = tokens[token]
             if old_fingerprint != fingerprint:
                 raise IdempotentParameterMismatch()
@@ -318,10 +335,12 @@ def create_launch_template_version(self: Any) -> ActionResult:
             )
 
         if source is not None:
-            # "The new version inherits the same launch parameters as the source
-            # version, except for parameters that you specify in LaunchTemplateData."
-            data = copy.deepcopy(template.get_version(source).data)
-            data = {k: v for k, v in data.items() if v is not None}
+            # "If you specify this parameter, the new version inherits the
+            # launch parameters from the source version. If you specify
+            # additional launch parameters for the new version, they overwrite
+            # any corresponding launch parameters inherited from the source
+            # version." A sent top-level key replaces the source's whole value.
+            data = _inherited_data(template.get_version(source))
             data.update(copy.deepcopy(sent))
         else:
             data = copy.deepcopy(sent)

@@ -254,6 +254,39 @@ def check_launch_templates(h: Harness) -> None:
         assert err.response["Error"]["Code"] == "NotEmulated", (kwargs, err.response)
     check("DescribeLaunchTemplateVersions pages, ordered by number; unused options fail loudly")
 
+    # A ClientToken whose version was deleted since: the same number again.
+    token_version = ec2.create_launch_template_version(
+        LaunchTemplateId=tid, ClientToken="tok-gone", LaunchTemplateData={"ImageId": "ami-0000000a"}
+    )["LaunchTemplateVersion"]["VersionNumber"]
+    ec2.delete_launch_template_versions(LaunchTemplateId=tid, Versions=[str(token_version)])
+    replay = ec2.create_launch_template_version(
+        LaunchTemplateId=tid, ClientToken="tok-gone", LaunchTemplateData={"ImageId": "ami-0000000a"}
+    )["LaunchTemplateVersion"]
+    assert replay["VersionNumber"] == token_version, (replay, token_version)
+    assert token_version not in versions_of(ec2, tid), "the replay must not recreate the version"
+    check("ClientToken replay after the version was deleted answers the deleted number")
+
+    # Block device mappings: inherited without snapshots unless sent.
+    mapping = {"DeviceName": "/dev/xvda", "Ebs": {"SnapshotId": "snap-0123456789abcdef0", "VolumeSize": 20}}
+    disk = ec2.create_launch_template(
+        LaunchTemplateName="disk",
+        LaunchTemplateData={"ImageId": "ami-11111111", "BlockDeviceMappings": [mapping]},
+    )["LaunchTemplate"]["LaunchTemplateId"]
+    inherited = ec2.create_launch_template_version(
+        LaunchTemplateId=disk, SourceVersion="1", LaunchTemplateData={"ImageId": "ami-22222222"}
+    )["LaunchTemplateVersion"]["LaunchTemplateData"]
+    assert inherited["BlockDeviceMappings"] == [
+        {"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 20}}
+    ], inherited
+    explicit = ec2.create_launch_template_version(
+        LaunchTemplateId=disk, SourceVersion="1",
+        LaunchTemplateData={"BlockDeviceMappings": [mapping, {"DeviceName": "/dev/xvdb", "NoDevice": ""}]},
+    )["LaunchTemplateVersion"]["LaunchTemplateData"]
+    assert explicit["BlockDeviceMappings"][0] == mapping and len(explicit["BlockDeviceMappings"]) == 2, explicit
+    assert explicit["ImageId"] == "ami-11111111"
+    ec2.delete_launch_template(LaunchTemplateId=disk)
+    check("SourceVersion drops inherited snapshots, keeps sent ones")
+
     # Paging of templates (moto used to stop at 15).
     for n in range(24):
         ec2.create_launch_template(
