@@ -245,6 +245,33 @@ def _page(
 
 
 # ---------------------------------------------------------------------------
+# EC2 filter values (5)
+# ---------------------------------------------------------------------------
+
+
+def _filter_pattern(value: str) -> re.Pattern:
+    """An EC2 filter value as a regex: ``*`` any run, ``?`` one character,
+    a backslash escapes the next character; case-sensitive, whole value."""
+    out, chars = [], iter(value)
+    for c in chars:
+        if c == "\\":
+            out.append(re.escape(next(chars, "\\")))
+        elif c == "*":
+            out.append(".*")
+        elif c == "?":
+            out.append(".")
+        else:
+            out.append(re.escape(c))
+    return re.compile("".join(out), re.DOTALL)
+
+
+def _any_matches(candidates: list[str], values: list[str]) -> bool:
+    # Values of one filter are ORed.
+    patterns = [_filter_pattern(v) for v in values]
+    return any(p.fullmatch(c) for p in patterns for c in candidates)
+
+
+# ---------------------------------------------------------------------------
 # Launch template responses (2, 3, 4, 5)
 # ---------------------------------------------------------------------------
 
@@ -468,13 +495,33 @@ def describe_launch_template_versions(self: Any) -> ActionResult:
     return ActionResult(result)
 
 
+def _tags_of(resource: Any) -> list[dict[str, str]]:
+    # Read live (moto's LaunchTemplate.tags is a copy taken at creation, so
+    # CreateTags afterwards would not show).
+    return [{"Key": t["key"], "Value": t["value"]} for t in resource.get_tags()]
+
+
+def _template_matches(template: LaunchTemplate, name: str, values: list[str]) -> bool:
+    tags = _tags_of(template)
+    if name.startswith("tag:"):
+        return _any_matches([t["Value"] for t in tags if t["Key"] == name[4:]], values)
+    if name == "tag-key":
+        return _any_matches([t["Key"] for t in tags], values)
+    if name == "launch-template-name":
+        return _any_matches([template.name], values)
+    raise NotEmulated(f"DescribeLaunchTemplates filter {name!r} is not emulated")
+
+
 def describe_launch_templates(self: Any) -> ActionResult:
     self.error_on_dryrun()
     templates = self.ec2_backend.describe_launch_templates(
         template_names=self._get_param("LaunchTemplateNames", []),
         template_ids=self._get_param("LaunchTemplateIds", []),
-        filters=self._filters_from_querystring(),
+        filters=None,
     )
+    # Filters are ANDed, the values of one filter ORed.
+    for name, values in (self._filters_from_querystring() or {}).items():
+        templates = [t for t in templates if _template_matches(t, name, values)]
     page, next_token = _page(self, list(templates), 1, 200)
     result: dict[str, Any] = {
         "LaunchTemplates": [
@@ -485,7 +532,7 @@ def describe_launch_templates(self: Any) -> ActionResult:
                 "LatestVersionNumber": t.latest_version_number,
                 "LaunchTemplateId": t.id,
                 "LaunchTemplateName": t.name,
-                "Tags": t.tags,
+                "Tags": _tags_of(t),
             }
             for t in page
         ]

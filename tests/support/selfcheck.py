@@ -303,13 +303,31 @@ def check_launch_templates(h: Harness) -> None:
     assert len(names) == 25 == len(set(names))
     tagged = ec2.describe_launch_templates(Filters=[{"Name": "tag:team", "Values": ["a"]}], MaxResults=5)
     assert len(tagged["LaunchTemplates"]) == 5 and "NextToken" in tagged
+    assert all({"Key": "team", "Value": "a"} in t["Tags"] for t in tagged["LaunchTemplates"]), tagged
     rest = ec2.describe_launch_templates(
         Filters=[{"Name": "tag:team", "Values": ["a"]}], MaxResults=200, NextToken=tagged["NextToken"]
     )
     assert len(rest["LaunchTemplates"]) == 7 and "NextToken" not in rest
     err = client_error(ec2.describe_launch_templates, MaxResults=201)
     assert err.response["Error"]["Code"] == "InvalidParameterValue"
-    check("DescribeLaunchTemplates pages, filters still work")
+
+    def names_for(*filters: dict) -> list[str]:
+        found = ec2.describe_launch_templates(Filters=list(filters))["LaunchTemplates"]
+        return sorted(t["LaunchTemplateName"] for t in found)
+
+    # Tags added after creation are described and filtered on.
+    t03 = ec2.describe_launch_templates(LaunchTemplateNames=["t-03"])["LaunchTemplates"][0]["LaunchTemplateId"]
+    ec2.create_tags(Resources=[t03], Tags=[{"Key": "owner", "Value": "ops-1"}])
+    assert {"Key": "owner", "Value": "ops-1"} in ec2.describe_launch_templates(
+        LaunchTemplateIds=[t03])["LaunchTemplates"][0]["Tags"]
+    assert names_for({"Name": "tag-key", "Values": ["owner", "nobody"]}) == ["t-03"]
+    assert names_for({"Name": "tag:owner", "Values": ["ops-?"]}) == ["t-03"]
+    assert names_for({"Name": "tag:owner", "Values": ["OPS-1"]}) == []  # values are case-sensitive
+    assert names_for({"Name": "tag:team", "Values": ["a"]}, {"Name": "tag-key", "Values": ["owner"]}) == ["t-03"]
+    assert len(names_for({"Name": "tag-key", "Values": ["team"]})) == 24
+    err = client_error(ec2.describe_launch_templates, Filters=[{"Name": "create-time", "Values": ["x"]}])
+    assert err.response["Error"]["Code"] == "NotEmulated", err.response
+    check("DescribeLaunchTemplates pages, filters tag:<key> / tag-key, live Tags")
 
 
 def check_images(h: Harness) -> None:
