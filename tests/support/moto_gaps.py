@@ -573,18 +573,34 @@ def describe_images(self: Any) -> ActionResult:
     return ActionResult(result)
 
 
+_ARCHITECTURES = ("i386", "x86_64", "arm64", "x86_64_mac", "arm64_mac")
+
+
 def register_image(self: Any) -> ActionResult:
     name = self._get_param("Name")
     description = self._get_param("Description", "")
-    tag_spec = self._parse_tag_specification()
+    # "Default: For Amazon EBS-backed AMIs, i386." (moto registers EBS-backed
+    # images and kept no architecture at all.)
+    architecture = self._get_param("Architecture") or "i386"
+    if architecture not in _ARCHITECTURES:
+        raise InvalidParameterValue(
+            f"Value ({architecture}) for parameter architecture is invalid. "
+            f"Expecting one of: {', '.join(_ARCHITECTURES)}."
+        )
+    tag_spec = self._get_param("TagSpecifications", []) or []
+    for spec in tag_spec:
+        # "To tag the AMI, the value for ResourceType must be image. If you
+        # specify another value for ResourceType, the request fails."
+        if spec.get("ResourceType") != "image":
+            raise InvalidParameterValue(
+                f"'{spec.get('ResourceType')}' is not a valid taggable resource type for this operation."
+            )
     self.error_on_dryrun()
     image = self.ec2_backend.register_image(name, description)
-    # RegisterImage TagSpecifications: "image" tags the AMI, "snapshot" tags
-    # the snapshots it creates.
-    if tag_spec.get("image"):
-        self.ec2_backend.create_tags([image.id], tag_spec["image"])
-    if tag_spec.get("snapshot"):
-        self.ec2_backend.create_tags([image.ebs_snapshot.id], tag_spec["snapshot"])
+    image.architecture = architecture
+    tags = {t["Key"]: t.get("Value", "") for spec in tag_spec for t in spec.get("Tags", [])}
+    if tags:
+        self.ec2_backend.create_tags([image.id], tags)
     return ActionResult({"ImageId": image.id})
 
 

@@ -342,7 +342,23 @@ def check_images(h: Harness) -> None:
         created.append(image_id)
     one = ec2.describe_images(ImageIds=[created[3]])["Images"][0]
     assert {"Key": "build", "Value": "3"} in one["Tags"], one
-    check("RegisterImage applies TagSpecifications")
+    err = client_error(
+        ec2.register_image, Name="img-snap",
+        TagSpecifications=[{"ResourceType": "snapshot", "Tags": [{"Key": "k", "Value": "v"}]}],
+    )
+    assert err.response["Error"]["Code"] == "InvalidParameterValue", err.response
+    check("RegisterImage applies TagSpecifications (image only)")
+
+    # Architecture: kept, i386 by default for EBS-backed images, validated.
+    assert one["Architecture"] == "i386", one
+    arm = ec2.register_image(Name="img-arm", Architecture="arm64")["ImageId"]
+    assert ec2.describe_images(ImageIds=[arm])["Images"][0]["Architecture"] == "arm64"
+    by_arch = ec2.describe_images(Owners=["self"], Filters=[{"Name": "architecture", "Values": ["arm64"]}])
+    assert [i["ImageId"] for i in by_arch["Images"]] == [arm], by_arch
+    err = client_error(ec2.register_image, Name="img-bad", Architecture="sparc")
+    assert err.response["Error"]["Code"] == "InvalidParameterValue", err.response
+    ec2.deregister_image(ImageId=arm)
+    check("RegisterImage keeps Architecture (default i386)")
 
     listed = [i["ImageId"] for i in ec2.describe_images(Owners=["self"])["Images"]]
     assert listed == sorted(created), (listed, created)
