@@ -33,6 +33,13 @@ Control endpoints (JSON; never forwarded, never recorded):
   POST /_harness/images/<image-id>  {"state": ..., "creation_date": "2026-11-20T03:00:00.000Z",
                                      "region": "us-east-1"} (each optional) sets attributes of
                                      the image in moto's backend (account 123456789012); 404 if unknown
+  POST /_harness/groups/<group-name> {"status": "Delete in progress" | null, "region": "us-east-1"}
+                                     ("status" required, "region" optional) sets or clears the
+                                     Auto Scaling group's Status (DescribeAutoScalingGroups shows
+                                     it); while it is "Delete in progress", UpdateAutoScalingGroup
+                                     is refused (400 ValidationError "The AutoScaling group may not
+                                     be modified while it is pending delete"); 404 if unknown,
+                                     400 for a bad body
 
 A rule: {"service": "ec2"|null, "action": "CreateLaunchTemplateVersion"|null,
 "group": "<AutoScalingGroupName>"|null, "fault": F, "times": n|null,
@@ -70,7 +77,7 @@ import uuid
 from datetime import datetime, timezone
 from http.client import HTTPConnection, RemoteDisconnected
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 ACCOUNT_ID = "123456789012"
 
@@ -419,6 +426,8 @@ class ProxyHandler(BaseHTTPRequestHandler):
             self._send_json(200, {"ok": True, "rules": len(rules)})
         elif path.startswith("/_harness/images/") and self.command == "POST":
             self._set_image(path[len("/_harness/images/"):], payload)
+        elif path.startswith("/_harness/groups/") and self.command == "POST":
+            self._set_group(unquote(path[len("/_harness/groups/"):]), payload)
         else:
             self._send_json(404, {"error": f"no control endpoint {self.command} {path}"})
 
@@ -441,6 +450,20 @@ class ProxyHandler(BaseHTTPRequestHandler):
                 parsed = parsed.astimezone(timezone.utc).replace(tzinfo=None)
             image.creation_date = parsed
         self._send_json(200, {"ok": True, "image_id": image_id, "state": image.state})
+
+
+    def _set_group(self, name: str, payload: dict):
+        _moto_ready.wait()
+        import moto_gaps
+
+        if "status" not in payload or not (payload["status"] is None or isinstance(payload["status"], str)):
+            self._send_json(400, {"error": 'expected {"status": "Delete in progress" | null}'})
+            return
+        region = payload.get("region", "us-east-1")
+        if not moto_gaps.set_group_status(name, payload["status"], region):
+            self._send_json(404, {"error": f"unknown group {name} in {region}"})
+            return
+        self._send_json(200, {"ok": True, "group": name, "status": payload["status"]})
 
 
 _moto_app = None

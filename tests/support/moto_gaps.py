@@ -74,7 +74,9 @@ import re
 import threading
 from typing import Any
 
-from moto.core.responses import ActionResult, BaseResponse
+from moto.autoscaling.exceptions import ValidationError as AutoScalingValidationError
+from moto.autoscaling.responses import AutoScalingResponse
+from moto.core.responses import ActionResult, BaseResponse, EmptyResult
 from moto.ec2.exceptions import (
     EC2ClientError,
     InvalidLaunchTemplateVersionNotFound,
@@ -90,6 +92,8 @@ from moto.ec2.models.launch_templates import (
 from moto.ec2.responses.amis import AmisResponse
 from moto.ec2.responses.launch_templates import LaunchTemplates
 from moto.ec2.utils import parse_user_data
+
+ACCOUNT_ID = "123456789012"
 
 # moto's server is threaded; version counters and client tokens are updated
 # under one lock so concurrent creates can't hand out the same number.
@@ -606,6 +610,234 @@ def register_image(self: Any) -> ActionResult:
 
 AmisResponse.describe_images = describe_images
 AmisResponse.register_image = register_image
+
+
+# ---------------------------------------------------------------------------
+# Auto Scaling
+# ---------------------------------------------------------------------------
+
+
+def _groups(region: str = "us-east-1") -> dict[str, Any]:
+    from moto.autoscaling.models import autoscaling_backends
+
+    return autoscaling_backends[ACCOUNT_ID][region].autoscaling_groups
+
+
+# -- 8. A group being deleted ------------------------------------------------
+
+BEING_DELETED = "Delete in progress"
+
+
+def set_group_status(name: str, status: str | None, region: str = "us-east-1") -> bool:
+    group = _groups(region).get(name)
+    if group is None:
+        return False
+    # moto serialises DescribeAutoScalingGroups' Status from this attribute
+    # and omits it when None.
+    group.status = status
+    return True
+
+
+def refuse_if_being_deleted(group: Any) -> None:
+    # AWS's answer as observed (the reference documents only Status, "The
+    # current state of the Auto Scaling group when the DeleteAutoScalingGroup
+    # operation is in progress").
+    if getattr(group, "status", None) == BEING_DELETED:
+        raise AutoScalingValidationError(
+            "The AutoScaling group may not be modified while it is pending delete"
+        )
+
+
+# -- 9. MixedInstancesPolicy: partial updates, distribution rules -----------
+
+_ON_DEMAND_STRATEGIES = ("lowest-price", "prioritized")
+_SPOT_STRATEGIES = (
+    "capacity-optimized",
+    "capacity-optimized-prioritized",
+    "lowest-price",
+    "price-capacity-optimized",
+)
+
+
+def _uses_instance_requirements(policy: dict[str, Any]) -> bool:
+    overrides = (policy.get("LaunchTemplate") or {}).get("Overrides") or []
+    return any(o.get("InstanceRequirements") for o in overrides)
+
+
+def _with_defaults(policy: dict[str, Any]) -> dict[str, Any]:
+    """The distribution AWS describes: every property, defaults filled in.
+
+    Defaults from the InstancesDistribution reference: OnDemandAllocationStrategy
+    "prioritized" (lowest-price for groups with InstanceRequirements),
+    OnDemandBaseCapacity 0, OnDemandPercentageAboveBaseCapacity 100,
+    SpotAllocationStrategy lowest-price, SpotInstancePools 2 (lowest-price only).
+    """
+    dist = dict(policy.get("InstancesDistribution") or {})
+    dist.setdefault(
+        "OnDemandAllocationStrategy",
+        "lowest-price" if _uses_instance_requirements(policy) else "prioritized",
+    )
+    dist.setdefault("OnDemandBaseCapacity", 0)
+    dist.setdefault("OnDemandPercentageAboveBaseCapacity", 100)
+    dist.setdefault("SpotAllocationStrategy", "lowest-price")
+    if dist["SpotAllocationStrategy"] == "lowest-price":
+        dist.setdefault("SpotInstancePools", 2)
+    if dist.get("SpotMaxPrice") == "":
+        # "To remove a maximum price that you previously set, include the
+        # property but specify an empty string."
+        del dist["SpotMaxPrice"]
+    return {**policy, "InstancesDistribution": dist}
+
+
+def _check_distribution(policy: dict[str, Any]) -> None:
+    """The rules the InstancesDistribution reference states, on the result."""
+    dist = policy.get("InstancesDistribution") or {}
+
+    def fail(message: str) -> None:
+        raise AutoScalingValidationError(message)
+
+    on_demand = dist.get("OnDemandAllocationStrategy")
+    if on_demand not in _ON_DEMAND_STRATEGIES:
+        fail(f"Invalid OnDemandAllocationStrategy: {on_demand}. Valid values: {', '.join(_ON_DEMAND_STRATEGIES)}.")
+    spot = dist.get("SpotAllocationStrategy")
+    if spot not in _SPOT_STRATEGIES:
+        fail(f"Invalid SpotAllocationStrategy: {spot}. Valid values: {', '.join(_SPOT_STRATEGIES)}.")
+    if _uses_instance_requirements(policy):
+        # prioritized "cannot be used for groups that do [specify
+        # InstanceRequirements]"; capacity-optimized-prioritized "is not a
+        # valid value for Auto Scaling groups that specify InstanceRequirements".
+        if on_demand == "prioritized" or spot == "capacity-optimized-prioritized":
+            fail("Prioritized allocation strategies are not supported with InstanceRequirements.")
+    pools = dist.get("SpotInstancePools")
+    if pools is not None:
+        # "Valid only when the SpotAllocationStrategy is lowest-price. Value
+        # must be in the range of 1–20." (AWS's observed message.)
+        if spot != "lowest-price":
+            fail("SpotInstancePools option is only available with the lowest-price allocation strategy.")
+        if not 1 <= int(pools) <= 20:
+            fail(f"SpotInstancePools must be between 1 and 20; got {pools}.")
+    if int(dist.get("OnDemandBaseCapacity", 0)) < 0:
+        fail("OnDemandBaseCapacity must be greater than or equal to 0.")
+    if not 0 <= int(dist.get("OnDemandPercentageAboveBaseCapacity", 100)) <= 100:
+        fail("OnDemandPercentageAboveBaseCapacity must be between 0 and 100.")
+    price = dist.get("SpotMaxPrice")
+    if price is not None:
+        try:
+            ok = float(price) >= 0.001
+        except ValueError:
+            ok = False
+        if not ok:
+            # "Valid Range: Minimum value of 0.001"
+            fail(f"Invalid SpotMaxPrice: {price}. The minimum value is 0.001.")
+    overrides = (policy.get("LaunchTemplate") or {}).get("Overrides") or []
+    weighted = [o.get("WeightedCapacity") is not None for o in overrides]
+    if any(weighted) and not all(weighted):
+        # "If you specify a value for WeightedCapacity for one instance type,
+        # you must specify a value for WeightedCapacity for all of them."
+        fail("If you specify WeightedCapacity for one instance type, you must specify it for all of them.")
+
+
+def _merged_policy(current: dict[str, Any], sent: dict[str, Any]) -> dict[str, Any]:
+    """The group's policy after an update that sends ``sent``.
+
+    "Any properties that you don't specify are not changed by this update
+    request": the launch template specification, the overrides and each
+    InstancesDistribution property are kept unless sent.
+    """
+    merged = copy.deepcopy(current)
+    launch = merged.setdefault("LaunchTemplate", {})
+    spec = launch.get("LaunchTemplateSpecification") or {}
+    if spec.get("LaunchTemplateId") and spec.get("LaunchTemplateName"):
+        # moto describes (and stores) both, but refuses both when sent; the
+        # kept specification is passed on by id.
+        launch["LaunchTemplateSpecification"] = {k: v for k, v in spec.items() if k != "LaunchTemplateName"}
+    for key in ("LaunchTemplateSpecification", "Overrides"):
+        if key in (sent.get("LaunchTemplate") or {}):
+            launch[key] = copy.deepcopy(sent["LaunchTemplate"][key])
+    sent_dist = sent.get("InstancesDistribution")
+    if sent_dist is not None:
+        dist = merged.setdefault("InstancesDistribution", {})
+        if sent_dist.get("SpotAllocationStrategy", "lowest-price") != "lowest-price" and (
+            "SpotInstancePools" not in sent_dist
+        ):
+            # The pool count belongs to lowest-price: moving away from it
+            # drops the kept count (otherwise no client could ever change the
+            # strategy, as 0 is out of range).
+            dist.pop("SpotInstancePools", None)
+        dist.update(copy.deepcopy(sent_dist))
+    return merged
+
+
+# -- Auto Scaling responses (8, 9, 10) ----------------------------------------
+
+_original_create_group = AutoScalingResponse.create_auto_scaling_group
+
+
+def create_auto_scaling_group(self: Any) -> ActionResult:
+    sent = self._get_param("MixedInstancesPolicy")
+    if sent:
+        _check_distribution(_with_defaults(sent))
+    result = _original_create_group(self)
+    group = self.autoscaling_backend.autoscaling_groups[self._get_param("AutoScalingGroupName")]
+    if group.mixed_instances_policy:
+        group.mixed_instances_policy = _with_defaults(group.mixed_instances_policy)
+    return result
+
+
+def update_auto_scaling_group(self: Any) -> ActionResult:
+    name = self._get_param("AutoScalingGroupName")
+    group = self.autoscaling_backend.autoscaling_groups.get(name)
+    if group is None:
+        raise AutoScalingValidationError("AutoScalingGroup name not found - null")
+    refuse_if_being_deleted(group)
+
+    launch_template = self._get_param("LaunchTemplate") or {}
+    config_name = self._get_param("LaunchConfigurationName")
+    sent = self._get_param("MixedInstancesPolicy")
+    if launch_template and sent:
+        # "If you specify LaunchTemplate in your update request, you can't
+        # specify LaunchConfigurationName or MixedInstancesPolicy." (moto's
+        # wording for the other pair.)
+        raise AutoScalingValidationError(
+            "Valid requests must contain either LaunchTemplate, LaunchConfigurationName "
+            "or MixedInstancesPolicy parameter."
+        )
+    policy = None
+    if group.mixed_instances_policy and not (launch_template or config_name):
+        # moto replaced the whole policy with what was sent (None when only,
+        # say, MaxSize was sent); AWS changes only what is sent.
+        policy = _merged_policy(group.mixed_instances_policy, sent or {})
+    elif sent:
+        if not (sent.get("LaunchTemplate") or {}).get("LaunchTemplateSpecification"):
+            raise AutoScalingValidationError(
+                "The launch template specification is required when creating a mixed instances policy."
+            )
+        policy = copy.deepcopy(sent)
+    if policy is not None:
+        policy = _with_defaults(policy)
+        _check_distribution(policy)
+
+    self.autoscaling_backend.update_auto_scaling_group(
+        name=name,
+        availability_zones=self._get_param("AvailabilityZones", []),
+        desired_capacity=self._get_int_param("DesiredCapacity"),
+        max_size=self._get_int_param("MaxSize"),
+        min_size=self._get_int_param("MinSize"),
+        launch_config_name=config_name,
+        launch_template=launch_template,
+        vpc_zone_identifier=self._get_param("VPCZoneIdentifier"),
+        health_check_period=self._get_int_param("HealthCheckGracePeriod"),
+        health_check_type=self._get_param("HealthCheckType"),
+        new_instances_protected_from_scale_in=self._get_bool_param(
+            "NewInstancesProtectedFromScaleIn", None
+        ),
+        mixed_instances_policy=policy,
+    )
+    return EmptyResult()
+
+
+AutoScalingResponse.create_auto_scaling_group = create_auto_scaling_group
+AutoScalingResponse.update_auto_scaling_group = update_auto_scaling_group
 
 
 # ---------------------------------------------------------------------------

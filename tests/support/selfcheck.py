@@ -439,6 +439,102 @@ def check_autoscaling(h: Harness) -> None:
     assert err.response["Error"]["Code"] == "ValidationError"
     check("Auto Scaling: specs by id work, id+name rejected like AWS")
 
+    # A group being deleted: Status shown, updates refused.
+    assert "Status" not in groups["plain"]
+    assert h.control("POST", "/_harness/groups/plain", {"status": "Delete in progress"})[0] == 200
+    group = asg.describe_auto_scaling_groups(AutoScalingGroupNames=["plain"])["AutoScalingGroups"][0]
+    assert group["Status"] == "Delete in progress", group
+    err = client_error(asg.update_auto_scaling_group, AutoScalingGroupName="plain", MaxSize=3)
+    assert err.response["Error"] == {
+        "Type": "Sender", "Code": "ValidationError",
+        "Message": "The AutoScaling group may not be modified while it is pending delete",
+    }, err.response
+    assert h.control("POST", "/_harness/groups/plain", {"status": None})[0] == 200
+    asg.update_auto_scaling_group(AutoScalingGroupName="plain", MaxSize=3)
+    assert h.control("POST", "/_harness/groups/ghost", {"status": "Delete in progress"})[0] == 404
+    assert h.control("POST", "/_harness/groups/plain", {})[0] == 400
+    check("group being deleted: Status described, UpdateAutoScalingGroup refused")
+
+    # MixedInstancesPolicy: unspecified properties are kept.
+    def policy_of(name: str) -> dict:
+        return asg.describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"][0][
+            "MixedInstancesPolicy"]
+
+    overrides = [{"InstanceType": "t3.micro"}, {"InstanceType": "t3a.micro"}]
+    asg.create_auto_scaling_group(
+        AutoScalingGroupName="spot", MinSize=0, MaxSize=2, AvailabilityZones=["us-east-1a"],
+        MixedInstancesPolicy={
+            "LaunchTemplate": {"LaunchTemplateSpecification": {"LaunchTemplateId": tid, "Version": "1"},
+                               "Overrides": overrides},
+            "InstancesDistribution": {"OnDemandPercentageAboveBaseCapacity": 50,
+                                      "SpotAllocationStrategy": "price-capacity-optimized"},
+        },
+    )
+    distribution = {
+        "OnDemandAllocationStrategy": "prioritized", "OnDemandBaseCapacity": 0,
+        "OnDemandPercentageAboveBaseCapacity": 50, "SpotAllocationStrategy": "price-capacity-optimized",
+    }
+    assert policy_of("spot")["InstancesDistribution"] == distribution, policy_of("spot")
+    asg.update_auto_scaling_group(
+        AutoScalingGroupName="spot",
+        MixedInstancesPolicy={"LaunchTemplate": {"LaunchTemplateSpecification": {"LaunchTemplateId": tid, "Version": "$Latest"}}},
+    )
+    kept = policy_of("spot")
+    assert kept["LaunchTemplate"]["LaunchTemplateSpecification"]["Version"] == "$Latest", kept
+    assert kept["LaunchTemplate"]["Overrides"] == overrides, kept
+    assert kept["InstancesDistribution"] == distribution, kept
+    asg.update_auto_scaling_group(AutoScalingGroupName="spot", MaxSize=3)
+    assert policy_of("spot") == kept, policy_of("spot")
+    asg.update_auto_scaling_group(
+        AutoScalingGroupName="spot", MixedInstancesPolicy={"InstancesDistribution": {"OnDemandBaseCapacity": 1}}
+    )
+    assert policy_of("spot")["InstancesDistribution"] == {**distribution, "OnDemandBaseCapacity": 1}
+    assert policy_of("spot")["LaunchTemplate"] == kept["LaunchTemplate"]
+    check("UpdateAutoScalingGroup keeps unspecified MixedInstancesPolicy properties")
+
+    # InstancesDistribution rules.
+    def refused(**policy) -> str:
+        err = client_error(asg.update_auto_scaling_group, AutoScalingGroupName="spot", MixedInstancesPolicy=policy)
+        assert err.response["Error"]["Code"] == "ValidationError", err.response
+        return err.response["Error"]["Message"]
+
+    message = refused(InstancesDistribution={"SpotInstancePools": 3})
+    assert message == "SpotInstancePools option is only available with the lowest-price allocation strategy.", message
+    refused(InstancesDistribution={"SpotAllocationStrategy": "lowest-price", "SpotInstancePools": 21})
+    refused(InstancesDistribution={"OnDemandPercentageAboveBaseCapacity": 101})
+    refused(InstancesDistribution={"SpotAllocationStrategy": "cheapest"})
+    refused(InstancesDistribution={"SpotMaxPrice": "0.0001"})
+    refused(LaunchTemplate={"Overrides": [{"InstanceType": "t3.micro", "WeightedCapacity": "2"},
+                                          {"InstanceType": "t3a.micro"}]})
+    err = client_error(
+        asg.update_auto_scaling_group, AutoScalingGroupName="spot",
+        LaunchTemplate={"LaunchTemplateId": tid, "Version": "1"},
+        MixedInstancesPolicy={"InstancesDistribution": {"OnDemandBaseCapacity": 0}},
+    )
+    assert err.response["Error"]["Code"] == "ValidationError"
+    assert policy_of("spot")["InstancesDistribution"]["OnDemandBaseCapacity"] == 1  # nothing changed
+    asg.update_auto_scaling_group(
+        AutoScalingGroupName="spot",
+        MixedInstancesPolicy={"InstancesDistribution": {"SpotAllocationStrategy": "lowest-price", "SpotInstancePools": 3}},
+    )
+    assert policy_of("spot")["InstancesDistribution"]["SpotInstancePools"] == 3
+    asg.update_auto_scaling_group(
+        AutoScalingGroupName="spot",
+        MixedInstancesPolicy={"InstancesDistribution": {"SpotAllocationStrategy": "capacity-optimized"}},
+    )
+    assert "SpotInstancePools" not in policy_of("spot")["InstancesDistribution"], policy_of("spot")
+    err = client_error(
+        asg.create_auto_scaling_group, AutoScalingGroupName="bad", MinSize=0, MaxSize=1,
+        AvailabilityZones=["us-east-1a"],
+        MixedInstancesPolicy={
+            "LaunchTemplate": {"LaunchTemplateSpecification": {"LaunchTemplateId": tid}},
+            "InstancesDistribution": {"SpotAllocationStrategy": "capacity-optimized", "SpotInstancePools": 2},
+        },
+    )
+    assert err.response["Error"]["Code"] == "ValidationError", err.response
+    check("InstancesDistribution validated as a whole, on create and update")
+
+
 def check_faults(h: Harness) -> None:
     ec2, asg, ssm = h.client("ec2"), h.client("autoscaling"), h.client("ssm")
     ssm.put_parameter(Name="/ami/latest", Value="ami-11111111", Type="String")
