@@ -72,7 +72,9 @@ import copy
 import json
 import re
 import threading
+import uuid
 from typing import Any
+from xml.sax.saxutils import escape as xml_escape
 
 from moto.autoscaling.exceptions import ValidationError as AutoScalingValidationError
 from moto.autoscaling.responses import AutoScalingResponse
@@ -92,6 +94,7 @@ from moto.ec2.models.launch_templates import (
 from moto.ec2.responses.amis import AmisResponse
 from moto.ec2.responses.launch_templates import LaunchTemplates
 from moto.ec2.utils import parse_user_data
+from werkzeug.exceptions import HTTPException
 
 ACCOUNT_ID = "123456789012"
 
@@ -768,6 +771,108 @@ def _merged_policy(current: dict[str, Any], sent: dict[str, Any]) -> dict[str, A
     return merged
 
 
+def _specs(launch_template: dict[str, Any] | None, policy: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """Every launch template specification the group would launch from."""
+    if launch_template:
+        return [launch_template]
+    if not policy:
+        return []
+    launch = policy.get("LaunchTemplate") or {}
+    specs = [launch.get("LaunchTemplateSpecification") or {}]
+    specs += [o["LaunchTemplateSpecification"] for o in launch.get("Overrides") or [] if o.get("LaunchTemplateSpecification")]
+    return specs
+
+
+# -- 10. The launch check under IAM enforcement ------------------------------
+
+
+class _AutoScalingAccessDenied(HTTPException):
+    """403 AccessDenied in Auto Scaling's own error format.
+
+    moto's call_action answers an HTTPException with its description and
+    code, so the SDKs parse it as they parse AWS's answer.
+    """
+
+    code = 403
+
+    def __init__(self, message: str):
+        super().__init__()
+        self.description = (
+            '<ErrorResponse xmlns="http://autoscaling.amazonaws.com/doc/2011-01-01/">'
+            f"<Error><Type>Sender</Type><Code>AccessDenied</Code><Message>{xml_escape(message)}</Message></Error>"
+            f"<RequestId>{uuid.uuid4()}</RequestId></ErrorResponse>"
+        )
+
+    def get_headers(self, *args: Any, **kwargs: Any) -> list[tuple[str, str]]:
+        return [("Content-Type", "text/xml")]
+
+
+def _enforcing() -> bool:
+    # The same test moto's own authorisation makes (POST /moto-api/reset-auth).
+    from moto import settings
+    from moto.core.authorization import ActionAuthenticatorMixin
+
+    return ActionAuthenticatorMixin.request_count >= settings.INITIAL_NO_AUTH_ACTION_COUNT
+
+
+def _caller_may(response: Any, action: str) -> bool:
+    """Whether the caller's IAM policies allow ``action``, by moto's own
+    policy evaluation (actions only: resources and conditions are ignored,
+    as for every call moto authorises)."""
+    from moto.core.exceptions import AccessDeniedError
+    from moto.iam.access_control import IAMRequest
+
+    request = IAMRequest(
+        account_id=response.current_account,
+        method=response.method,
+        path=response.raw_path,
+        data=response.data,
+        body=response.raw_body,
+        headers=response.headers,
+        action=response._get_action(),
+    )
+    request._action = action  # the dependent action instead of the called one
+    try:
+        request.check_action_permitted("*")
+    except AccessDeniedError:
+        return False
+    return True
+
+
+def _launch_check(response: Any, specs: list[dict[str, Any]]) -> None:
+    """What Auto Scaling checks on the caller when a launch template is set.
+
+    "An IAM user or role that creates or updates an Auto Scaling group using a
+    launch template must have permission to use the ec2:RunInstances action.
+    Users without this permission receive an error that they are not
+    authorized to use the launch template." Plus, per the template's resolved
+    version: ssm:GetParameters for an ImageId resolve:ssm:..., iam:PassRole
+    for an IamInstanceProfile, ec2:CreateTags for TagSpecifications.
+    """
+    if not specs or not _enforcing():
+        return
+    ec2 = response.autoscaling_backend.ec2_backend
+    for spec in specs:
+        shown = spec.get("LaunchTemplateId") or spec.get("LaunchTemplateName")
+        try:
+            if spec.get("LaunchTemplateId"):
+                template = ec2.get_launch_template(spec["LaunchTemplateId"])
+            else:
+                template = ec2.get_launch_template_by_name(spec.get("LaunchTemplateName"))
+            data = template.get_version(spec.get("Version") or "$Default").data
+        except Exception:
+            continue  # an unknown template or version: moto's own error follows
+        needed = ["ec2:RunInstances"]
+        if str(data.get("ImageId", "")).startswith("resolve:ssm:"):
+            needed.append("ssm:GetParameters")
+        if data.get("IamInstanceProfile"):
+            needed.append("iam:PassRole")
+        if data.get("TagSpecifications"):
+            needed.append("ec2:CreateTags")
+        if not all(_caller_may(response, action) for action in needed):
+            raise _AutoScalingAccessDenied(f"You are not authorized to use launch template: {shown}")
+
+
 # -- Auto Scaling responses (8, 9, 10) ----------------------------------------
 
 _original_create_group = AutoScalingResponse.create_auto_scaling_group
@@ -777,6 +882,7 @@ def create_auto_scaling_group(self: Any) -> ActionResult:
     sent = self._get_param("MixedInstancesPolicy")
     if sent:
         _check_distribution(_with_defaults(sent))
+    _launch_check(self, _specs(self._get_param("LaunchTemplate"), sent))
     result = _original_create_group(self)
     group = self.autoscaling_backend.autoscaling_groups[self._get_param("AutoScalingGroupName")]
     if group.mixed_instances_policy:
@@ -816,6 +922,8 @@ def update_auto_scaling_group(self: Any) -> ActionResult:
     if policy is not None:
         policy = _with_defaults(policy)
         _check_distribution(policy)
+    if launch_template or sent:
+        _launch_check(self, _specs(launch_template, policy))
 
     self.autoscaling_backend.update_auto_scaling_group(
         name=name,

@@ -705,7 +705,83 @@ def check_keep_alive(h: Harness) -> None:
     check("HTTP/1.1 keep-alive with Content-Length")
 
 
+def check_launch_check(h: Harness) -> None:
+    """Auto Scaling's launch check under IAM enforcement (its own harness:
+    enforcement cannot be switched off again)."""
+    ec2, asg, iam = h.client("ec2"), h.client("autoscaling"), h.client("iam")
+    template = ec2.create_launch_template(
+        LaunchTemplateName="golden", LaunchTemplateData={"ImageId": "ami-11111111"}
+    )["LaunchTemplate"]["LaunchTemplateId"]
+    ec2.create_launch_template_version(
+        LaunchTemplateId=template, LaunchTemplateData={"ImageId": "resolve:ssm:/golden/ami"}
+    )
+    asg.create_auto_scaling_group(
+        AutoScalingGroupName="plain", MinSize=0, MaxSize=1, AvailabilityZones=["us-east-1a"],
+        LaunchTemplate={"LaunchTemplateId": template, "Version": "1"},
+    )
+    asg.create_auto_scaling_group(
+        AutoScalingGroupName="mixed", MinSize=0, MaxSize=1, AvailabilityZones=["us-east-1a"],
+        MixedInstancesPolicy={"LaunchTemplate": {
+            "LaunchTemplateSpecification": {"LaunchTemplateId": template, "Version": "1"},
+            "Overrides": [{"InstanceType": "t3.micro"}]}},
+    )
+
+    def user(name: str, *actions: str):
+        iam.create_user(UserName=name)
+        iam.put_user_policy(UserName=name, PolicyName="p", PolicyDocument=json.dumps({
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": ["autoscaling:Describe*", *actions], "Resource": "*"}],
+        }))
+        key = iam.create_access_key(UserName=name)["AccessKey"]
+        return boto3.client(
+            "autoscaling", endpoint_url=h.url, region_name="us-east-1",
+            aws_access_key_id=key["AccessKeyId"], aws_secret_access_key=key["SecretAccessKey"],
+            config=Config(retries={"total_max_attempts": 1}),
+        )
+
+    runner = user("runner", "autoscaling:UpdateAutoScalingGroup", "ec2:RunInstances")
+    with_ssm = user("with-ssm", "autoscaling:UpdateAutoScalingGroup", "ec2:RunInstances", "ssm:GetParameters")
+    no_run = user("no-run", "autoscaling:UpdateAutoScalingGroup")
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{h.moto}/moto-api/reset-auth", data=b"0", method="POST",
+        headers={"Content-Type": "text/plain"},
+    )
+    urllib.request.urlopen(request).read()
+
+    def denied(client, **kwargs) -> None:
+        err = client_error(client.update_auto_scaling_group, **kwargs)
+        assert err.response["ResponseMetadata"]["HTTPStatusCode"] == 403, err.response
+        assert err.response["Error"] == {
+            "Type": "Sender", "Code": "AccessDenied",
+            "Message": f"You are not authorized to use launch template: {template}",
+        }, err.response
+
+    def version_of(client, name: str) -> str:
+        group = client.describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"][0]
+        spec = group.get("LaunchTemplate") or group["MixedInstancesPolicy"]["LaunchTemplate"]["LaunchTemplateSpecification"]
+        return spec["Version"]
+
+    plain_v2 = {"AutoScalingGroupName": "plain", "LaunchTemplate": {"LaunchTemplateId": template, "Version": "2"}}
+    mixed_v2 = {"AutoScalingGroupName": "mixed", "MixedInstancesPolicy": {"LaunchTemplate": {
+        "LaunchTemplateSpecification": {"LaunchTemplateId": template, "Version": "2"}}}}
+    runner.update_auto_scaling_group(
+        AutoScalingGroupName="plain", LaunchTemplate={"LaunchTemplateId": template, "Version": "1"}
+    )
+    denied(runner, **plain_v2)
+    denied(runner, **mixed_v2)
+    assert (version_of(runner, "plain"), version_of(runner, "mixed")) == ("1", "1")
+    denied(no_run, AutoScalingGroupName="plain", LaunchTemplate={"LaunchTemplateId": template, "Version": "1"})
+    no_run.update_auto_scaling_group(AutoScalingGroupName="plain", MaxSize=2)  # no launch template: no check
+    with_ssm.update_auto_scaling_group(**plain_v2)
+    with_ssm.update_auto_scaling_group(**mixed_v2)
+    assert (version_of(runner, "plain"), version_of(runner, "mixed")) == ("2", "2")
+    check("launch check under IAM enforcement: ec2:RunInstances, ssm:GetParameters for resolve:ssm:")
+
+
 def main() -> None:
+    # The IAM-enforcing harness is started first so that its moto loads
+    # while the other checks run.
+    enforced = Harness()
     h = Harness()
     print(f"ready after {h.ready_seconds * 1000:.0f} ms: proxy {h.proxy}, moto {h.moto}")
     try:
@@ -718,6 +794,10 @@ def main() -> None:
         h.close()
     assert h.proc.returncode == 0
     check("harness exits on stdin EOF")
+    try:
+        check_launch_check(enforced)
+    finally:
+        enforced.close()
     print("all checks passed")
 
 
