@@ -382,7 +382,7 @@ def create_launch_template_version(self: Any) -> ActionResult:
         version = template.create_version(data, description)
         if token:
             tokens[token] = (fingerprint, template, version)
-    # No "Warning" element: the version is accepted as sent.
+    # No "Warning" element: the proxy's "warn" fault adds one (harness.py).
     return ActionResult({"LaunchTemplateVersion": _version_dict(self, template, version)})
 
 

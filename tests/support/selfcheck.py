@@ -593,6 +593,52 @@ def check_faults(h: Harness) -> None:
     ec2.create_launch_template_version(LaunchTemplateName="asg-lt", LaunchTemplateData={"ImageId": "ami-3"})
     check("after / times")
 
+    # warn: the version is created, the answer carries a ValidationWarning.
+    h.faults({
+        "service": "ec2", "action": "CreateLaunchTemplateVersion", "fault": "warn", "times": 1,
+        "code": "InvalidAMIID.NotFound", "message": "The image id '[ami-00000bad]' does not exist",
+    })
+    warned = ec2.create_launch_template_version(LaunchTemplateName="asg-lt", LaunchTemplateData={"ImageId": "ami-00000bad"})
+    assert warned["Warning"] == {"Errors": [
+        {"Code": "InvalidAMIID.NotFound", "Message": "The image id '[ami-00000bad]' does not exist"}
+    ]}, warned
+    asg_lt = warned["LaunchTemplateVersion"]["LaunchTemplateId"]
+    assert versions_of(ec2, asg_lt, Versions=["$Latest"]) == [warned["LaunchTemplateVersion"]["VersionNumber"]]
+    status, _ = h.control("POST", "/_harness/faults", {"rules": [{"action": "DescribeImages", "fault": "warn"}]})
+    assert status == 400
+    check("warn: version created, Warning in the answer")
+
+    # before: another writer's version lands just before the call.
+    latest = versions_of(ec2, asg_lt, Versions=["$Latest"])[0]
+    h.control("POST", "/_harness/reset")
+    h.faults({
+        "service": "ec2", "action": "CreateLaunchTemplateVersion", "fault": "before", "times": 1,
+        "request": {"service": "ec2", "action": "CreateLaunchTemplateVersion", "params": {
+            "LaunchTemplateId": asg_lt, "SourceVersion": "$Latest", "LaunchTemplateData": {"InstanceType": "m5.large"}}},
+    })
+    mine = ec2.create_launch_template_version(
+        LaunchTemplateId=asg_lt, SourceVersion="$Latest", LaunchTemplateData={"ImageId": "ami-0000000b"}
+    )["LaunchTemplateVersion"]
+    assert mine["VersionNumber"] == latest + 2, (mine, latest)
+    assert mine["LaunchTemplateData"]["InstanceType"] == "m5.large", mine  # built on the racer's version
+    racer = ec2.describe_launch_template_versions(LaunchTemplateId=asg_lt, Versions=[str(latest + 1)])
+    assert racer["LaunchTemplateVersions"][0]["LaunchTemplateData"]["InstanceType"] == "m5.large"
+    recorded = [{k: v for k, v in c.items() if k != "at"} for c in h.calls()["calls"]]
+    assert recorded[0] == {"service": "ec2", "action": "CreateLaunchTemplateVersion", "mutating": True,
+                           "status": 200, "fault": "before"}, recorded
+    assert [c["action"] for c in recorded].count("CreateLaunchTemplateVersion") == 1, recorded
+    h.faults({
+        "service": "ec2", "action": "CreateLaunchTemplateVersion", "fault": "before", "times": 1,
+        "request": {"service": "ec2", "action": "CreateLaunchTemplateVersion", "params": {
+            "LaunchTemplateId": "lt-0123456789abcdef0", "LaunchTemplateData": {}}},
+    })
+    err = client_error(ec2.create_launch_template_version, LaunchTemplateId=asg_lt, LaunchTemplateData={})
+    assert err.response["Error"]["Code"] == "HarnessInjectionFailed", err.response
+    assert versions_of(ec2, asg_lt, Versions=["$Latest"]) == [latest + 2]  # the call was not forwarded
+    status, _ = h.control("POST", "/_harness/faults", {"rules": [{"fault": "before", "request": {"service": "ec2"}}]})
+    assert status == 400
+    check("before: the rule's request runs first, unrecorded; a failing one fails the call")
+
     # probability with a seed is reproducible.
     def pattern() -> list[bool]:
         h.faults({"service": "ssm", "fault": "throttle", "probability": 0.5, "seed": 7})
