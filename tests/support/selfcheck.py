@@ -71,8 +71,15 @@ class Harness:
         self.proc.wait(timeout=10)
 
 
+_last_check = time.monotonic()
+
+
 def check(name: str) -> None:
-    print(f"ok  {name}", flush=True)
+    # With its duration since the previous check: the selfcheck must stay fast.
+    global _last_check
+    now = time.monotonic()
+    print(f"ok  {name} ({(now - _last_check) * 1000:.0f} ms)", flush=True)
+    _last_check = now
 
 
 def client_error(fn, *args, **kwargs) -> botocore.exceptions.ClientError:
