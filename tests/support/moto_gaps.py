@@ -1,68 +1,22 @@
 """Fill the gaps between moto 5.2.5 and the real EC2 / Auto Scaling APIs.
 
 Importing this module patches moto in place; it must be imported before the
-moto server handles its first request. Every behaviour below follows the
-Amazon EC2 API reference; each patch cites the behaviour it emulates.
+moto server handles its first request (harness.py does).
 
-Emulated behaviours
--------------------
-1. Launch template version numbers are never reused. moto numbers versions by
-   list position, so deleting a version would renumber the later ones. Here each
-   template keeps a counter; lookups by number, ``$Latest`` (highest existing
-   number), ``$Default``, MinVersion/MaxVersion, ModifyLaunchTemplate
-   ``DefaultVersion`` and DescribeLaunchTemplates ``LatestVersionNumber`` /
-   ``DefaultVersionNumber`` all work by number. A number that does not exist
-   raises moto's ``InvalidLaunchTemplateId.VersionNotFound``.
-2. ``DeleteLaunchTemplateVersions`` (not implemented by moto): up to 200
-   versions per call (more -> 400 ``InvalidParameterValue``); HTTP 200 with
-   ``SuccessfullyDeletedLaunchTemplateVersions`` and
-   ``UnsuccessfullyDeletedLaunchTemplateVersions``. Per-version errors:
-   the default version -> ``unexpectedError`` ("Cannot delete the default
-   version of a launch template"); an unknown or non-numeric version ->
-   ``launchTemplateVersionDoesNotExist``; an unknown or malformed template id
-   or name -> ``launchTemplateIdDoesNotExist`` / ``launchTemplateIdMalformed`` /
-   ``launchTemplateNameDoesNotExist`` / ``launchTemplateNameMalformed`` for
-   each version (the documented ResponseError codes; the call still succeeds).
-3. ``CreateLaunchTemplateVersion`` honours ``SourceVersion`` (number,
-   ``$Latest`` or ``$Default``): the new version is a deep copy of the source
-   version's data with the top-level keys sent in ``LaunchTemplateData``
-   replacing the source's. It honours ``ClientToken`` (scoped to the account
-   and region, as EC2 idempotency tokens are): the same token with the same
-   parameters returns the version created the first time (no new version);
-   the same token with different parameters -> 400
-   ``IdempotentParameterMismatch``. Sending both LaunchTemplateId and
-   LaunchTemplateName -> 400 ``InvalidParameterCombination``.
-4. ``DescribeLaunchTemplateVersions`` and ``DescribeLaunchTemplates``:
-   ``MaxResults`` 1..200 (otherwise 400 ``InvalidParameterValue``) with
-   ``NextToken`` paging; an unusable NextToken -> 400
-   ``InvalidPaginationToken``. moto cut at 15 results and never paged.
-   When MaxResults is omitted everything is returned in one page.
-   Versions come back ordered by version number ascending within a template
-   (each version at most once, even if asked for as both ``$Latest`` and a
-   number). DescribeLaunchTemplateVersions ``Filters`` (ignored by moto):
-   ``is-default-version``, ``image-id``, ``instance-type``, ``kernel-id``,
-   ``ram-disk-id``, ``ebs-optimized`` are applied; any other filter name fails
-   the call (HTTP 500) rather than being silently ignored.
-5. ``DescribeImages``: ``MaxResults`` 5..1000 (otherwise 400
-   ``InvalidParameterValue``) with ``NextToken`` paging when MaxResults is
-   given; without it, one page. AWS does not specify the order, so images are
-   returned sorted by image id (deterministic, but unrelated to creation
-   order) to break clients that rely on insertion order. Owners, ImageIds,
-   ExecutableUsers and filters behave as in moto.
-6. ``RegisterImage`` applies ``TagSpecifications``: tags for resource type
-   ``image`` go on the new image, tags for ``snapshot`` on its root snapshot
-   (moto dropped them).
-7. Auto Scaling: verified, not patched. moto already rejects a launch template
-   specification carrying both LaunchTemplateId and LaunchTemplateName (in
-   ``LaunchTemplate`` and in ``MixedInstancesPolicy``) with AWS's own
-   ``ValidationError`` "Valid requests must contain either launchTemplateId or
-   LaunchTemplateName", and describes specifications with both fields.
-8. IAM enforcement (``POST /moto-api/reset-auth``) checks SigV4 signatures
-   against the exact request body, as AWS does. moto signed a re-encoding of
-   the parsed form instead (werkzeug consumes form bodies, so moto's raw body
-   is empty), which differs from the AWS SDK for Rust's encoding (``%20``
-   against ``+`` for a space) and refused valid requests with
-   ``AuthFailure``. The raw body is now kept for the signature check.
+What is emulated, why, and the AWS reference sentence behind each behaviour
+are written once, in docs/testing.md ("What is emulated"); the numbered
+sections below follow its numbering. Control interfaces (proxy fault rules,
+``/_harness/...`` endpoints) are documented in harness.py's docstring.
+
+Public helpers for other harness modules:
+
+``refuse_if_being_deleted(group)``
+    Raises Auto Scaling's ValidationError when ``group`` (a moto
+    FakeAutoScalingGroup) has ``Status`` "Delete in progress" (section 8).
+    Any emulated call that modifies a group must call it first.
+``set_group_status(name, status, region="us-east-1")``
+    Sets or (``status=None``) clears a group's ``Status``; returns False if
+    the group does not exist. Used by ``POST /_harness/groups/<name>``.
 """
 
 from __future__ import annotations
