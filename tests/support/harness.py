@@ -33,11 +33,19 @@ Control endpoints (JSON; never forwarded, never recorded):
   POST /_harness/images/<image-id>  {"state": ..., "creation_date": "2026-11-20T03:00:00.000Z",
                                      "region": "us-east-1"} (each optional) sets attributes of
                                      the image in moto's backend (account 123456789012); 404 if unknown
+  POST /_harness/groups/<group-name> {"status": "Delete in progress" | null, "region": "us-east-1"}
+                                     ("status" required, "region" optional) sets or clears the
+                                     Auto Scaling group's Status (DescribeAutoScalingGroups shows
+                                     it); while it is "Delete in progress", UpdateAutoScalingGroup
+                                     is refused (400 ValidationError "The AutoScaling group may not
+                                     be modified while it is pending delete"); 404 if unknown,
+                                     400 for a bad body
 
 A rule: {"service": "ec2"|null, "action": "CreateLaunchTemplateVersion"|null,
 "group": "<AutoScalingGroupName>"|null, "fault": F, "times": n|null,
 "probability": p|null, "seed": int|null, "after": n|null, "delay_ms": int|null,
-"status": int|null, "code": str|null, "message": str|null}.
+"status": int|null, "code": str|null, "message": str|null,
+"request": {...}|null}.
 null fields match anything; "group" only matches Auto Scaling calls whose form
 body carries that AutoScalingGroupName. Of the calls a rule matches, the first
 ``after`` are let through, then it injects on the next ``times`` (all if null),
@@ -51,7 +59,30 @@ injects wins. Faults:
   drop      close the connection without answering
   hang      wait ``delay_ms`` (default 60000), then forward to moto as usual (so the
             call takes effect even if the client gave up, as it may on AWS)
-All but hang are answered by the proxy; moto never sees the call.
+  warn      forward to moto (the version or template is really created), then add
+            to a 200 answer a ValidationWarning with one error: ``Warning.Errors ==
+            [{"Code": code (default "InvalidParameterValue"), "Message": message
+            (default "Injected warning")}]``. Needs ``action``
+            "CreateLaunchTemplateVersion" or "CreateLaunchTemplate".
+  before    first perform ``request`` against moto directly, then forward the call
+            as usual: another writer racing the client. ``request`` is
+            {"service": "ec2", "action": "CreateLaunchTemplateVersion",
+             "params": {...boto3 parameters...}, "region": str|null,
+             "credentials": {"access_key_id", "secret_access_key"}|null}
+            performed with boto3 (one attempt) signed with the seeding key
+            ``testing``/``testing`` unless ``credentials`` are given (needed under IAM
+            enforcement), in the call's region unless ``region`` is given. It is
+            not recorded (the call itself is, with fault "before"). If it fails,
+            the call is answered 400 ``HarnessInjectionFailed`` (message: the
+            failure) and not forwarded. Example, a version with another
+            instance type lands just before the client's next new version:
+            {"service": "ec2", "action": "CreateLaunchTemplateVersion",
+             "fault": "before", "times": 1,
+             "request": {"service": "ec2", "action": "CreateLaunchTemplateVersion",
+                         "params": {"LaunchTemplateId": "lt-...", "SourceVersion": "$Latest",
+                                    "LaunchTemplateData": {"InstanceType": "m5.large"}}}}
+throttle, http500, http503, error and drop are answered by the proxy; moto
+never sees the call.
 """
 
 from __future__ import annotations
@@ -70,7 +101,7 @@ import uuid
 from datetime import datetime, timezone
 from http.client import HTTPConnection, RemoteDisconnected
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 ACCOUNT_ID = "123456789012"
 
@@ -84,7 +115,9 @@ _in_flight_mutating = 0
 _peak_in_flight_mutating = 0
 _rules: list["Rule"] = []
 
-_FAULTS = {"throttle", "http500", "http503", "error", "drop", "hang"}
+_FAULTS = {"throttle", "http500", "http503", "error", "drop", "hang", "warn", "before"}
+# Answers that carry a ValidationWarning ("warn").
+_WARNABLE = {"CreateLaunchTemplateVersion", "CreateLaunchTemplate"}
 
 
 class Rule:
@@ -104,6 +137,18 @@ class Rule:
         self.status = spec.get("status")
         self.code = spec.get("code")
         self.message = spec.get("message")
+        self.request = spec.get("request")
+        if self.fault == "warn" and self.action not in _WARNABLE:
+            raise ValueError(f"a warn rule needs action one of {sorted(_WARNABLE)}")
+        if self.fault == "before":
+            request = self.request
+            if not (
+                isinstance(request, dict)
+                and isinstance(request.get("service"), str)
+                and isinstance(request.get("action"), str)
+                and isinstance(request.get("params", {}), dict)
+            ):
+                raise ValueError('a before rule needs "request": {"service", "action", "params"}')
         self.rng = random.Random(spec.get("seed"))
         self.seen = 0
         self.injected = 0
@@ -218,6 +263,60 @@ def error_response(call: Call, status: int, code: str, message: str) -> tuple[in
         ).encode()
         headers = [("Content-Type", "text/xml"), ("x-amzn-RequestId", request_id)]
     return status, headers, body
+
+
+def _with_warning(xml: bytes, code: str, message: str) -> bytes:
+    """Adds a ValidationWarning to an EC2 Create(LaunchTemplate|LaunchTemplateVersion) answer.
+
+    EC2 serialises the result's ``Warning`` member as ``<warning><errorSet>
+    <item><code/><message/></item></errorSet></warning>`` inside the root
+    element; it goes just before the root's closing tag.
+    """
+    end = xml.rstrip().rfind(b"</")
+    if end < 0:
+        return xml
+    warning = (
+        f"<warning><errorSet><item><code>{_xml_escape(code)}</code>"
+        f"<message>{_xml_escape(message)}</message></item></errorSet></warning>"
+    ).encode()
+    return xml[:end] + warning + xml[end:]
+
+
+# The seeding credentials of the tests; a "before" request may name others
+# (needed once IAM enforcement is on).
+_SEED_CREDENTIALS = {"access_key_id": "testing", "secret_access_key": "testing"}
+_clients_lock = threading.Lock()
+_clients: dict[tuple, object] = {}
+
+
+def _perform(request: dict, call: Call) -> str | None:
+    """Performs a rule's ``request`` against moto directly (so the proxy
+    neither records nor faults it); returns an error text if it failed."""
+    _moto_ready.wait()
+    import boto3
+    from botocore import xform_name
+    from botocore.config import Config
+
+    credentials = {**_SEED_CREDENTIALS, **(request.get("credentials") or {})}
+    region = request.get("region") or call.region or "us-east-1"
+    key = (request["service"], region, credentials["access_key_id"], credentials["secret_access_key"])
+    # botocore sessions are not safe for concurrent client creation.
+    with _clients_lock:
+        client = _clients.get(key)
+        if client is None:
+            client = _clients[key] = boto3.client(
+                request["service"],
+                endpoint_url=f"http://127.0.0.1:{_moto_port}",
+                region_name=region,
+                aws_access_key_id=credentials["access_key_id"],
+                aws_secret_access_key=credentials["secret_access_key"],
+                config=Config(retries={"total_max_attempts": 1}),
+            )
+    try:
+        getattr(client, xform_name(request["action"]))(**request.get("params", {}))
+    except Exception as err:  # any failure is the test's setup failing
+        return f"the rule's {request['service']}:{request['action']} failed: {err}"
+    return None
 
 
 # ---------------------------------------------------------------------------
@@ -377,7 +476,17 @@ class ProxyHandler(BaseHTTPRequestHandler):
         if fault == "hang":
             delay = rule.delay_ms if rule.delay_ms is not None else 60000
             time.sleep(delay / 1000.0)
+        if fault == "before":
+            failure = _perform(rule.request, call)
+            if failure:
+                # 400, so that no SDK retries past a broken test setup.
+                status, headers, data = error_response(call, 400, "HarnessInjectionFailed", failure)
+                record["status"] = status
+                self._send(status, headers, data)
+                return
         status, reason, headers, data = self._forward(body)
+        if fault == "warn" and status == 200:
+            data = _with_warning(data, rule.code or "InvalidParameterValue", rule.message or "Injected warning")
         record["status"] = status
         try:
             self._send(status, headers, data, reason)
@@ -419,6 +528,8 @@ class ProxyHandler(BaseHTTPRequestHandler):
             self._send_json(200, {"ok": True, "rules": len(rules)})
         elif path.startswith("/_harness/images/") and self.command == "POST":
             self._set_image(path[len("/_harness/images/"):], payload)
+        elif path.startswith("/_harness/groups/") and self.command == "POST":
+            self._set_group(unquote(path[len("/_harness/groups/"):]), payload)
         else:
             self._send_json(404, {"error": f"no control endpoint {self.command} {path}"})
 
@@ -441,6 +552,20 @@ class ProxyHandler(BaseHTTPRequestHandler):
                 parsed = parsed.astimezone(timezone.utc).replace(tzinfo=None)
             image.creation_date = parsed
         self._send_json(200, {"ok": True, "image_id": image_id, "state": image.state})
+
+
+    def _set_group(self, name: str, payload: dict):
+        _moto_ready.wait()
+        import moto_gaps
+
+        if "status" not in payload or not (payload["status"] is None or isinstance(payload["status"], str)):
+            self._send_json(400, {"error": 'expected {"status": "Delete in progress" | null}'})
+            return
+        region = payload.get("region", "us-east-1")
+        if not moto_gaps.set_group_status(name, payload["status"], region):
+            self._send_json(404, {"error": f"unknown group {name} in {region}"})
+            return
+        self._send_json(200, {"ok": True, "group": name, "status": payload["status"]})
 
 
 _moto_app = None

@@ -1,68 +1,22 @@
 """Fill the gaps between moto 5.2.5 and the real EC2 / Auto Scaling APIs.
 
 Importing this module patches moto in place; it must be imported before the
-moto server handles its first request. Every behaviour below follows the
-Amazon EC2 API reference; each patch cites the behaviour it emulates.
+moto server handles its first request (harness.py does).
 
-Emulated behaviours
--------------------
-1. Launch template version numbers are never reused. moto numbers versions by
-   list position, so deleting a version would renumber the later ones. Here each
-   template keeps a counter; lookups by number, ``$Latest`` (highest existing
-   number), ``$Default``, MinVersion/MaxVersion, ModifyLaunchTemplate
-   ``DefaultVersion`` and DescribeLaunchTemplates ``LatestVersionNumber`` /
-   ``DefaultVersionNumber`` all work by number. A number that does not exist
-   raises moto's ``InvalidLaunchTemplateId.VersionNotFound``.
-2. ``DeleteLaunchTemplateVersions`` (not implemented by moto): up to 200
-   versions per call (more -> 400 ``InvalidParameterValue``); HTTP 200 with
-   ``SuccessfullyDeletedLaunchTemplateVersions`` and
-   ``UnsuccessfullyDeletedLaunchTemplateVersions``. Per-version errors:
-   the default version -> ``unexpectedError`` ("Cannot delete the default
-   version of a launch template"); an unknown or non-numeric version ->
-   ``launchTemplateVersionDoesNotExist``; an unknown or malformed template id
-   or name -> ``launchTemplateIdDoesNotExist`` / ``launchTemplateIdMalformed`` /
-   ``launchTemplateNameDoesNotExist`` / ``launchTemplateNameMalformed`` for
-   each version (the documented ResponseError codes; the call still succeeds).
-3. ``CreateLaunchTemplateVersion`` honours ``SourceVersion`` (number,
-   ``$Latest`` or ``$Default``): the new version is a deep copy of the source
-   version's data with the top-level keys sent in ``LaunchTemplateData``
-   replacing the source's. It honours ``ClientToken`` (scoped to the account
-   and region, as EC2 idempotency tokens are): the same token with the same
-   parameters returns the version created the first time (no new version);
-   the same token with different parameters -> 400
-   ``IdempotentParameterMismatch``. Sending both LaunchTemplateId and
-   LaunchTemplateName -> 400 ``InvalidParameterCombination``.
-4. ``DescribeLaunchTemplateVersions`` and ``DescribeLaunchTemplates``:
-   ``MaxResults`` 1..200 (otherwise 400 ``InvalidParameterValue``) with
-   ``NextToken`` paging; an unusable NextToken -> 400
-   ``InvalidPaginationToken``. moto cut at 15 results and never paged.
-   When MaxResults is omitted everything is returned in one page.
-   Versions come back ordered by version number ascending within a template
-   (each version at most once, even if asked for as both ``$Latest`` and a
-   number). DescribeLaunchTemplateVersions ``Filters`` (ignored by moto):
-   ``is-default-version``, ``image-id``, ``instance-type``, ``kernel-id``,
-   ``ram-disk-id``, ``ebs-optimized`` are applied; any other filter name fails
-   the call (HTTP 500) rather than being silently ignored.
-5. ``DescribeImages``: ``MaxResults`` 5..1000 (otherwise 400
-   ``InvalidParameterValue``) with ``NextToken`` paging when MaxResults is
-   given; without it, one page. AWS does not specify the order, so images are
-   returned sorted by image id (deterministic, but unrelated to creation
-   order) to break clients that rely on insertion order. Owners, ImageIds,
-   ExecutableUsers and filters behave as in moto.
-6. ``RegisterImage`` applies ``TagSpecifications``: tags for resource type
-   ``image`` go on the new image, tags for ``snapshot`` on its root snapshot
-   (moto dropped them).
-7. Auto Scaling: verified, not patched. moto already rejects a launch template
-   specification carrying both LaunchTemplateId and LaunchTemplateName (in
-   ``LaunchTemplate`` and in ``MixedInstancesPolicy``) with AWS's own
-   ``ValidationError`` "Valid requests must contain either launchTemplateId or
-   LaunchTemplateName", and describes specifications with both fields.
-8. IAM enforcement (``POST /moto-api/reset-auth``) checks SigV4 signatures
-   against the exact request body, as AWS does. moto signed a re-encoding of
-   the parsed form instead (werkzeug consumes form bodies, so moto's raw body
-   is empty), which differs from the AWS SDK for Rust's encoding (``%20``
-   against ``+`` for a space) and refused valid requests with
-   ``AuthFailure``. The raw body is now kept for the signature check.
+What is emulated, why, and the AWS reference sentence behind each behaviour
+are written once, in docs/testing.md ("What is emulated"); the numbered
+sections below follow its numbering. Control interfaces (proxy fault rules,
+``/_harness/...`` endpoints) are documented in harness.py's docstring.
+
+Public helpers for other harness modules:
+
+``refuse_if_being_deleted(group)``
+    Raises Auto Scaling's ValidationError when ``group`` (a moto
+    FakeAutoScalingGroup) has ``Status`` "Delete in progress" (section 8).
+    Any emulated call that modifies a group must call it first.
+``set_group_status(name, status, region="us-east-1")``
+    Sets or (``status=None``) clears a group's ``Status``; returns False if
+    the group does not exist. Used by ``POST /_harness/groups/<name>``.
 """
 
 from __future__ import annotations
@@ -72,9 +26,13 @@ import copy
 import json
 import re
 import threading
+import uuid
 from typing import Any
+from xml.sax.saxutils import escape as xml_escape
 
-from moto.core.responses import ActionResult
+from moto.autoscaling.exceptions import ValidationError as AutoScalingValidationError
+from moto.autoscaling.responses import AutoScalingResponse
+from moto.core.responses import ActionResult, BaseResponse, EmptyResult
 from moto.ec2.exceptions import (
     EC2ClientError,
     InvalidLaunchTemplateVersionNotFound,
@@ -90,6 +48,9 @@ from moto.ec2.models.launch_templates import (
 from moto.ec2.responses.amis import AmisResponse
 from moto.ec2.responses.launch_templates import LaunchTemplates
 from moto.ec2.utils import parse_user_data
+from werkzeug.exceptions import HTTPException
+
+ACCOUNT_ID = "123456789012"
 
 # moto's server is threaded; version counters and client tokens are updated
 # under one lock so concurrent creates can't hand out the same number.
@@ -112,6 +73,16 @@ def InvalidPaginationToken() -> EC2ClientError:
         "InvalidPaginationToken",
         "The specified pagination token is not valid or is expired.",
     )
+
+
+def NotEmulated(what: str) -> EC2ClientError:
+    """A parameter the harness does not emulate: 400 ``NotEmulated``.
+
+    Used instead of silently ignoring the parameter (moto's habit), so a test
+    can never pass on a filter or option that was not applied. Not an AWS
+    error code; 400 so that no SDK retries it.
+    """
+    return EC2ClientError("NotEmulated", f"{what} (not used by the code under test)")
 
 
 # ---------------------------------------------------------------------------
@@ -176,56 +147,28 @@ def _describe_launch_template_versions(
     template_name: str,
     template_id: str,
     versions: list[str],
-    min_version: int | None,
-    max_version: int | None,
-    max_results: int | None = None,
 ) -> list[tuple[LaunchTemplate, LaunchTemplateVersion]]:
-    """Select versions by number; paging is done by the response layer."""
+    """The versions of one template, ascending by number, each at most once.
+
+    Only what the code under test uses is emulated (section 4): one template
+    by id or name, all its versions or the ones named in ``Versions``.
+    """
     if template_name:
         template = self.get_launch_template_by_name(template_name)
     elif template_id:
         template = self.get_launch_template(template_id)
     else:
-        template = None
-
-    if template is not None:
-        if versions:
-            chosen = [template.get_version(v) for v in versions]
-        else:
-            chosen = [
-                v
-                for v in template.versions
-                if (not min_version or v.number >= min_version)
-                and (not max_version or v.number <= max_version)
-            ]
-        templates = [(template, chosen)]
-    else:
-        if "$Latest" not in versions and "$Default" not in versions:
-            # Without a template, Versions must name $Latest and/or $Default;
-            # moto's original raises AWS's error for every other case.
-            _ORIGINAL_DESCRIBE_VERSIONS(self, None, None, versions, None, None, 1)
-        templates = []
-        for template in self.launch_templates.values():
-            chosen = []
-            if "$Latest" in versions:
-                chosen.append(template.latest_version())
-            if "$Default" in versions:
-                chosen.append(template.default_version())
-            templates.append((template, chosen))
-
-    result = []
-    for template, chosen in templates:
-        unique = {v.number: v for v in chosen}
-        result.extend((template, unique[n]) for n in sorted(unique))
-    return result
+        raise NotEmulated("DescribeLaunchTemplateVersions without a template is not emulated")
+    chosen = [template.get_version(v) for v in versions] if versions else list(template.versions)
+    unique = {v.number: v for v in chosen}
+    return [(template, unique[n]) for n in sorted(unique)]
 
 
-_ORIGINAL_DESCRIBE_VERSIONS = LaunchTemplateBackend.describe_launch_template_versions
 LaunchTemplateBackend.describe_launch_template_versions = _describe_launch_template_versions
 
 
 # ---------------------------------------------------------------------------
-# Paging helpers (4, 5)
+# Paging helpers (4, 5, 6)
 # ---------------------------------------------------------------------------
 
 
@@ -263,7 +206,34 @@ def _page(
 
 
 # ---------------------------------------------------------------------------
-# Launch template responses (2, 3, 4)
+# EC2 filter values (5)
+# ---------------------------------------------------------------------------
+
+
+def _filter_pattern(value: str) -> re.Pattern:
+    """An EC2 filter value as a regex: ``*`` any run, ``?`` one character,
+    a backslash escapes the next character; case-sensitive, whole value."""
+    out, chars = [], iter(value)
+    for c in chars:
+        if c == "\\":
+            out.append(re.escape(next(chars, "\\")))
+        elif c == "*":
+            out.append(".*")
+        elif c == "?":
+            out.append(".")
+        else:
+            out.append(re.escape(c))
+    return re.compile("".join(out), re.DOTALL)
+
+
+def _any_matches(candidates: list[str], values: list[str]) -> bool:
+    # Values of one filter are ORed.
+    patterns = [_filter_pattern(v) for v in values]
+    return any(p.fullmatch(c) for p in patterns for c in candidates)
+
+
+# ---------------------------------------------------------------------------
+# Launch template responses (2, 3, 4, 5)
 # ---------------------------------------------------------------------------
 
 
@@ -309,6 +279,20 @@ def _sent_template_data(response: Any) -> dict[str, Any]:
     return data
 
 
+def _inherited_data(source: LaunchTemplateVersion) -> dict[str, Any]:
+    """What a new version takes from its SourceVersion before the sent keys.
+
+    "Snapshots applied to the block device mapping are ignored when creating
+    a new version unless they are explicitly included": the source's block
+    device mappings come without their Ebs.SnapshotId.
+    """
+    data = {k: v for k, v in copy.deepcopy(source.data).items() if v is not None}
+    for mapping in data.get("BlockDeviceMappings") or []:
+        if isinstance(mapping.get("Ebs"), dict):
+            mapping["Ebs"].pop("SnapshotId", None)
+    return data
+
+
 def create_launch_template_version(self: Any) -> ActionResult:
     template = _resolve_template(self)
     description = self._get_param("VersionDescription")
@@ -327,7 +311,10 @@ def create_launch_template_version(self: Any) -> ActionResult:
         )
         if token and token in tokens:
             # Idempotency: same token + same request returns the original
-            # result; same token + different request is an error.
+            # result; same token + different request is an error. The answer
+            # is the version the token created even if it has been deleted
+            # since (the reference is silent; the harsher choice: the client
+            # is told a version exists that does not).
             old_fingerprint, old_template, old_version = tokens[token]
             if old_fingerprint != fingerprint:
                 raise IdempotentParameterMismatch()
@@ -336,10 +323,12 @@ def create_launch_template_version(self: Any) -> ActionResult:
             )
 
         if source is not None:
-            # "The new version inherits the same launch parameters as the source
-            # version, except for parameters that you specify in LaunchTemplateData."
-            data = copy.deepcopy(template.get_version(source).data)
-            data = {k: v for k, v in data.items() if v is not None}
+            # "If you specify this parameter, the new version inherits the
+            # launch parameters from the source version. If you specify
+            # additional launch parameters for the new version, they overwrite
+            # any corresponding launch parameters inherited from the source
+            # version." A sent top-level key replaces the source's whole value.
+            data = _inherited_data(template.get_version(source))
             data.update(copy.deepcopy(sent))
         else:
             data = copy.deepcopy(sent)
@@ -347,7 +336,7 @@ def create_launch_template_version(self: Any) -> ActionResult:
         version = template.create_version(data, description)
         if token:
             tokens[token] = (fingerprint, template, version)
-    # No "Warning" element: the version is accepted as sent.
+    # No "Warning" element: the proxy's "warn" fault adds one (harness.py).
     return ActionResult({"LaunchTemplateVersion": _version_dict(self, template, version)})
 
 
@@ -443,40 +432,21 @@ def delete_launch_template_versions(self: Any) -> ActionResult:
     )
 
 
-# DescribeLaunchTemplateVersions filters over launch template data. moto
-# ignored Filters entirely; the simple ones are emulated, and any other filter
-# fails loudly instead of silently matching everything.
-_VERSION_FILTERS = {
-    "is-default-version": lambda t, v: str(t.is_default(v)).lower(),
-    "image-id": lambda t, v: v.data.get("ImageId"),
-    "instance-type": lambda t, v: v.data.get("InstanceType"),
-    "kernel-id": lambda t, v: v.data.get("KernelId"),
-    "ram-disk-id": lambda t, v: v.data.get("RamDiskId"),
-    "ebs-optimized": lambda t, v: str(v.data.get("EbsOptimized", False)).lower(),
-}
-
-
-def _filter_versions(found: list, filters: dict[str, list[str]]) -> list:
-    for name, values in filters.items():
-        if name not in _VERSION_FILTERS:
-            raise NotImplementedError(
-                f"DescribeLaunchTemplateVersions filter {name!r} is not emulated"
-            )
-        wanted = {str(v).lower() if name in ("is-default-version", "ebs-optimized") else v for v in values}
-        found = [(t, v) for t, v in found if _VERSION_FILTERS[name](t, v) in wanted]
-    return found
-
-
 def describe_launch_template_versions(self: Any) -> ActionResult:
     self.error_on_dryrun()
+    # Not used by the code under test, so not emulated: fail instead of
+    # ignoring them (moto ignored Filters and counted Min/MaxVersion by
+    # list position).
+    if self._filters_from_querystring():
+        raise NotEmulated("DescribeLaunchTemplateVersions Filters are not emulated")
+    for unused in ("MinVersion", "MaxVersion"):
+        if self._get_param(unused) is not None:
+            raise NotEmulated(f"DescribeLaunchTemplateVersions {unused} is not emulated")
     found = self.ec2_backend.describe_launch_template_versions(
         template_name=self._get_param("LaunchTemplateName"),
         template_id=self._get_param("LaunchTemplateId"),
         versions=self._get_param("Versions", []),
-        min_version=self._get_int_param("MinVersion"),
-        max_version=self._get_int_param("MaxVersion"),
     )
-    found = _filter_versions(found, self._filters_from_querystring() or {})
     page, next_token = _page(self, found, 1, 200)
     result: dict[str, Any] = {
         "LaunchTemplateVersions": [_version_dict(self, t, v) for t, v in page]
@@ -486,13 +456,33 @@ def describe_launch_template_versions(self: Any) -> ActionResult:
     return ActionResult(result)
 
 
+def _tags_of(resource: Any) -> list[dict[str, str]]:
+    # Read live (moto's LaunchTemplate.tags is a copy taken at creation, so
+    # CreateTags afterwards would not show).
+    return [{"Key": t["key"], "Value": t["value"]} for t in resource.get_tags()]
+
+
+def _template_matches(template: LaunchTemplate, name: str, values: list[str]) -> bool:
+    tags = _tags_of(template)
+    if name.startswith("tag:"):
+        return _any_matches([t["Value"] for t in tags if t["Key"] == name[4:]], values)
+    if name == "tag-key":
+        return _any_matches([t["Key"] for t in tags], values)
+    if name == "launch-template-name":
+        return _any_matches([template.name], values)
+    raise NotEmulated(f"DescribeLaunchTemplates filter {name!r} is not emulated")
+
+
 def describe_launch_templates(self: Any) -> ActionResult:
     self.error_on_dryrun()
     templates = self.ec2_backend.describe_launch_templates(
         template_names=self._get_param("LaunchTemplateNames", []),
         template_ids=self._get_param("LaunchTemplateIds", []),
-        filters=self._filters_from_querystring(),
+        filters=None,
     )
+    # Filters are ANDed, the values of one filter ORed.
+    for name, values in (self._filters_from_querystring() or {}).items():
+        templates = [t for t in templates if _template_matches(t, name, values)]
     page, next_token = _page(self, list(templates), 1, 200)
     result: dict[str, Any] = {
         "LaunchTemplates": [
@@ -503,7 +493,7 @@ def describe_launch_templates(self: Any) -> ActionResult:
                 "LatestVersionNumber": t.latest_version_number,
                 "LaunchTemplateId": t.id,
                 "LaunchTemplateName": t.name,
-                "Tags": t.tags,
+                "Tags": _tags_of(t),
             }
             for t in page
         ]
@@ -522,7 +512,7 @@ LaunchTemplates.describe_launch_templates = describe_launch_templates
 
 
 # ---------------------------------------------------------------------------
-# Images (5, 6)
+# Images (6, 7)
 # ---------------------------------------------------------------------------
 
 
@@ -544,18 +534,34 @@ def describe_images(self: Any) -> ActionResult:
     return ActionResult(result)
 
 
+_ARCHITECTURES = ("i386", "x86_64", "arm64", "x86_64_mac", "arm64_mac")
+
+
 def register_image(self: Any) -> ActionResult:
     name = self._get_param("Name")
     description = self._get_param("Description", "")
-    tag_spec = self._parse_tag_specification()
+    # "Default: For Amazon EBS-backed AMIs, i386." (moto registers EBS-backed
+    # images and kept no architecture at all.)
+    architecture = self._get_param("Architecture") or "i386"
+    if architecture not in _ARCHITECTURES:
+        raise InvalidParameterValue(
+            f"Value ({architecture}) for parameter architecture is invalid. "
+            f"Expecting one of: {', '.join(_ARCHITECTURES)}."
+        )
+    tag_spec = self._get_param("TagSpecifications", []) or []
+    for spec in tag_spec:
+        # "To tag the AMI, the value for ResourceType must be image. If you
+        # specify another value for ResourceType, the request fails."
+        if spec.get("ResourceType") != "image":
+            raise InvalidParameterValue(
+                f"'{spec.get('ResourceType')}' is not a valid taggable resource type for this operation."
+            )
     self.error_on_dryrun()
     image = self.ec2_backend.register_image(name, description)
-    # RegisterImage TagSpecifications: "image" tags the AMI, "snapshot" tags
-    # the snapshots it creates.
-    if tag_spec.get("image"):
-        self.ec2_backend.create_tags([image.id], tag_spec["image"])
-    if tag_spec.get("snapshot"):
-        self.ec2_backend.create_tags([image.ebs_snapshot.id], tag_spec["snapshot"])
+    image.architecture = architecture
+    tags = {t["Key"]: t.get("Value", "") for spec in tag_spec for t in spec.get("Tags", [])}
+    if tags:
+        self.ec2_backend.create_tags([image.id], tags)
     return ActionResult({"ImageId": image.id})
 
 
@@ -563,9 +569,342 @@ AmisResponse.describe_images = describe_images
 AmisResponse.register_image = register_image
 
 
-# --- 8. signature checks over the raw request body --------------------------
+# ---------------------------------------------------------------------------
+# Auto Scaling
+# ---------------------------------------------------------------------------
 
-from moto.core.responses import BaseResponse  # noqa: E402
+
+def _groups(region: str = "us-east-1") -> dict[str, Any]:
+    from moto.autoscaling.models import autoscaling_backends
+
+    return autoscaling_backends[ACCOUNT_ID][region].autoscaling_groups
+
+
+# -- 8. A group being deleted ------------------------------------------------
+
+BEING_DELETED = "Delete in progress"
+
+
+def set_group_status(name: str, status: str | None, region: str = "us-east-1") -> bool:
+    group = _groups(region).get(name)
+    if group is None:
+        return False
+    # moto serialises DescribeAutoScalingGroups' Status from this attribute
+    # and omits it when None.
+    group.status = status
+    return True
+
+
+def refuse_if_being_deleted(group: Any) -> None:
+    # AWS's answer as observed (the reference documents only Status, "The
+    # current state of the Auto Scaling group when the DeleteAutoScalingGroup
+    # operation is in progress").
+    if getattr(group, "status", None) == BEING_DELETED:
+        raise AutoScalingValidationError(
+            "The AutoScaling group may not be modified while it is pending delete"
+        )
+
+
+# -- 9. MixedInstancesPolicy: partial updates, distribution rules -----------
+
+_ON_DEMAND_STRATEGIES = ("lowest-price", "prioritized")
+_SPOT_STRATEGIES = (
+    "capacity-optimized",
+    "capacity-optimized-prioritized",
+    "lowest-price",
+    "price-capacity-optimized",
+)
+
+
+def _uses_instance_requirements(policy: dict[str, Any]) -> bool:
+    overrides = (policy.get("LaunchTemplate") or {}).get("Overrides") or []
+    return any(o.get("InstanceRequirements") for o in overrides)
+
+
+def _with_defaults(policy: dict[str, Any]) -> dict[str, Any]:
+    """The distribution AWS describes: every property, defaults filled in.
+
+    Defaults from the InstancesDistribution reference: OnDemandAllocationStrategy
+    "prioritized" (lowest-price for groups with InstanceRequirements),
+    OnDemandBaseCapacity 0, OnDemandPercentageAboveBaseCapacity 100,
+    SpotAllocationStrategy lowest-price, SpotInstancePools 2 (lowest-price only).
+    """
+    dist = dict(policy.get("InstancesDistribution") or {})
+    dist.setdefault(
+        "OnDemandAllocationStrategy",
+        "lowest-price" if _uses_instance_requirements(policy) else "prioritized",
+    )
+    dist.setdefault("OnDemandBaseCapacity", 0)
+    dist.setdefault("OnDemandPercentageAboveBaseCapacity", 100)
+    dist.setdefault("SpotAllocationStrategy", "lowest-price")
+    if dist["SpotAllocationStrategy"] == "lowest-price":
+        dist.setdefault("SpotInstancePools", 2)
+    if dist.get("SpotMaxPrice") == "":
+        # "To remove a maximum price that you previously set, include the
+        # property but specify an empty string."
+        del dist["SpotMaxPrice"]
+    return {**policy, "InstancesDistribution": dist}
+
+
+def _check_distribution(policy: dict[str, Any]) -> None:
+    """The rules the InstancesDistribution reference states, on the result."""
+    dist = policy.get("InstancesDistribution") or {}
+
+    def fail(message: str) -> None:
+        raise AutoScalingValidationError(message)
+
+    on_demand = dist.get("OnDemandAllocationStrategy")
+    if on_demand not in _ON_DEMAND_STRATEGIES:
+        fail(f"Invalid OnDemandAllocationStrategy: {on_demand}. Valid values: {', '.join(_ON_DEMAND_STRATEGIES)}.")
+    spot = dist.get("SpotAllocationStrategy")
+    if spot not in _SPOT_STRATEGIES:
+        fail(f"Invalid SpotAllocationStrategy: {spot}. Valid values: {', '.join(_SPOT_STRATEGIES)}.")
+    if _uses_instance_requirements(policy):
+        # prioritized "cannot be used for groups that do [specify
+        # InstanceRequirements]"; capacity-optimized-prioritized "is not a
+        # valid value for Auto Scaling groups that specify InstanceRequirements".
+        if on_demand == "prioritized" or spot == "capacity-optimized-prioritized":
+            fail("Prioritized allocation strategies are not supported with InstanceRequirements.")
+    pools = dist.get("SpotInstancePools")
+    if pools is not None:
+        # "Valid only when the SpotAllocationStrategy is lowest-price. Value
+        # must be in the range of 1–20." (AWS's observed message.)
+        if spot != "lowest-price":
+            fail("SpotInstancePools option is only available with the lowest-price allocation strategy.")
+        if not 1 <= int(pools) <= 20:
+            fail(f"SpotInstancePools must be between 1 and 20; got {pools}.")
+    if int(dist.get("OnDemandBaseCapacity", 0)) < 0:
+        fail("OnDemandBaseCapacity must be greater than or equal to 0.")
+    if not 0 <= int(dist.get("OnDemandPercentageAboveBaseCapacity", 100)) <= 100:
+        fail("OnDemandPercentageAboveBaseCapacity must be between 0 and 100.")
+    price = dist.get("SpotMaxPrice")
+    if price is not None:
+        try:
+            ok = float(price) >= 0.001
+        except ValueError:
+            ok = False
+        if not ok:
+            # "Valid Range: Minimum value of 0.001"
+            fail(f"Invalid SpotMaxPrice: {price}. The minimum value is 0.001.")
+    overrides = (policy.get("LaunchTemplate") or {}).get("Overrides") or []
+    weighted = [o.get("WeightedCapacity") is not None for o in overrides]
+    if any(weighted) and not all(weighted):
+        # "If you specify a value for WeightedCapacity for one instance type,
+        # you must specify a value for WeightedCapacity for all of them."
+        fail("If you specify WeightedCapacity for one instance type, you must specify it for all of them.")
+
+
+def _merged_policy(current: dict[str, Any], sent: dict[str, Any]) -> dict[str, Any]:
+    """The group's policy after an update that sends ``sent``.
+
+    "Any properties that you don't specify are not changed by this update
+    request": the launch template specification, the overrides and each
+    InstancesDistribution property are kept unless sent.
+    """
+    merged = copy.deepcopy(current)
+    launch = merged.setdefault("LaunchTemplate", {})
+    spec = launch.get("LaunchTemplateSpecification") or {}
+    if spec.get("LaunchTemplateId") and spec.get("LaunchTemplateName"):
+        # moto describes (and stores) both, but refuses both when sent; the
+        # kept specification is passed on by id.
+        launch["LaunchTemplateSpecification"] = {k: v for k, v in spec.items() if k != "LaunchTemplateName"}
+    for key in ("LaunchTemplateSpecification", "Overrides"):
+        if key in (sent.get("LaunchTemplate") or {}):
+            launch[key] = copy.deepcopy(sent["LaunchTemplate"][key])
+    sent_dist = sent.get("InstancesDistribution")
+    if sent_dist is not None:
+        dist = merged.setdefault("InstancesDistribution", {})
+        if sent_dist.get("SpotAllocationStrategy", "lowest-price") != "lowest-price" and (
+            "SpotInstancePools" not in sent_dist
+        ):
+            # The pool count belongs to lowest-price: moving away from it
+            # drops the kept count (otherwise no client could ever change the
+            # strategy, as 0 is out of range).
+            dist.pop("SpotInstancePools", None)
+        dist.update(copy.deepcopy(sent_dist))
+    return merged
+
+
+def _specs(launch_template: dict[str, Any] | None, policy: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """Every launch template specification the group would launch from."""
+    if launch_template:
+        return [launch_template]
+    if not policy:
+        return []
+    launch = policy.get("LaunchTemplate") or {}
+    specs = [launch.get("LaunchTemplateSpecification") or {}]
+    specs += [o["LaunchTemplateSpecification"] for o in launch.get("Overrides") or [] if o.get("LaunchTemplateSpecification")]
+    return specs
+
+
+# -- 10. The launch check under IAM enforcement ------------------------------
+
+
+class _AutoScalingAccessDenied(HTTPException):
+    """403 AccessDenied in Auto Scaling's own error format.
+
+    moto's call_action answers an HTTPException with its description and
+    code, so the SDKs parse it as they parse AWS's answer.
+    """
+
+    code = 403
+
+    def __init__(self, message: str):
+        super().__init__()
+        self.description = (
+            '<ErrorResponse xmlns="http://autoscaling.amazonaws.com/doc/2011-01-01/">'
+            f"<Error><Type>Sender</Type><Code>AccessDenied</Code><Message>{xml_escape(message)}</Message></Error>"
+            f"<RequestId>{uuid.uuid4()}</RequestId></ErrorResponse>"
+        )
+
+    def get_headers(self, *args: Any, **kwargs: Any) -> list[tuple[str, str]]:
+        return [("Content-Type", "text/xml")]
+
+
+def _enforcing() -> bool:
+    # The same test moto's own authorisation makes (POST /moto-api/reset-auth).
+    from moto import settings
+    from moto.core.authorization import ActionAuthenticatorMixin
+
+    return ActionAuthenticatorMixin.request_count >= settings.INITIAL_NO_AUTH_ACTION_COUNT
+
+
+def _caller_may(response: Any, action: str) -> bool:
+    """Whether the caller's IAM policies allow ``action``, by moto's own
+    policy evaluation (actions only: resources and conditions are ignored,
+    as for every call moto authorises)."""
+    from moto.core.exceptions import AccessDeniedError
+    from moto.iam.access_control import IAMRequest
+
+    request = IAMRequest(
+        account_id=response.current_account,
+        method=response.method,
+        path=response.raw_path,
+        data=response.data,
+        body=response.raw_body,
+        headers=response.headers,
+        action=response._get_action(),
+    )
+    request._action = action  # the dependent action instead of the called one
+    try:
+        request.check_action_permitted("*")
+    except AccessDeniedError:
+        return False
+    return True
+
+
+def _launch_check(response: Any, specs: list[dict[str, Any]]) -> None:
+    """What Auto Scaling checks on the caller when a launch template is set.
+
+    "An IAM user or role that creates or updates an Auto Scaling group using a
+    launch template must have permission to use the ec2:RunInstances action.
+    Users without this permission receive an error that they are not
+    authorized to use the launch template." Plus, per the template's resolved
+    version: ssm:GetParameters for an ImageId resolve:ssm:..., iam:PassRole
+    for an IamInstanceProfile, ec2:CreateTags for TagSpecifications.
+    """
+    if not specs or not _enforcing():
+        return
+    ec2 = response.autoscaling_backend.ec2_backend
+    for spec in specs:
+        shown = spec.get("LaunchTemplateId") or spec.get("LaunchTemplateName")
+        try:
+            if spec.get("LaunchTemplateId"):
+                template = ec2.get_launch_template(spec["LaunchTemplateId"])
+            else:
+                template = ec2.get_launch_template_by_name(spec.get("LaunchTemplateName"))
+            data = template.get_version(spec.get("Version") or "$Default").data
+        except Exception:
+            continue  # an unknown template or version: moto's own error follows
+        needed = ["ec2:RunInstances"]
+        if str(data.get("ImageId", "")).startswith("resolve:ssm:"):
+            needed.append("ssm:GetParameters")
+        if data.get("IamInstanceProfile"):
+            needed.append("iam:PassRole")
+        if data.get("TagSpecifications"):
+            needed.append("ec2:CreateTags")
+        if not all(_caller_may(response, action) for action in needed):
+            raise _AutoScalingAccessDenied(f"You are not authorized to use launch template: {shown}")
+
+
+# -- Auto Scaling responses (8, 9, 10) ----------------------------------------
+
+_original_create_group = AutoScalingResponse.create_auto_scaling_group
+
+
+def create_auto_scaling_group(self: Any) -> ActionResult:
+    sent = self._get_param("MixedInstancesPolicy")
+    if sent:
+        _check_distribution(_with_defaults(sent))
+    _launch_check(self, _specs(self._get_param("LaunchTemplate"), sent))
+    result = _original_create_group(self)
+    group = self.autoscaling_backend.autoscaling_groups[self._get_param("AutoScalingGroupName")]
+    if group.mixed_instances_policy:
+        group.mixed_instances_policy = _with_defaults(group.mixed_instances_policy)
+    return result
+
+
+def update_auto_scaling_group(self: Any) -> ActionResult:
+    name = self._get_param("AutoScalingGroupName")
+    group = self.autoscaling_backend.autoscaling_groups.get(name)
+    if group is None:
+        raise AutoScalingValidationError("AutoScalingGroup name not found - null")
+    refuse_if_being_deleted(group)
+
+    launch_template = self._get_param("LaunchTemplate") or {}
+    config_name = self._get_param("LaunchConfigurationName")
+    sent = self._get_param("MixedInstancesPolicy")
+    if launch_template and sent:
+        # "If you specify LaunchTemplate in your update request, you can't
+        # specify LaunchConfigurationName or MixedInstancesPolicy." (moto's
+        # wording for the other pair.)
+        raise AutoScalingValidationError(
+            "Valid requests must contain either LaunchTemplate, LaunchConfigurationName "
+            "or MixedInstancesPolicy parameter."
+        )
+    policy = None
+    if group.mixed_instances_policy and not (launch_template or config_name):
+        # moto replaced the whole policy with what was sent (None when only,
+        # say, MaxSize was sent); AWS changes only what is sent.
+        policy = _merged_policy(group.mixed_instances_policy, sent or {})
+    elif sent:
+        if not (sent.get("LaunchTemplate") or {}).get("LaunchTemplateSpecification"):
+            raise AutoScalingValidationError(
+                "The launch template specification is required when creating a mixed instances policy."
+            )
+        policy = copy.deepcopy(sent)
+    if policy is not None:
+        policy = _with_defaults(policy)
+        _check_distribution(policy)
+    if launch_template or sent:
+        _launch_check(self, _specs(launch_template, policy))
+
+    self.autoscaling_backend.update_auto_scaling_group(
+        name=name,
+        availability_zones=self._get_param("AvailabilityZones", []),
+        desired_capacity=self._get_int_param("DesiredCapacity"),
+        max_size=self._get_int_param("MaxSize"),
+        min_size=self._get_int_param("MinSize"),
+        launch_config_name=config_name,
+        launch_template=launch_template,
+        vpc_zone_identifier=self._get_param("VPCZoneIdentifier"),
+        health_check_period=self._get_int_param("HealthCheckGracePeriod"),
+        health_check_type=self._get_param("HealthCheckType"),
+        new_instances_protected_from_scale_in=self._get_bool_param(
+            "NewInstancesProtectedFromScaleIn", None
+        ),
+        mixed_instances_policy=policy,
+    )
+    return EmptyResult()
+
+
+AutoScalingResponse.create_auto_scaling_group = create_auto_scaling_group
+AutoScalingResponse.update_auto_scaling_group = update_auto_scaling_group
+
+
+# ---------------------------------------------------------------------------
+# 11. Signature checks over the raw request body
+# ---------------------------------------------------------------------------
 
 _setup_class = BaseResponse.setup_class
 

@@ -71,8 +71,15 @@ class Harness:
         self.proc.wait(timeout=10)
 
 
+_last_check = time.monotonic()
+
+
 def check(name: str) -> None:
-    print(f"ok  {name}", flush=True)
+    # With its duration since the previous check: the selfcheck must stay fast.
+    global _last_check
+    now = time.monotonic()
+    print(f"ok  {name} ({(now - _last_check) * 1000:.0f} ms)", flush=True)
+    _last_check = now
 
 
 def client_error(fn, *args, **kwargs) -> botocore.exceptions.ClientError:
@@ -134,8 +141,6 @@ def check_launch_templates(h: Harness) -> None:
     assert versions_of(ec2, tid, Versions=["$Latest"]) == [5]
     assert versions_of(ec2, tid, Versions=["$Default"]) == [1]
     assert versions_of(ec2, tid, Versions=["5", "$Latest", "1"]) == [1, 5]
-    assert versions_of(ec2, tid, MinVersion="2", MaxVersion="4") == [4]
-    assert versions_of(ec2, tid, MinVersion="4") == [4, 5]
     err = client_error(ec2.describe_launch_template_versions, LaunchTemplateId=tid, Versions=["3"])
     assert err.response["Error"]["Code"] == "InvalidLaunchTemplateId.VersionNotFound", err.response
     ec2.modify_launch_template(LaunchTemplateId=tid, DefaultVersion="4")
@@ -243,12 +248,51 @@ def check_launch_templates(h: Harness) -> None:
         for v in p["LaunchTemplateVersions"]
     ]
     assert paginated == numbers
-    assert versions_of(ec2, tid, Filters=[{"Name": "is-default-version", "Values": ["true"]}]) == [4]
-    assert versions_of(ec2, tid, Filters=[{"Name": "image-id", "Values": ["ami-66666666", "ami-88888888"]}]) == [6, 7, 10]
-    assert versions_of(
-        ec2, tid, Filters=[{"Name": "instance-type", "Values": ["t3.micro"]}], MaxResults=1
-    ) == [1]
-    check("DescribeLaunchTemplateVersions pages, ordered by number, filters")
+    # What the code under test does not use fails loudly instead of being
+    # ignored (moto ignored Filters, counted Min/MaxVersion by position).
+    for kwargs in (
+        {"Filters": [{"Name": "is-default-version", "Values": ["true"]}]},
+        {"MinVersion": "4"},
+        {"Versions": ["$Latest"], "LaunchTemplateId": None},
+    ):
+        call = {"LaunchTemplateId": tid, **kwargs}
+        call = {k: v for k, v in call.items() if v is not None}
+        err = client_error(ec2.describe_launch_template_versions, **call)
+        assert err.response["Error"]["Code"] == "NotEmulated", (kwargs, err.response)
+    check("DescribeLaunchTemplateVersions pages, ordered by number; unused options fail loudly")
+
+    # A ClientToken whose version was deleted since: the same number again.
+    token_version = ec2.create_launch_template_version(
+        LaunchTemplateId=tid, ClientToken="tok-gone", LaunchTemplateData={"ImageId": "ami-0000000a"}
+    )["LaunchTemplateVersion"]["VersionNumber"]
+    ec2.delete_launch_template_versions(LaunchTemplateId=tid, Versions=[str(token_version)])
+    replay = ec2.create_launch_template_version(
+        LaunchTemplateId=tid, ClientToken="tok-gone", LaunchTemplateData={"ImageId": "ami-0000000a"}
+    )["LaunchTemplateVersion"]
+    assert replay["VersionNumber"] == token_version, (replay, token_version)
+    assert token_version not in versions_of(ec2, tid), "the replay must not recreate the version"
+    check("ClientToken replay after the version was deleted answers the deleted number")
+
+    # Block device mappings: inherited without snapshots unless sent.
+    mapping = {"DeviceName": "/dev/xvda", "Ebs": {"SnapshotId": "snap-0123456789abcdef0", "VolumeSize": 20}}
+    disk = ec2.create_launch_template(
+        LaunchTemplateName="disk",
+        LaunchTemplateData={"ImageId": "ami-11111111", "BlockDeviceMappings": [mapping]},
+    )["LaunchTemplate"]["LaunchTemplateId"]
+    inherited = ec2.create_launch_template_version(
+        LaunchTemplateId=disk, SourceVersion="1", LaunchTemplateData={"ImageId": "ami-22222222"}
+    )["LaunchTemplateVersion"]["LaunchTemplateData"]
+    assert inherited["BlockDeviceMappings"] == [
+        {"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 20}}
+    ], inherited
+    explicit = ec2.create_launch_template_version(
+        LaunchTemplateId=disk, SourceVersion="1",
+        LaunchTemplateData={"BlockDeviceMappings": [mapping, {"DeviceName": "/dev/xvdb", "NoDevice": ""}]},
+    )["LaunchTemplateVersion"]["LaunchTemplateData"]
+    assert explicit["BlockDeviceMappings"][0] == mapping and len(explicit["BlockDeviceMappings"]) == 2, explicit
+    assert explicit["ImageId"] == "ami-11111111"
+    ec2.delete_launch_template(LaunchTemplateId=disk)
+    check("SourceVersion drops inherited snapshots, keeps sent ones")
 
     # Paging of templates (moto used to stop at 15).
     for n in range(24):
@@ -266,13 +310,31 @@ def check_launch_templates(h: Harness) -> None:
     assert len(names) == 25 == len(set(names))
     tagged = ec2.describe_launch_templates(Filters=[{"Name": "tag:team", "Values": ["a"]}], MaxResults=5)
     assert len(tagged["LaunchTemplates"]) == 5 and "NextToken" in tagged
+    assert all({"Key": "team", "Value": "a"} in t["Tags"] for t in tagged["LaunchTemplates"]), tagged
     rest = ec2.describe_launch_templates(
         Filters=[{"Name": "tag:team", "Values": ["a"]}], MaxResults=200, NextToken=tagged["NextToken"]
     )
     assert len(rest["LaunchTemplates"]) == 7 and "NextToken" not in rest
     err = client_error(ec2.describe_launch_templates, MaxResults=201)
     assert err.response["Error"]["Code"] == "InvalidParameterValue"
-    check("DescribeLaunchTemplates pages, filters still work")
+
+    def names_for(*filters: dict) -> list[str]:
+        found = ec2.describe_launch_templates(Filters=list(filters))["LaunchTemplates"]
+        return sorted(t["LaunchTemplateName"] for t in found)
+
+    # Tags added after creation are described and filtered on.
+    t03 = ec2.describe_launch_templates(LaunchTemplateNames=["t-03"])["LaunchTemplates"][0]["LaunchTemplateId"]
+    ec2.create_tags(Resources=[t03], Tags=[{"Key": "owner", "Value": "ops-1"}])
+    assert {"Key": "owner", "Value": "ops-1"} in ec2.describe_launch_templates(
+        LaunchTemplateIds=[t03])["LaunchTemplates"][0]["Tags"]
+    assert names_for({"Name": "tag-key", "Values": ["owner", "nobody"]}) == ["t-03"]
+    assert names_for({"Name": "tag:owner", "Values": ["ops-?"]}) == ["t-03"]
+    assert names_for({"Name": "tag:owner", "Values": ["OPS-1"]}) == []  # values are case-sensitive
+    assert names_for({"Name": "tag:team", "Values": ["a"]}, {"Name": "tag-key", "Values": ["owner"]}) == ["t-03"]
+    assert len(names_for({"Name": "tag-key", "Values": ["team"]})) == 24
+    err = client_error(ec2.describe_launch_templates, Filters=[{"Name": "create-time", "Values": ["x"]}])
+    assert err.response["Error"]["Code"] == "NotEmulated", err.response
+    check("DescribeLaunchTemplates pages, filters tag:<key> / tag-key, live Tags")
 
 
 def check_images(h: Harness) -> None:
@@ -287,7 +349,23 @@ def check_images(h: Harness) -> None:
         created.append(image_id)
     one = ec2.describe_images(ImageIds=[created[3]])["Images"][0]
     assert {"Key": "build", "Value": "3"} in one["Tags"], one
-    check("RegisterImage applies TagSpecifications")
+    err = client_error(
+        ec2.register_image, Name="img-snap",
+        TagSpecifications=[{"ResourceType": "snapshot", "Tags": [{"Key": "k", "Value": "v"}]}],
+    )
+    assert err.response["Error"]["Code"] == "InvalidParameterValue", err.response
+    check("RegisterImage applies TagSpecifications (image only)")
+
+    # Architecture: kept, i386 by default for EBS-backed images, validated.
+    assert one["Architecture"] == "i386", one
+    arm = ec2.register_image(Name="img-arm", Architecture="arm64")["ImageId"]
+    assert ec2.describe_images(ImageIds=[arm])["Images"][0]["Architecture"] == "arm64"
+    by_arch = ec2.describe_images(Owners=["self"], Filters=[{"Name": "architecture", "Values": ["arm64"]}])
+    assert [i["ImageId"] for i in by_arch["Images"]] == [arm], by_arch
+    err = client_error(ec2.register_image, Name="img-bad", Architecture="sparc")
+    assert err.response["Error"]["Code"] == "InvalidParameterValue", err.response
+    ec2.deregister_image(ImageId=arm)
+    check("RegisterImage keeps Architecture (default i386)")
 
     listed = [i["ImageId"] for i in ec2.describe_images(Owners=["self"])["Images"]]
     assert listed == sorted(created), (listed, created)
@@ -368,6 +446,101 @@ def check_autoscaling(h: Harness) -> None:
     assert err.response["Error"]["Code"] == "ValidationError"
     check("Auto Scaling: specs by id work, id+name rejected like AWS")
 
+    # A group being deleted: Status shown, updates refused.
+    assert "Status" not in groups["plain"]
+    assert h.control("POST", "/_harness/groups/plain", {"status": "Delete in progress"})[0] == 200
+    group = asg.describe_auto_scaling_groups(AutoScalingGroupNames=["plain"])["AutoScalingGroups"][0]
+    assert group["Status"] == "Delete in progress", group
+    err = client_error(asg.update_auto_scaling_group, AutoScalingGroupName="plain", MaxSize=3)
+    assert err.response["Error"] == {
+        "Type": "Sender", "Code": "ValidationError",
+        "Message": "The AutoScaling group may not be modified while it is pending delete",
+    }, err.response
+    assert h.control("POST", "/_harness/groups/plain", {"status": None})[0] == 200
+    asg.update_auto_scaling_group(AutoScalingGroupName="plain", MaxSize=3)
+    assert h.control("POST", "/_harness/groups/ghost", {"status": "Delete in progress"})[0] == 404
+    assert h.control("POST", "/_harness/groups/plain", {})[0] == 400
+    check("group being deleted: Status described, UpdateAutoScalingGroup refused")
+
+    # MixedInstancesPolicy: unspecified properties are kept.
+    def policy_of(name: str) -> dict:
+        return asg.describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"][0][
+            "MixedInstancesPolicy"]
+
+    overrides = [{"InstanceType": "t3.micro"}, {"InstanceType": "t3a.micro"}]
+    asg.create_auto_scaling_group(
+        AutoScalingGroupName="spot", MinSize=0, MaxSize=2, AvailabilityZones=["us-east-1a"],
+        MixedInstancesPolicy={
+            "LaunchTemplate": {"LaunchTemplateSpecification": {"LaunchTemplateId": tid, "Version": "1"},
+                               "Overrides": overrides},
+            "InstancesDistribution": {"OnDemandPercentageAboveBaseCapacity": 50,
+                                      "SpotAllocationStrategy": "price-capacity-optimized"},
+        },
+    )
+    distribution = {
+        "OnDemandAllocationStrategy": "prioritized", "OnDemandBaseCapacity": 0,
+        "OnDemandPercentageAboveBaseCapacity": 50, "SpotAllocationStrategy": "price-capacity-optimized",
+    }
+    assert policy_of("spot")["InstancesDistribution"] == distribution, policy_of("spot")
+    asg.update_auto_scaling_group(
+        AutoScalingGroupName="spot",
+        MixedInstancesPolicy={"LaunchTemplate": {"LaunchTemplateSpecification": {"LaunchTemplateId": tid, "Version": "$Latest"}}},
+    )
+    kept = policy_of("spot")
+    assert kept["LaunchTemplate"]["LaunchTemplateSpecification"]["Version"] == "$Latest", kept
+    assert kept["LaunchTemplate"]["Overrides"] == overrides, kept
+    assert kept["InstancesDistribution"] == distribution, kept
+    asg.update_auto_scaling_group(AutoScalingGroupName="spot", MaxSize=3)
+    assert policy_of("spot") == kept, policy_of("spot")
+    asg.update_auto_scaling_group(
+        AutoScalingGroupName="spot", MixedInstancesPolicy={"InstancesDistribution": {"OnDemandBaseCapacity": 1}}
+    )
+    assert policy_of("spot")["InstancesDistribution"] == {**distribution, "OnDemandBaseCapacity": 1}
+    assert policy_of("spot")["LaunchTemplate"] == kept["LaunchTemplate"]
+    check("UpdateAutoScalingGroup keeps unspecified MixedInstancesPolicy properties")
+
+    # InstancesDistribution rules.
+    def refused(**policy) -> str:
+        err = client_error(asg.update_auto_scaling_group, AutoScalingGroupName="spot", MixedInstancesPolicy=policy)
+        assert err.response["Error"]["Code"] == "ValidationError", err.response
+        return err.response["Error"]["Message"]
+
+    message = refused(InstancesDistribution={"SpotInstancePools": 3})
+    assert message == "SpotInstancePools option is only available with the lowest-price allocation strategy.", message
+    refused(InstancesDistribution={"SpotAllocationStrategy": "lowest-price", "SpotInstancePools": 21})
+    refused(InstancesDistribution={"OnDemandPercentageAboveBaseCapacity": 101})
+    refused(InstancesDistribution={"SpotAllocationStrategy": "cheapest"})
+    refused(InstancesDistribution={"SpotMaxPrice": "0.0001"})
+    refused(LaunchTemplate={"Overrides": [{"InstanceType": "t3.micro", "WeightedCapacity": "2"},
+                                          {"InstanceType": "t3a.micro"}]})
+    err = client_error(
+        asg.update_auto_scaling_group, AutoScalingGroupName="spot",
+        LaunchTemplate={"LaunchTemplateId": tid, "Version": "1"},
+        MixedInstancesPolicy={"InstancesDistribution": {"OnDemandBaseCapacity": 0}},
+    )
+    assert err.response["Error"]["Code"] == "ValidationError"
+    assert policy_of("spot")["InstancesDistribution"]["OnDemandBaseCapacity"] == 1  # nothing changed
+    asg.update_auto_scaling_group(
+        AutoScalingGroupName="spot",
+        MixedInstancesPolicy={"InstancesDistribution": {"SpotAllocationStrategy": "lowest-price", "SpotInstancePools": 3}},
+    )
+    assert policy_of("spot")["InstancesDistribution"]["SpotInstancePools"] == 3
+    asg.update_auto_scaling_group(
+        AutoScalingGroupName="spot",
+        MixedInstancesPolicy={"InstancesDistribution": {"SpotAllocationStrategy": "capacity-optimized"}},
+    )
+    assert "SpotInstancePools" not in policy_of("spot")["InstancesDistribution"], policy_of("spot")
+    err = client_error(
+        asg.create_auto_scaling_group, AutoScalingGroupName="bad", MinSize=0, MaxSize=1,
+        AvailabilityZones=["us-east-1a"],
+        MixedInstancesPolicy={
+            "LaunchTemplate": {"LaunchTemplateSpecification": {"LaunchTemplateId": tid}},
+            "InstancesDistribution": {"SpotAllocationStrategy": "capacity-optimized", "SpotInstancePools": 2},
+        },
+    )
+    assert err.response["Error"]["Code"] == "ValidationError", err.response
+    check("InstancesDistribution validated as a whole, on create and update")
+
 
 def check_faults(h: Harness) -> None:
     ec2, asg, ssm = h.client("ec2"), h.client("autoscaling"), h.client("ssm")
@@ -426,6 +599,52 @@ def check_faults(h: Harness) -> None:
     ).response["Error"]["Code"] == "InternalError"
     ec2.create_launch_template_version(LaunchTemplateName="asg-lt", LaunchTemplateData={"ImageId": "ami-3"})
     check("after / times")
+
+    # warn: the version is created, the answer carries a ValidationWarning.
+    h.faults({
+        "service": "ec2", "action": "CreateLaunchTemplateVersion", "fault": "warn", "times": 1,
+        "code": "InvalidAMIID.NotFound", "message": "The image id '[ami-00000bad]' does not exist",
+    })
+    warned = ec2.create_launch_template_version(LaunchTemplateName="asg-lt", LaunchTemplateData={"ImageId": "ami-00000bad"})
+    assert warned["Warning"] == {"Errors": [
+        {"Code": "InvalidAMIID.NotFound", "Message": "The image id '[ami-00000bad]' does not exist"}
+    ]}, warned
+    asg_lt = warned["LaunchTemplateVersion"]["LaunchTemplateId"]
+    assert versions_of(ec2, asg_lt, Versions=["$Latest"]) == [warned["LaunchTemplateVersion"]["VersionNumber"]]
+    status, _ = h.control("POST", "/_harness/faults", {"rules": [{"action": "DescribeImages", "fault": "warn"}]})
+    assert status == 400
+    check("warn: version created, Warning in the answer")
+
+    # before: another writer's version lands just before the call.
+    latest = versions_of(ec2, asg_lt, Versions=["$Latest"])[0]
+    h.control("POST", "/_harness/reset")
+    h.faults({
+        "service": "ec2", "action": "CreateLaunchTemplateVersion", "fault": "before", "times": 1,
+        "request": {"service": "ec2", "action": "CreateLaunchTemplateVersion", "params": {
+            "LaunchTemplateId": asg_lt, "SourceVersion": "$Latest", "LaunchTemplateData": {"InstanceType": "m5.large"}}},
+    })
+    mine = ec2.create_launch_template_version(
+        LaunchTemplateId=asg_lt, SourceVersion="$Latest", LaunchTemplateData={"ImageId": "ami-0000000b"}
+    )["LaunchTemplateVersion"]
+    assert mine["VersionNumber"] == latest + 2, (mine, latest)
+    assert mine["LaunchTemplateData"]["InstanceType"] == "m5.large", mine  # built on the racer's version
+    racer = ec2.describe_launch_template_versions(LaunchTemplateId=asg_lt, Versions=[str(latest + 1)])
+    assert racer["LaunchTemplateVersions"][0]["LaunchTemplateData"]["InstanceType"] == "m5.large"
+    recorded = [{k: v for k, v in c.items() if k != "at"} for c in h.calls()["calls"]]
+    assert recorded[0] == {"service": "ec2", "action": "CreateLaunchTemplateVersion", "mutating": True,
+                           "status": 200, "fault": "before"}, recorded
+    assert [c["action"] for c in recorded].count("CreateLaunchTemplateVersion") == 1, recorded
+    h.faults({
+        "service": "ec2", "action": "CreateLaunchTemplateVersion", "fault": "before", "times": 1,
+        "request": {"service": "ec2", "action": "CreateLaunchTemplateVersion", "params": {
+            "LaunchTemplateId": "lt-0123456789abcdef0", "LaunchTemplateData": {}}},
+    })
+    err = client_error(ec2.create_launch_template_version, LaunchTemplateId=asg_lt, LaunchTemplateData={})
+    assert err.response["Error"]["Code"] == "HarnessInjectionFailed", err.response
+    assert versions_of(ec2, asg_lt, Versions=["$Latest"]) == [latest + 2]  # the call was not forwarded
+    status, _ = h.control("POST", "/_harness/faults", {"rules": [{"fault": "before", "request": {"service": "ec2"}}]})
+    assert status == 400
+    check("before: the rule's request runs first, unrecorded; a failing one fails the call")
 
     # probability with a seed is reproducible.
     def pattern() -> list[bool]:
@@ -539,7 +758,83 @@ def check_keep_alive(h: Harness) -> None:
     check("HTTP/1.1 keep-alive with Content-Length")
 
 
+def check_launch_check(h: Harness) -> None:
+    """Auto Scaling's launch check under IAM enforcement (its own harness:
+    enforcement cannot be switched off again)."""
+    ec2, asg, iam = h.client("ec2"), h.client("autoscaling"), h.client("iam")
+    template = ec2.create_launch_template(
+        LaunchTemplateName="golden", LaunchTemplateData={"ImageId": "ami-11111111"}
+    )["LaunchTemplate"]["LaunchTemplateId"]
+    ec2.create_launch_template_version(
+        LaunchTemplateId=template, LaunchTemplateData={"ImageId": "resolve:ssm:/golden/ami"}
+    )
+    asg.create_auto_scaling_group(
+        AutoScalingGroupName="plain", MinSize=0, MaxSize=1, AvailabilityZones=["us-east-1a"],
+        LaunchTemplate={"LaunchTemplateId": template, "Version": "1"},
+    )
+    asg.create_auto_scaling_group(
+        AutoScalingGroupName="mixed", MinSize=0, MaxSize=1, AvailabilityZones=["us-east-1a"],
+        MixedInstancesPolicy={"LaunchTemplate": {
+            "LaunchTemplateSpecification": {"LaunchTemplateId": template, "Version": "1"},
+            "Overrides": [{"InstanceType": "t3.micro"}]}},
+    )
+
+    def user(name: str, *actions: str):
+        iam.create_user(UserName=name)
+        iam.put_user_policy(UserName=name, PolicyName="p", PolicyDocument=json.dumps({
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": ["autoscaling:Describe*", *actions], "Resource": "*"}],
+        }))
+        key = iam.create_access_key(UserName=name)["AccessKey"]
+        return boto3.client(
+            "autoscaling", endpoint_url=h.url, region_name="us-east-1",
+            aws_access_key_id=key["AccessKeyId"], aws_secret_access_key=key["SecretAccessKey"],
+            config=Config(retries={"total_max_attempts": 1}),
+        )
+
+    runner = user("runner", "autoscaling:UpdateAutoScalingGroup", "ec2:RunInstances")
+    with_ssm = user("with-ssm", "autoscaling:UpdateAutoScalingGroup", "ec2:RunInstances", "ssm:GetParameters")
+    no_run = user("no-run", "autoscaling:UpdateAutoScalingGroup")
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{h.moto}/moto-api/reset-auth", data=b"0", method="POST",
+        headers={"Content-Type": "text/plain"},
+    )
+    urllib.request.urlopen(request).read()
+
+    def denied(client, **kwargs) -> None:
+        err = client_error(client.update_auto_scaling_group, **kwargs)
+        assert err.response["ResponseMetadata"]["HTTPStatusCode"] == 403, err.response
+        assert err.response["Error"] == {
+            "Type": "Sender", "Code": "AccessDenied",
+            "Message": f"You are not authorized to use launch template: {template}",
+        }, err.response
+
+    def version_of(client, name: str) -> str:
+        group = client.describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"][0]
+        spec = group.get("LaunchTemplate") or group["MixedInstancesPolicy"]["LaunchTemplate"]["LaunchTemplateSpecification"]
+        return spec["Version"]
+
+    plain_v2 = {"AutoScalingGroupName": "plain", "LaunchTemplate": {"LaunchTemplateId": template, "Version": "2"}}
+    mixed_v2 = {"AutoScalingGroupName": "mixed", "MixedInstancesPolicy": {"LaunchTemplate": {
+        "LaunchTemplateSpecification": {"LaunchTemplateId": template, "Version": "2"}}}}
+    runner.update_auto_scaling_group(
+        AutoScalingGroupName="plain", LaunchTemplate={"LaunchTemplateId": template, "Version": "1"}
+    )
+    denied(runner, **plain_v2)
+    denied(runner, **mixed_v2)
+    assert (version_of(runner, "plain"), version_of(runner, "mixed")) == ("1", "1")
+    denied(no_run, AutoScalingGroupName="plain", LaunchTemplate={"LaunchTemplateId": template, "Version": "1"})
+    no_run.update_auto_scaling_group(AutoScalingGroupName="plain", MaxSize=2)  # no launch template: no check
+    with_ssm.update_auto_scaling_group(**plain_v2)
+    with_ssm.update_auto_scaling_group(**mixed_v2)
+    assert (version_of(runner, "plain"), version_of(runner, "mixed")) == ("2", "2")
+    check("launch check under IAM enforcement: ec2:RunInstances, ssm:GetParameters for resolve:ssm:")
+
+
 def main() -> None:
+    # The IAM-enforcing harness is started first so that its moto loads
+    # while the other checks run.
+    enforced = Harness()
     h = Harness()
     print(f"ready after {h.ready_seconds * 1000:.0f} ms: proxy {h.proxy}, moto {h.moto}")
     try:
@@ -552,6 +847,10 @@ def main() -> None:
         h.close()
     assert h.proc.returncode == 0
     check("harness exits on stdin EOF")
+    try:
+        check_launch_check(enforced)
+    finally:
+        enforced.close()
     print("all checks passed")
 
 
