@@ -33,6 +33,13 @@ Control endpoints (JSON; never forwarded, never recorded):
   POST /_harness/images/<image-id>  {"state": ..., "creation_date": "2026-11-20T03:00:00.000Z",
                                      "region": "us-east-1"} (each optional) sets attributes of
                                      the image in moto's backend (account 123456789012); 404 if unknown
+  POST /_harness/refreshes/<group>  {"status": ..., "replace_instances": true|false|n,
+                                     "status_reason": ..., "instance_refresh_id": ..., "region": ...}
+                                     moves the group's active instance refresh (instance_refresh.py)
+  POST /_harness/groups/<group>/instances  {"image_id": ... | "version": ..., "count": n, "region": ...}
+                                     replaces the group's instances by ones running that image
+  POST /_harness/clock              {"now": "2027-01-01T00:00:00Z" | null, "advance_seconds": n}
+  GET  /_harness/clock              the emulated time instance refreshes are stamped and expired with
 
 A rule: {"service": "ec2"|null, "action": "CreateLaunchTemplateVersion"|null,
 "group": "<AutoScalingGroupName>"|null, "fault": F, "times": n|null,
@@ -419,6 +426,12 @@ class ProxyHandler(BaseHTTPRequestHandler):
             self._send_json(200, {"ok": True, "rules": len(rules)})
         elif path.startswith("/_harness/images/") and self.command == "POST":
             self._set_image(path[len("/_harness/images/"):], payload)
+        elif path.startswith(("/_harness/refreshes/", "/_harness/groups/")) or path == "/_harness/clock":
+            _moto_ready.wait()
+            import instance_refresh  # imported by moto_gaps before moto starts
+
+            status, result = instance_refresh.control(self.command, path, payload)
+            self._send_json(status, result)
         else:
             self._send_json(404, {"error": f"no control endpoint {self.command} {path}"})
 
