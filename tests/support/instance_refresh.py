@@ -1010,7 +1010,7 @@ def _move(group: FakeAutoScalingGroup, backend: Any, payload: dict) -> tuple[int
         # "If you enable auto rollback, your Auto Scaling group will be rolled
         # back automatically when the instance refresh fails."
         if how_many:
-            replaced = _replace(group, how_many, refresh.preferences.get("SkipMatching", False))
+            replaced = _replace_towards(group, refresh, how_many)
         refresh.status_reason = payload.get("status_reason") or "The instance refresh failed."
         _start_rollback(refresh, "Auto rollback started because the instance refresh failed.")
         return 200, _moved(refresh, group, replaced)

@@ -357,8 +357,9 @@ def check_rollback(h: Harness) -> None:
     a.group("auto", version="1")
     a.asg.start_instance_refresh(AutoScalingGroupName="auto", DesiredConfiguration=desired,
                                  Preferences={"AutoRollback": True})
-    a.move("auto", status="Failed")
+    a.move("auto", status="Failed", replace_instances=1)
     assert a.refreshes("auto")[0]["Status"] == "RollbackInProgress"
+    assert sorted(a.images_of("auto").values()) == sorted([a.images[0], a.images[0], a.images[1]])
     a.move("auto", status="RollbackFailed")
     item = a.refreshes("auto")[0]
     assert item["Status"] == "RollbackFailed" and "EndTime" in item, item
