@@ -13,6 +13,7 @@ cargo fmt --all -- --check
 
 echo "== moto gap fills and proxy self-check" >&2
 "$AMI_RECONCILER_PYTHON" tests/support/selfcheck.py
+"$AMI_RECONCILER_PYTHON" tests/support/selfcheck_refresh.py
 
 echo "== deployment lints: template.yaml and policies/ (tools in .venv-tools)" >&2
 scripts/lint.sh

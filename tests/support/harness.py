@@ -40,6 +40,13 @@ Control endpoints (JSON; never forwarded, never recorded):
                                      is refused (400 ValidationError "The AutoScaling group may not
                                      be modified while it is pending delete"); 404 if unknown,
                                      400 for a bad body
+  POST /_harness/refreshes/<group>  {"status": ..., "replace_instances": true|false|n,
+                                     "status_reason": ..., "instance_refresh_id": ..., "region": ...}
+                                     moves the group's active instance refresh (instance_refresh.py)
+  POST /_harness/groups/<group>/instances  {"image_id": ... | "version": ..., "count": n, "region": ...}
+                                     replaces the group's instances by ones running that image
+  POST /_harness/clock              {"now": "2027-01-01T00:00:00Z" | null, "advance_seconds": n}
+  GET  /_harness/clock              the emulated time instance refreshes are stamped and expired with
 
 A rule: {"service": "ec2"|null, "action": "CreateLaunchTemplateVersion"|null,
 "group": "<AutoScalingGroupName>"|null, "fault": F, "times": n|null,
@@ -528,6 +535,16 @@ class ProxyHandler(BaseHTTPRequestHandler):
             self._send_json(200, {"ok": True, "rules": len(rules)})
         elif path.startswith("/_harness/images/") and self.command == "POST":
             self._set_image(path[len("/_harness/images/"):], payload)
+        elif (
+            path.startswith("/_harness/refreshes/")
+            or (path.startswith("/_harness/groups/") and path.endswith("/instances"))
+            or path == "/_harness/clock"
+        ):
+            _moto_ready.wait()
+            import instance_refresh  # imported by moto_gaps before moto starts
+
+            status, result = instance_refresh.control(self.command, path, payload)
+            self._send_json(status, result)
         elif path.startswith("/_harness/groups/") and self.command == "POST":
             self._set_group(unquote(path[len("/_harness/groups/"):]), payload)
         else:

@@ -921,3 +921,6 @@ def setup_class(self: Any, request: Any, full_url: str, headers: Any, *args: Any
 
 
 BaseResponse.setup_class = setup_class
+
+# Instance refresh (StartInstanceRefresh & co.), in its own module.
+import instance_refresh  # noqa: E402,F401
