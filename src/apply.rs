@@ -156,12 +156,65 @@ impl Outcomes {
             client_token: &change.client_token,
         };
         match ec2::create_version(&clients.ec2, new).await {
+            Ok(number) if self.raced(clients, change, number).await => {
+                self.undo_raced(clients, change, number).await;
+                self.failed(
+                    change_,
+                    AwsError::other(format!(
+                        "another writer created a version of {} meanwhile; version {number} was built from an older $Latest and deleted again",
+                        change.template_id
+                    )),
+                );
+            }
             Ok(number) => {
                 self.created = Some(number);
                 self.applied(change_, format!("created version {number}"));
             }
             Err(err) => self.failed(change_, err),
         }
+    }
+
+    /// Whether another writer's version came between the source and the
+    /// created one. Only a number gap needs a second look at the versions;
+    /// when that read fails, the run assumes the worst.
+    async fn raced(&mut self, clients: &Clients, change: &CreateVersion, created: i64) -> bool {
+        if created == change.source_version + 1 {
+            return false;
+        }
+        match ec2::describe_template(&clients.ec2, &change.template_id).await {
+            Ok(template) => {
+                let numbers: Vec<i64> = template.versions.iter().map(|v| v.number).collect();
+                change.raced(created, &numbers)
+            }
+            Err(_) => true,
+        }
+    }
+
+    /// Deletes the version this run just created from a `$Latest` that was
+    /// no longer the latest, so the other writer's version stays `$Latest`.
+    async fn undo_raced(&mut self, clients: &Clients, change: &CreateVersion, created: i64) {
+        self.report.warnings.push(Warning::RacedAnotherWriter {
+            template: change.template_id.clone(),
+            source_version: change.source_version,
+            created,
+        });
+        let undone = ec2::delete_versions(&clients.ec2, &change.template_id, &[created]).await;
+        let refused = match undone {
+            Ok(outcome) if outcome.deleted.contains(&created) => return,
+            Ok(outcome) => outcome
+                .refused
+                .into_iter()
+                .next()
+                .map(|r| (r.code, r.message))
+                .unwrap_or_default(),
+            Err(err) => (err.code.clone().unwrap_or_default(), err.message.clone()),
+        };
+        self.report.warnings.push(Warning::VersionNotDeleted {
+            template: change.template_id.clone(),
+            version: created,
+            error_code: refused.0,
+            error: refused.1,
+        });
     }
 
     async fn set_default(&mut self, clients: &Clients, change: &SetDefaultVersion) {
@@ -190,6 +243,15 @@ impl Outcomes {
         changes: Vec<&UpdateGroup>,
         concurrency: usize,
     ) {
+        let (changes, held): (Vec<&UpdateGroup>, Vec<&UpdateGroup>) = changes
+            .into_iter()
+            .partition(|c| !c.relies_on_created || self.created.is_some());
+        for change in held {
+            self.skipped(
+                Change::UpdateGroup(change.clone()),
+                "$Latest's image is unusable and the version that replaces it was not created",
+            );
+        }
         let mut results: Vec<(&UpdateGroup, Result<(), AwsError>)> = stream::iter(changes)
             .map(|change| async move {
                 let result =

@@ -9,7 +9,9 @@ use aws_sdk_autoscaling::types::{
 };
 
 use crate::error::AwsError;
-use crate::model::{Group, GroupLaunch, LaunchSource, MixedTemplate, Override, Tag, TemplateRef};
+use crate::model::{
+    DELETE_IN_PROGRESS, Group, GroupLaunch, LaunchSource, MixedTemplate, Override, Tag, TemplateRef,
+};
 
 /// Largest page `DescribeAutoScalingGroups` returns.
 const PAGE_SIZE: i32 = 100;
@@ -110,6 +112,7 @@ impl From<&AutoScalingGroup> for Group {
                 .unwrap_or_default()
                 .to_owned(),
             launch,
+            being_deleted: group.status() == Some(DELETE_IN_PROGRESS),
         }
     }
 }

@@ -231,7 +231,12 @@ pub struct Group {
     pub name: String,
     /// How it launches instances.
     pub launch: LaunchSource,
+    /// `Status` is `Delete in progress`: AWS refuses any update.
+    pub being_deleted: bool,
 }
+
+/// The `Status` of a group that is being deleted.
+pub const DELETE_IN_PROGRESS: &str = "Delete in progress";
 
 impl Group {
     /// Every template reference the group holds (top-level and overrides).

@@ -130,6 +130,10 @@ pub struct UpdateGroup {
     /// What to send.
     #[serde(skip)]
     pub launch: GroupLaunch,
+    /// `$Latest`'s image is unusable until the version this run creates
+    /// exists: without it the group stays where it is.
+    #[serde(skip)]
+    pub relies_on_created: bool,
 }
 
 /// Delete old versions.
@@ -144,6 +148,19 @@ pub struct DeleteVersions {
     /// What the deletion relies on succeeding first.
     #[serde(skip)]
     pub relies_on: Reliance,
+}
+
+impl CreateVersion {
+    /// True when `existing` (the version numbers read after the create)
+    /// shows a version between the source and the created one: another
+    /// writer made it after the source was read, so the created version
+    /// lacks its changes. EC2 never reuses a number, so a gap alone only
+    /// means versions were deleted.
+    pub fn raced(&self, created: i64, existing: &[i64]) -> bool {
+        existing
+            .iter()
+            .any(|n| *n > self.source_version && *n < created)
+    }
 }
 
 impl Change {
@@ -189,7 +206,9 @@ pub fn plan(state: &State, settings: &Settings) -> Plan {
     let newest = newest_backup(&state.images, &settings.marker);
     let latest_number = template.latest().map_or(0, |v| v.number);
 
-    let create = image_change(state, newest, &settings.marker, &mut warnings).map(|reason| {
+    let image = image_change(state, newest, &settings.marker, &mut warnings);
+    let latest_unusable = image.as_ref().is_some_and(|c| c.latest_unusable);
+    let create = image.map(|ImageChange { reason, .. }| {
         let to = newest.map(|i| i.id.clone()).unwrap_or_default();
         CreateVersion {
             template_id: template.id.clone(),
@@ -219,8 +238,9 @@ pub fn plan(state: &State, settings: &Settings) -> Plan {
     groups.sort_by(|a, b| a.name.cmp(&b.name));
     let mut moving: BTreeSet<&str> = BTreeSet::new();
     for group in groups {
-        match group_change(group, settings) {
-            Ok(Some(change)) => {
+        match group_change(group, &state.template, settings) {
+            Ok(Some(mut change)) => {
+                change.relies_on_created = latest_unusable;
                 moving.insert(&group.name);
                 changes.push(Change::UpdateGroup(change));
             }
@@ -283,13 +303,21 @@ pub fn newest_backup<'a>(images: &'a [Image], marker: &str) -> Option<&'a Image>
         .max_by(|a, b| a.created.cmp(&b.created).then_with(|| a.id.cmp(&b.id)))
 }
 
+/// Why `$Latest` needs a new image.
+struct ImageChange {
+    reason: String,
+    /// `$Latest`'s image is skip-tagged, gone or broken: groups must not
+    /// follow `$Latest` until the new version exists.
+    latest_unusable: bool,
+}
+
 /// Why `$Latest` needs a new image, or `None` (with a warning when relevant).
 fn image_change(
     state: &State,
     newest: Option<&Image>,
     marker: &str,
     warnings: &mut Vec<Warning>,
-) -> Option<String> {
+) -> Option<ImageChange> {
     let template = &state.template.id;
     if let CurrentImage::FromSsm(parameter) = &state.current_image {
         warnings.push(Warning::ImageFromSsm {
@@ -304,20 +332,29 @@ fn image_change(
         });
         return None;
     };
+    let unusable = |reason: String| {
+        Some(ImageChange {
+            reason,
+            latest_unusable: true,
+        })
+    };
     match &state.current_image {
         CurrentImage::Found(current) if current.id == newest.id => None,
-        CurrentImage::Found(current) if current.skip_tagged => Some(format!(
+        CurrentImage::Found(current) if current.skip_tagged => unusable(format!(
             "{} is tagged {SKIP_TAG_KEY}=true; {} is the newest good backup ({})",
             current.id, newest.id, newest.created
         )),
-        CurrentImage::Found(current) if current.is_unusable() => Some(format!(
+        CurrentImage::Found(current) if current.is_unusable() => unusable(format!(
             "{} is {}; {} is the newest backup ({})",
             current.id, current.state, newest.id, newest.created
         )),
-        CurrentImage::Found(current) if current.created < newest.created => Some(format!(
-            "newer backup: {} ({}) replaces {} ({})",
-            newest.id, newest.created, current.id, current.created
-        )),
+        CurrentImage::Found(current) if current.created < newest.created => Some(ImageChange {
+            reason: format!(
+                "newer backup: {} ({}) replaces {} ({})",
+                newest.id, newest.created, current.id, current.created
+            ),
+            latest_unusable: false,
+        }),
         CurrentImage::Found(current) => {
             warnings.push(Warning::NotMovingBackwards {
                 template: template.clone(),
@@ -328,7 +365,7 @@ fn image_change(
             });
             None
         }
-        CurrentImage::Missing(id) => Some(format!(
+        CurrentImage::Missing(id) => unusable(format!(
             "{id} no longer exists; {} is the newest backup ({})",
             newest.id, newest.created
         )),
@@ -382,7 +419,11 @@ fn default_switch(default: i64, latest: i64, creates: bool) -> Option<(VersionTa
     }
 }
 
-fn group_change(group: &Group, settings: &Settings) -> Result<Option<UpdateGroup>, Warning> {
+fn group_change(
+    group: &Group,
+    template: &Template,
+    settings: &Settings,
+) -> Result<Option<UpdateGroup>, Warning> {
     let (spec, launch) = match &group.launch {
         LaunchSource::Template(spec) => (spec, GroupLaunch::Plain(spec.at_latest())),
         LaunchSource::Mixed(mixed) => {
@@ -407,8 +448,19 @@ fn group_change(group: &Group, settings: &Settings) -> Result<Option<UpdateGroup
             });
         }
     };
+    if !spec.points_at(template) {
+        return Err(Warning::OtherTemplate {
+            group: group.name.clone(),
+            template: spec.template_label(),
+        });
+    }
     if spec.is_latest() {
         return Ok(None);
+    }
+    if group.being_deleted {
+        return Err(Warning::GroupBeingDeleted {
+            group: group.name.clone(),
+        });
     }
     Ok(Some(UpdateGroup {
         group: group.name.clone(),
@@ -418,6 +470,7 @@ fn group_change(group: &Group, settings: &Settings) -> Result<Option<UpdateGroup
         mixed_instances_policy: matches!(launch, GroupLaunch::Mixed(_)),
         reason: format!("tagged {} and not on {LATEST}", settings.asg_tag),
         launch,
+        relies_on_created: false,
     }))
 }
 

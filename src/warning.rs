@@ -64,6 +64,30 @@ pub enum Warning {
         /// The group.
         group: String,
     },
+    /// A managed group uses a launch template other than the managed one.
+    /// Nobody keeps that template's `$Latest` safe, so the group is left alone.
+    OtherTemplate {
+        /// The group.
+        group: String,
+        /// The template it uses (id, else name).
+        template: String,
+    },
+    /// A managed group is being deleted; AWS refuses updates to it.
+    GroupBeingDeleted {
+        /// The group.
+        group: String,
+    },
+    /// Another writer created a version of the template while this run
+    /// created its own; the run's version, built from the older `$Latest`,
+    /// was deleted again so that the other writer's changes stay `$Latest`.
+    RacedAnotherWriter {
+        /// The launch template.
+        template: String,
+        /// The `$Latest` this run built from.
+        source_version: i64,
+        /// The version this run created (and deleted).
+        created: i64,
+    },
     /// Versions could be pruned, but the groups outside the managed tag,
     /// which may pin them, were not read.
     OtherGroupsNotRead {
@@ -110,6 +134,9 @@ impl Warning {
             Warning::LaunchConfiguration { .. } => "launch_configuration",
             Warning::NoLaunchTemplate { .. } => "no_launch_template",
             Warning::InstanceRequirements { .. } => "instance_requirements",
+            Warning::OtherTemplate { .. } => "other_template",
+            Warning::GroupBeingDeleted { .. } => "group_being_deleted",
+            Warning::RacedAnotherWriter { .. } => "raced_another_writer",
             Warning::OtherGroupsNotRead { .. } => "other_groups_not_read",
             Warning::VersionsKept { .. } => "versions_kept",
             Warning::VersionNotDeleted { .. } => "version_not_deleted",
@@ -157,6 +184,22 @@ impl fmt::Display for Warning {
             Warning::InstanceRequirements { group } => write!(
                 f,
                 "group {group} has mixed instances overrides chosen by instance requirements, which the reconciler cannot send back unchanged; skipped (move it to $Latest by hand)"
+            ),
+            Warning::OtherTemplate { group, template } => write!(
+                f,
+                "group {group} is managed but uses launch template {template}, not the managed one; skipped (nobody keeps that template's $Latest safe)"
+            ),
+            Warning::GroupBeingDeleted { group } => write!(
+                f,
+                "group {group} is being deleted; skipped (the versions it pins stay)"
+            ),
+            Warning::RacedAnotherWriter {
+                template,
+                source_version,
+                created,
+            } => write!(
+                f,
+                "launch template {template}: another version was created after version {source_version} while this run created version {created}; version {created} lacked those changes and was deleted again, the next run builds from the new $Latest"
             ),
             Warning::OtherGroupsNotRead { template, versions } => write!(
                 f,

@@ -152,7 +152,14 @@ fn groups(highest: i64) -> impl Strategy<Value = Vec<(bool, Group)>> {
             .enumerate()
             .map(|(i, (managed, launch))| {
                 let name = format!("{}-{i}", if managed { "web" } else { "batch" });
-                (managed, Group { name, launch })
+                (
+                    managed,
+                    Group {
+                        name,
+                        launch,
+                        being_deleted: false,
+                    },
+                )
             })
             .collect()
     })

@@ -78,6 +78,7 @@ pub fn group(name: &str, version: &str) -> Group {
     Group {
         name: name.to_owned(),
         launch: LaunchSource::Template(spec(version)),
+        being_deleted: false,
     }
 }
 
@@ -98,6 +99,7 @@ pub fn mixed_group(name: &str, version: &str, overrides: &[&str]) -> Group {
                 })
                 .collect(),
         }),
+        being_deleted: false,
     }
 }
 
@@ -106,6 +108,7 @@ pub fn legacy_group(name: &str) -> Group {
     Group {
         name: name.to_owned(),
         launch: LaunchSource::LaunchConfiguration(format!("{name}-lc")),
+        being_deleted: false,
     }
 }
 

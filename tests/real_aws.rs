@@ -1,0 +1,198 @@
+//! Where real AWS differs from moto, and the reconciler must follow AWS:
+//! each test runs against the emulation of the AWS behaviour (see
+//! docs/testing.md) and fails on a reconciler that trusts moto's view.
+
+mod support;
+
+use ami_reconciler::run;
+use ami_reconciler::warning::Warning;
+use serde_json::json;
+use support::{Moto, settings_for};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn groups_stay_put_when_latests_image_is_unusable_and_its_replacement_fails() {
+    // GIVEN $Latest uses a backup that was skip-tagged, a good newer backup,
+    // a managed group pinned to version 1, and the create is refused
+    let moto = Moto::start();
+    let account = moto.account().await;
+    let good = account.backup(1).await;
+    let bad = account.backup(2).await;
+    let template = account.template("web", &good).await;
+    account.version(&template, &bad).await;
+    account.set_default(&template, 2).await;
+    account.skip(&bad).await;
+    account.group("web", &template, "1", true).await;
+    moto.faults(json!([{
+        "action": "CreateLaunchTemplateVersion", "fault": "error", "status": 403,
+        "code": "UnauthorizedOperation", "message": "refused for the test"
+    }]));
+
+    // WHEN it applies
+    let report = run(&moto.clients().await, &settings_for(&template), false)
+        .await
+        .unwrap();
+
+    // THEN the group stays on version 1, and the report says why
+    assert_eq!(report.exit_code(), 1);
+    assert_eq!(account.group_version("web").await, "1");
+    let skipped: Vec<_> = report
+        .skipped
+        .iter()
+        .map(|s| (s.change.action(), s.change.target().to_owned()))
+        .collect();
+    assert!(
+        skipped.contains(&("update_group", "web".to_owned())),
+        "{}",
+        report.to_text()
+    );
+    assert!(
+        !moto
+            .mutating_calls()
+            .contains(&"UpdateAutoScalingGroup".to_owned())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_version_another_writer_creates_meanwhile_keeps_its_changes_and_the_next_run_builds_on_it()
+ {
+    // GIVEN a template on an old backup, a newer backup, and another writer
+    // that adds a version with another instance type just before our create
+    let moto = Moto::start();
+    let account = moto.account().await;
+    let old = account.backup(1).await;
+    let new = account.backup(2).await;
+    let template = account.template("web", &old).await;
+    moto.faults(json!([{
+        "action": "CreateLaunchTemplateVersion", "fault": "before", "times": 1,
+        "request": {"service": "ec2", "action": "CreateLaunchTemplateVersion",
+                    "params": {"LaunchTemplateId": template, "SourceVersion": "$Latest",
+                               "LaunchTemplateData": {"InstanceType": "m5.large"}}}
+    }]));
+    let clients = moto.clients().await;
+    let settings = settings_for(&template);
+
+    // WHEN it applies
+    let report = run(&clients, &settings, false).await.unwrap();
+
+    // THEN our version (3, built from 1) is deleted again, the other
+    // writer's version 2 stays $Latest, the default is untouched, and it says so
+    assert_eq!(report.exit_code(), 1);
+    assert!(
+        report.warnings.contains(&Warning::RacedAnotherWriter {
+            template: template.clone(),
+            source_version: 1,
+            created: 3
+        }),
+        "{}",
+        report.to_text()
+    );
+    assert_eq!(account.versions(&template).await, (vec![1, 2], 1));
+
+    // AND the next run builds on the other writer's version: new image,
+    // their instance type
+    let next = run(&clients, &settings, false).await.unwrap();
+    assert_eq!(next.exit_code(), 0, "{}", next.to_text());
+    assert_eq!(account.versions(&template).await, (vec![1, 2, 4], 4));
+    let data = account.version_data(&template, "4").await;
+    assert_eq!(data.image_id(), Some(new.as_str()));
+    assert_eq!(data.instance_type().map(|t| t.as_str()), Some("m5.large"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gap_left_by_deleted_versions_is_not_taken_for_another_writer() {
+    // GIVEN versions 1 and 2, 2 deleted by hand (so EC2's next number is 3)
+    let moto = Moto::start();
+    let account = moto.account().await;
+    let old = account.backup(1).await;
+    let new = account.backup(2).await;
+    let template = account.template("web", &old).await;
+    account.version(&template, &old).await;
+    account
+        .ec2
+        .delete_launch_template_versions()
+        .launch_template_id(&template)
+        .versions("2")
+        .send()
+        .await
+        .unwrap();
+
+    // WHEN it applies
+    let report = run(&moto.clients().await, &settings_for(&template), false)
+        .await
+        .unwrap();
+
+    // THEN version 3 is created and made the default
+    assert_eq!(report.exit_code(), 0, "{}", report.to_text());
+    assert_eq!(account.versions(&template).await, (vec![1, 3], 3));
+    let data = account.version_data(&template, "3").await;
+    assert_eq!(data.image_id(), Some(new.as_str()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_managed_group_on_another_template_is_left_alone_with_a_warning() {
+    // GIVEN a managed group on version 1 of a template that is not managed
+    let moto = Moto::start();
+    let account = moto.account().await;
+    let image = account.backup(1).await;
+    let managed = account.template("web", &image).await;
+    let other = account.template("drafts", &image).await;
+    account.version(&other, &image).await;
+    account.group("drafts", &other, "1", true).await;
+
+    // WHEN it applies
+    let report = run(&moto.clients().await, &settings_for(&managed), false)
+        .await
+        .unwrap();
+
+    // THEN the group stays on version 1 of its template
+    assert_eq!(report.exit_code(), 0);
+    assert_eq!(account.group_version("drafts").await, "1");
+    assert_eq!(
+        report.warnings[..],
+        [Warning::OtherTemplate {
+            group: "drafts".into(),
+            template: other
+        }]
+    );
+    assert_eq!(moto.mutating_calls(), Vec::<String>::new());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_being_deleted_is_skipped_and_the_version_it_pins_is_kept() {
+    // GIVEN versions 1..=5 (5 the default), a managed group on 1 being deleted
+    let moto = Moto::start();
+    let account = moto.account().await;
+    let image = account.backup(1).await;
+    let template = account.template("web", &image).await;
+    for _ in 2..=5 {
+        account.version(&template, &image).await;
+    }
+    account.set_default(&template, 5).await;
+    account.group("leaving", &template, "1", true).await;
+    moto.control(
+        "POST",
+        "/_harness/groups/leaving",
+        &json!({"status": "Delete in progress"}),
+    );
+
+    // WHEN it applies
+    let report = run(&moto.clients().await, &settings_for(&template), false)
+        .await
+        .unwrap();
+
+    // THEN no update is attempted (AWS would refuse it), the run succeeds,
+    // and version 1 is kept while version 2 is pruned
+    assert_eq!(report.exit_code(), 0, "{}", report.to_text());
+    assert_eq!(
+        report.warnings[..],
+        [Warning::GroupBeingDeleted {
+            group: "leaving".into()
+        }]
+    );
+    assert!(
+        !moto
+            .mutating_calls()
+            .contains(&"UpdateAutoScalingGroup".to_owned())
+    );
+    assert_eq!(account.versions(&template).await, (vec![1, 3, 4, 5], 5));
+}
