@@ -11,6 +11,9 @@ export AMI_RECONCILER_PYTHON
 echo "== format" >&2
 cargo fmt --all -- --check
 
+echo "== clippy (every target, warnings are errors)" >&2
+cargo clippy --all-targets --quiet -- -D warnings
+
 echo "== moto gap fills and proxy self-check" >&2
 "$AMI_RECONCILER_PYTHON" tests/support/selfcheck.py
 "$AMI_RECONCILER_PYTHON" tests/support/selfcheck_refresh.py
