@@ -29,46 +29,28 @@ pub async fn apply(clients: &Clients, plan: Plan, concurrency: usize) -> Report 
         default_failed: false,
         failed_groups: BTreeSet::new(),
     };
-    for change in changes.iter().filter_map(as_create) {
+    // Each kind relies on the ones before it: versions, default, groups, prune.
+    let (mut creates, mut defaults, mut updates, mut deletes) = (vec![], vec![], vec![], vec![]);
+    for change in &changes {
+        match change {
+            Change::CreateVersion(c) => creates.push(c),
+            Change::SetDefaultVersion(c) => defaults.push(c),
+            Change::UpdateGroup(c) => updates.push(c),
+            Change::DeleteVersions(c) => deletes.push(c),
+        }
+    }
+    for change in creates {
         run.create_version(clients, change).await;
     }
-    for change in changes.iter().filter_map(as_default) {
+    for change in defaults {
         run.set_default(clients, change).await;
     }
-    let groups: Vec<&UpdateGroup> = changes.iter().filter_map(as_update).collect();
-    run.update_groups(clients, groups, concurrency.max(1)).await;
-    for change in changes.iter().filter_map(as_delete) {
+    run.update_groups(clients, updates, concurrency.max(1))
+        .await;
+    for change in deletes {
         run.delete_versions(clients, change).await;
     }
     run.report
-}
-
-fn as_create(change: &Change) -> Option<&CreateVersion> {
-    match change {
-        Change::CreateVersion(c) => Some(c),
-        _ => None,
-    }
-}
-
-fn as_default(change: &Change) -> Option<&SetDefaultVersion> {
-    match change {
-        Change::SetDefaultVersion(c) => Some(c),
-        _ => None,
-    }
-}
-
-fn as_update(change: &Change) -> Option<&UpdateGroup> {
-    match change {
-        Change::UpdateGroup(c) => Some(c),
-        _ => None,
-    }
-}
-
-fn as_delete(change: &Change) -> Option<&DeleteVersions> {
-    match change {
-        Change::DeleteVersions(c) => Some(c),
-        _ => None,
-    }
 }
 
 /// What happened so far in this run: the report, and the facts later changes

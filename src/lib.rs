@@ -68,7 +68,7 @@ pub async fn run(clients: &Clients, settings: &Settings, dry_run: bool) -> Resul
         );
     }
     for warning in &plan.warnings {
-        warn!(code = warning.code(), warning = %warning, "warning");
+        warn!(code = %warning.code(), warning = %warning, "warning");
     }
     let report = if dry_run || plan.is_converged() {
         Report::planned(plan, dry_run)

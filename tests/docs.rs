@@ -131,17 +131,9 @@ fn the_warning_list_builds_each_variant_once() {
 }
 
 #[test]
-fn each_warning_code_is_its_serialized_code() {
-    for warning in one_of_each() {
-        let json = serde_json::to_value(&warning).unwrap();
-        assert_eq!(json["code"], warning.code(), "{warning:?}");
-    }
-}
-
-#[test]
 fn every_warning_code_has_its_row_in_the_report_doc() {
     let report = read("docs/report.md");
-    let missing: Vec<&str> = one_of_each()
+    let missing: Vec<String> = one_of_each()
         .iter()
         .map(Warning::code)
         .filter(|code| !has_row(&report, code))
