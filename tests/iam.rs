@@ -22,8 +22,12 @@ const PARAMETER: &str = "/app/launch-template-id";
 /// launch template (it must be allowed to launch from it, pass its instance
 /// role and tag what it launches); the reconciler never calls them, and moto
 /// does not check them.
-const CHECKED_BY_AWS_FOR_UPDATE_GROUP: [&str; 3] =
-    ["ec2:RunInstances", "ec2:CreateTags", "iam:PassRole"];
+const CHECKED_BY_AWS_FOR_UPDATE_GROUP: [&str; 4] = [
+    "ec2:RunInstances",
+    "ec2:CreateTags",
+    "iam:PassRole",
+    "ssm:GetParameters",
+];
 
 fn policy_actions(file: &str) -> BTreeSet<String> {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -240,6 +244,56 @@ async fn removing_any_one_called_action_from_reconciler_json_makes_the_run_fail(
                     report.to_text()
                 );
             }
+        }
+    }
+}
+
+/// A managed group on a template whose image is `resolve:ssm:...`, pinned to
+/// version 1; the template id in SSM.
+async fn ssm_image_account(moto: &Moto) {
+    let account = moto.account().await;
+    account.parameter("/golden/ami", "ami-12345678").await;
+    let template = account.template("web", "resolve:ssm:/golden/ami").await;
+    account.version(&template, "resolve:ssm:/golden/ami").await;
+    account.set_default(&template, 2).await;
+    account.group("web", &template, "1", true).await;
+    account.parameter(PARAMETER, &template).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_on_a_template_resolving_its_image_from_ssm_moves_only_with_ssm_get_parameters() {
+    for (policy_has_it, outcome) in [(true, "moved"), (false, "refused")] {
+        // GIVEN a template whose image comes from SSM, a managed group on
+        // version 1, and reconciler.json with or without ssm:GetParameters
+        let moto = Moto::start();
+        ssm_image_account(&moto).await;
+        let mut actions = policy_actions("reconciler.json");
+        if !policy_has_it {
+            actions.remove("ssm:GetParameters");
+        }
+        let key = moto.user_with_policy("reconciler", &widened(&actions));
+        let admin = admin(&moto);
+        moto.enforce_iam();
+
+        // WHEN it applies
+        let report = run(&moto.clients_as(&key).await, &settings(), false)
+            .await
+            .unwrap();
+
+        // THEN Auto Scaling's launch check decides
+        let version = moto.account_as(&admin).await.group_version("web").await;
+        if policy_has_it {
+            assert_eq!(report.exit_code(), 0, "{outcome}: {}", report.to_text());
+            assert_eq!(version, "$Latest", "{outcome}");
+        } else {
+            assert_eq!(report.exit_code(), 1, "{outcome}");
+            assert_eq!(
+                report.failed[0].error_code.as_deref(),
+                Some("AccessDenied"),
+                "{outcome}: {}",
+                report.to_text()
+            );
+            assert_eq!(version, "1", "{outcome}");
         }
     }
 }
