@@ -1,0 +1,112 @@
+//! What a first deploy does, read from template.yaml, samconfig.toml and the
+//! docs' own commands: the things `sam validate --lint`, cfn-lint, checkov and
+//! parliament cannot see (docs/deploy.md explains each one).
+//!
+//! template.yaml is YAML with CloudFormation tags; `tests/support/template_json.py`
+//! turns it into JSON (tags in their long form, `{"Ref": ...}`) with the test
+//! Python's PyYAML, the same loader as `tests/support/policies_match.py`.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use serde_json::{Value, json};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn python() -> PathBuf {
+    std::env::var_os("AMI_RECONCILER_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join(".venv/bin/python"))
+}
+
+/// template.yaml as JSON.
+fn template() -> Value {
+    let out = Command::new(python())
+        .arg(root().join("tests/support/template_json.py"))
+        .arg(root().join("template.yaml"))
+        .output()
+        .expect("run tests/support/template_json.py");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn read(path: &str) -> String {
+    std::fs::read_to_string(root().join(path)).unwrap()
+}
+
+/// Every page a user copies commands from.
+const PAGES: [&str; 4] = [
+    "README.md",
+    "docs/deploy.md",
+    "docs/operating.md",
+    "docs/scale.md",
+];
+
+/// The shell commands of a Markdown page: the lines of its ```sh blocks,
+/// with backslash continuations joined and comments dropped.
+fn commands(page: &str) -> Vec<String> {
+    let mut commands = Vec::new();
+    let mut in_sh = false;
+    let mut current = String::new();
+    for line in read(page).lines() {
+        let trimmed = line.trim();
+        if trimmed.starts_with("```") {
+            in_sh = !in_sh && trimmed == "```sh";
+            continue;
+        }
+        if !in_sh {
+            continue;
+        }
+        let code = match trimmed.find(" #") {
+            Some(i) => trimmed[..i].trim_end(),
+            None if trimmed.starts_with('#') => "",
+            None => trimmed,
+        };
+        match code.strip_suffix('\\') {
+            Some(head) => {
+                current.push_str(head);
+                current.push(' ');
+            }
+            None => {
+                current.push_str(code);
+                if !current.trim().is_empty() {
+                    commands.push(current.trim().to_owned());
+                }
+                current.clear();
+            }
+        }
+    }
+    commands
+}
+
+/// Every command of every page that contains `needle`, with its page.
+fn commands_with(needle: &str) -> Vec<(&'static str, String)> {
+    PAGES
+        .iter()
+        .flat_map(|page| commands(page).into_iter().map(move |c| (*page, c)))
+        .filter(|(_, c)| c.contains(needle))
+        .collect()
+}
+
+#[test]
+fn the_docs_commands_are_found() {
+    // The other tests would pass vacuously on pages without commands.
+    assert!(!commands_with("sam deploy").is_empty());
+    assert!(!commands_with("aws lambda invoke").is_empty());
+}
+
+#[test]
+fn a_new_stack_only_reports_until_apply_is_switched_on() {
+    let template = template();
+    assert_eq!(template["Parameters"]["DryRun"]["Default"], "true");
+    assert_eq!(
+        template["Resources"]["ReconcilerFunction"]["Properties"]["Environment"]["Variables"]["DRY_RUN"],
+        json!({"Ref": "DryRun"})
+    );
+}
