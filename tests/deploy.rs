@@ -110,3 +110,26 @@ fn a_new_stack_only_reports_until_apply_is_switched_on() {
         json!({"Ref": "DryRun"})
     );
 }
+
+#[test]
+fn the_function_reserves_no_concurrency_unless_asked_to() {
+    let template = template();
+    let parameter = &template["Parameters"]["ReservedConcurrency"];
+    assert_eq!(parameter["Default"], "");
+    assert_eq!(
+        template["Conditions"]["HasReservation"],
+        json!({"Fn::Not": [{"Fn::Equals": [{"Ref": "ReservedConcurrency"}, ""]}]})
+    );
+    assert_eq!(
+        template["Resources"]["ReconcilerFunction"]["Properties"]["ReservedConcurrentExecutions"],
+        json!({"Fn::If": ["HasReservation", {"Ref": "ReservedConcurrency"}, {"Ref": "AWS::NoValue"}]})
+    );
+}
+
+#[test]
+fn the_deploy_guide_has_the_concurrency_check_among_its_prerequisites() {
+    let guide = read("docs/deploy.md");
+    let prerequisites =
+        &guide[guide.find("## Prerequisites").unwrap()..guide.find("## Build").unwrap()];
+    assert!(prerequisites.contains("aws lambda get-account-settings"));
+}
