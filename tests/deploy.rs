@@ -133,3 +133,18 @@ fn the_deploy_guide_has_the_concurrency_check_among_its_prerequisites() {
         &guide[guide.find("## Prerequisites").unwrap()..guide.find("## Build").unwrap()];
     assert!(prerequisites.contains("aws lambda get-account-settings"));
 }
+
+#[test]
+fn no_rule_waits_for_create_image_and_new_backups_come_from_the_available_event() {
+    let template = template();
+    let resources = template["Resources"].as_object().unwrap();
+    for (name, resource) in resources {
+        assert!(
+            !resource.to_string().contains("CreateImage"),
+            "{name} mentions CreateImage"
+        );
+    }
+    let pattern = &resources["BackupAvailableRule"]["Properties"]["EventPattern"];
+    assert_eq!(pattern["detail-type"], json!(["EC2 AMI State Change"]));
+    assert_eq!(pattern["detail"]["State"], json!(["available"]));
+}
