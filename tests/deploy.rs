@@ -148,3 +148,18 @@ fn no_rule_waits_for_create_image_and_new_backups_come_from_the_available_event(
     assert_eq!(pattern["detail-type"], json!(["EC2 AMI State Change"]));
     assert_eq!(pattern["detail"]["State"], json!(["available"]));
 }
+
+#[test]
+fn the_function_logs_to_a_group_that_exists_before_it() {
+    let template = template();
+    let function = &template["Resources"]["ReconcilerFunction"]["Properties"];
+    assert_eq!(
+        function["LoggingConfig"]["LogGroup"],
+        json!({"Ref": "ReconcilerLogGroup"})
+    );
+    // The group's name must not wait for the function (that would reverse the order).
+    let name =
+        template["Resources"]["ReconcilerLogGroup"]["Properties"]["LogGroupName"].to_string();
+    assert!(!name.contains("ReconcilerFunction"), "{name}");
+    assert!(!name.contains("/aws/lambda/"), "{name}");
+}
