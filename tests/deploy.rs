@@ -163,3 +163,14 @@ fn the_function_logs_to_a_group_that_exists_before_it() {
     assert!(!name.contains("ReconcilerFunction"), "{name}");
     assert!(!name.contains("/aws/lambda/"), "{name}");
 }
+
+#[test]
+fn lambdas_start_and_report_lines_are_kept_and_the_metrics_pass_the_application_filter() {
+    let template = template();
+    let logging = &template["Resources"]["ReconcilerFunction"]["Properties"]["LoggingConfig"];
+    assert_eq!(logging["SystemLogLevel"], "INFO");
+    // The EMF line is at WARN (src/metrics.rs, LOG_LEVEL): any level up to WARN passes it.
+    let passing = ["TRACE", "DEBUG", "INFO", "WARN"];
+    assert!(passing.contains(&logging["ApplicationLogLevel"].as_str().unwrap()));
+    assert_eq!(ami_reconciler::metrics::LOG_LEVEL, "WARN");
+}
