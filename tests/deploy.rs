@@ -174,3 +174,18 @@ fn lambdas_start_and_report_lines_are_kept_and_the_metrics_pass_the_application_
     assert!(passing.contains(&logging["ApplicationLogLevel"].as_str().unwrap()));
     assert_eq!(ami_reconciler::metrics::LOG_LEVEL, "WARN");
 }
+
+#[test]
+fn sam_build_never_stops_at_the_beta_question() {
+    // SAM CLI releases where rust-cargolambda was a beta build method ask
+    // [y/N] before building; samconfig.toml answers for `sam build`.
+    let config = read("samconfig.toml");
+    let build = config
+        .split("\n[")
+        .find(|section| section.starts_with("default.build.parameters]"))
+        .expect("samconfig.toml has [default.build.parameters]");
+    assert!(
+        build.lines().any(|l| l.trim() == "beta_features = true"),
+        "{build}"
+    );
+}
