@@ -189,3 +189,16 @@ fn sam_build_never_stops_at_the_beta_question() {
         "{build}"
     );
 }
+
+#[test]
+fn every_parameter_change_the_docs_show_is_saved_for_the_next_deploy() {
+    // A --parameter-overrides given only on the command line is undone by the
+    // next plain `sam deploy`, which sends samconfig.toml's saved values.
+    let changes = commands_with("--parameter-overrides");
+    assert!(changes.iter().any(|(_, c)| c.contains("DryRun=false")));
+    for (page, command) in changes {
+        if command.starts_with("sam deploy") {
+            assert!(command.contains("--save-params"), "{page}: {command}");
+        }
+    }
+}
