@@ -202,3 +202,32 @@ fn every_parameter_change_the_docs_show_is_saved_for_the_next_deploy() {
         }
     }
 }
+
+#[test]
+fn the_schedule_can_be_paused_by_parameter_and_its_name_is_an_output() {
+    let template = template();
+    let state = &template["Parameters"]["ScheduleState"];
+    assert_eq!(state["Default"], "ENABLED");
+    assert_eq!(state["AllowedValues"], json!(["ENABLED", "DISABLED"]));
+    let schedule = &template["Resources"]["ReconcilerFunction"]["Properties"]["Events"]["Schedule"];
+    assert_eq!(schedule["Type"], "ScheduleV2");
+    assert_eq!(
+        schedule["Properties"]["State"],
+        json!({"Ref": "ScheduleState"})
+    );
+    // SAM names the generated AWS::Scheduler::Schedule <function><event>.
+    assert_eq!(
+        template["Outputs"]["ScheduleName"]["Value"],
+        json!({"Ref": "ReconcilerFunctionSchedule"})
+    );
+}
+
+#[test]
+fn pausing_everything_stops_the_schedule_and_the_fast_path_together() {
+    let pause: Vec<_> = commands("docs/operating.md")
+        .into_iter()
+        .filter(|c| c.contains("ScheduleState=DISABLED"))
+        .collect();
+    assert_eq!(pause.len(), 1, "{pause:?}");
+    assert!(pause[0].contains("FastPath=false"), "{}", pause[0]);
+}
