@@ -231,3 +231,53 @@ fn pausing_everything_stops_the_schedule_and_the_fast_path_together() {
     assert_eq!(pause.len(), 1, "{pause:?}");
     assert!(pause[0].contains("FastPath=false"), "{}", pause[0]);
 }
+
+/// The template's CloudWatch alarms, by logical id.
+fn alarms(template: &Value) -> Vec<(String, Value)> {
+    template["Resources"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(_, r)| r["Type"] == "AWS::CloudWatch::Alarm")
+        .map(|(name, r)| (name.clone(), r["Properties"].clone()))
+        .collect()
+}
+
+#[test]
+fn each_new_dead_letter_notifies_even_while_older_ones_wait_in_the_queue() {
+    let template = template();
+    let sent: Vec<_> = alarms(&template)
+        .into_iter()
+        .filter(|(_, a)| a["Namespace"] == "AWS/SQS" && a["MetricName"] == "NumberOfMessagesSent")
+        .collect();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    let (_, alarm) = &sent[0];
+    assert_eq!(
+        alarm["Dimensions"],
+        json!([{"Name": "QueueName", "Value": {"Fn::GetAtt": ["DeadLetterQueue", "QueueName"]}}])
+    );
+    assert_eq!(alarm["Statistic"], "Sum");
+    assert_eq!(alarm["TreatMissingData"], "notBreaching");
+}
+
+#[test]
+fn every_alarm_notifies_the_topic_when_it_fires_and_when_it_recovers() {
+    let template = template();
+    let to_the_topic =
+        json!({"Fn::If": ["HasAlarmTopic", [{"Ref": "AlarmTopicArn"}], {"Ref": "AWS::NoValue"}]});
+    let alarms = alarms(&template);
+    assert_eq!(alarms.len(), 4);
+    for (name, alarm) in alarms {
+        assert_eq!(alarm["AlarmActions"], to_the_topic, "{name}");
+        assert_eq!(alarm["OKActions"], to_the_topic, "{name}");
+    }
+    // With the default (empty) topic nobody is told: the parameter says so.
+    let topic = &template["Parameters"]["AlarmTopicArn"];
+    assert_eq!(topic["Default"], "");
+    assert!(
+        topic["Description"]
+            .as_str()
+            .unwrap()
+            .contains("notify nobody")
+    );
+}
