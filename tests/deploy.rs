@@ -98,7 +98,7 @@ fn commands_with(needle: &str) -> Vec<(&'static str, String)> {
 fn the_docs_commands_are_found() {
     // The other tests would pass vacuously on pages without commands.
     assert!(!commands_with("sam deploy").is_empty());
-    assert!(!commands_with("aws lambda invoke").is_empty());
+    assert!(!commands_with("sam list stack-outputs").is_empty());
 }
 
 #[test]
@@ -280,4 +280,31 @@ fn every_alarm_notifies_the_topic_when_it_fires_and_when_it_recovers() {
             .unwrap()
             .contains("notify nobody")
     );
+}
+
+#[test]
+fn invoke_examples_take_the_region_from_the_stack_not_from_the_page() {
+    for page in PAGES {
+        let text = read(page);
+        let lines = text.lines().map(str::to_owned);
+        for line in commands(page).into_iter().chain(lines) {
+            if !line.contains("aws lambda invoke") {
+                continue;
+            }
+            if let Some((_, after)) = line.split_once("--region ") {
+                assert!(after.starts_with('<'), "{page}: {line}");
+            }
+        }
+    }
+    // The outputs' commands carry the stack's own region.
+    let template = template();
+    for output in ["DryRunCommand", "DriftRepairCommand"] {
+        let command = template["Outputs"][output]["Value"]["Fn::Sub"]
+            .as_str()
+            .unwrap();
+        assert!(
+            command.starts_with("aws lambda invoke --region ${AWS::Region} "),
+            "{command}"
+        );
+    }
 }
