@@ -308,3 +308,22 @@ fn invoke_examples_take_the_region_from_the_stack_not_from_the_page() {
         );
     }
 }
+
+#[test]
+fn cargo_lambda_is_installed_in_a_virtual_environment_that_is_active_for_the_build() {
+    // A bare `pip install` fails where the system Python is externally
+    // managed, and cargo-lambda finds zig only through the active environment.
+    let installs = commands_with("install cargo-lambda");
+    assert!(!installs.is_empty());
+    for (page, command) in &installs {
+        let pip = command.split_whitespace().next().unwrap();
+        assert!(pip.ends_with("/bin/pip"), "{page}: {command}");
+    }
+    let guide = commands("docs/deploy.md");
+    assert!(guide.iter().any(|c| c.starts_with("python3 -m venv ")));
+    assert!(
+        guide
+            .iter()
+            .any(|c| c.starts_with(". ") && c.ends_with("/bin/activate"))
+    );
+}
