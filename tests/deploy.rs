@@ -327,3 +327,45 @@ fn cargo_lambda_is_installed_in_a_virtual_environment_that_is_active_for_the_bui
             .any(|c| c.starts_with(". ") && c.ends_with("/bin/activate"))
     );
 }
+
+#[test]
+fn the_stackset_gets_the_processed_template_which_has_no_transform_left() {
+    // Service-managed StackSets refuse templates with macros, the
+    // AWS::Serverless transform included, even with CAPABILITY_AUTO_EXPAND.
+    let page = commands("docs/scale.md");
+    let creates: Vec<_> = page
+        .iter()
+        .filter(|c| c.contains("create-stack-set "))
+        .collect();
+    assert_eq!(creates.len(), 1, "{creates:?}");
+    let create = creates[0];
+    assert!(create.contains("--permission-model SERVICE_MANAGED"));
+    assert!(!create.contains("CAPABILITY_AUTO_EXPAND"), "{create}");
+    let body = create
+        .split_whitespace()
+        .find_map(|word| word.strip_prefix("file://"))
+        .expect("a --template-body file");
+    assert_ne!(body, "packaged.yaml");
+
+    // Follow the file back to CloudFormation's processed template.
+    let writer = |file: &str| {
+        page.iter()
+            .find(|c| c.ends_with(&format!("> {file}")))
+            .unwrap_or_else(|| panic!("no command writes {file}"))
+    };
+    let mut file = body.to_owned();
+    for _ in 0..3 {
+        let command = writer(&file);
+        if command.contains("--template-stage Processed") {
+            return;
+        }
+        file = command
+            .split_whitespace()
+            .rev()
+            .skip(2)
+            .find(|word| word.ends_with(".json"))
+            .unwrap_or_else(|| panic!("{command} reads no file"))
+            .to_owned();
+    }
+    panic!("{body} does not come from get-template --template-stage Processed");
+}
