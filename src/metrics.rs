@@ -3,8 +3,13 @@
 //! The Lambda function prints the line to stdout; CloudWatch Logs turns it
 //! into metrics, so publishing them costs no API call and no permission. The
 //! template's stale-backup alarm reads [`NEWEST_BACKUP_AGE_HOURS`].
+//!
+//! Lambda's log-level filter (JSON log format) reads a JSON line's `level`
+//! and `timestamp`; a line without a `level`, or without a valid RFC 3339
+//! `timestamp`, counts as INFO and is dropped when `ApplicationLogLevel` is
+//! above INFO. The line carries both, at [`LOG_LEVEL`].
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Map, Value, json};
 
 use crate::report::Report;
@@ -21,6 +26,11 @@ pub const DRIFT: &str = "Drift";
 pub const APPLIED: &str = "Applied";
 /// Changes that failed in this run.
 pub const FAILED: &str = "Failed";
+/// The line's `level` for Lambda's log-level filter: it passes an
+/// `ApplicationLogLevel` of up to WARN. ERROR or FATAL would still drop it
+/// (and fire the stale-backup alarm); a higher level here would mark a
+/// healthy run's metrics as an error.
+pub const LOG_LEVEL: &str = "WARN";
 
 /// The EMF document of a run: the metrics under one `FunctionName`
 /// dimension, plus the template id and dry-run flag as searchable fields.
@@ -58,6 +68,11 @@ pub fn emf(report: &Report, timestamp: DateTime<Utc>, function_name: &str) -> Va
     }
     doc.insert("TemplateId".into(), json!(report.template_id));
     doc.insert("DryRun".into(), json!(report.dry_run));
+    doc.insert("level".into(), json!(LOG_LEVEL));
+    doc.insert(
+        "timestamp".into(),
+        json!(timestamp.to_rfc3339_opts(SecondsFormat::Millis, true)),
+    );
     Value::Object(doc)
 }
 
@@ -180,6 +195,20 @@ mod tests {
     fn a_backup_dated_in_the_future_counts_as_brand_new() {
         let report = report(Some(at(5)), 0).aged(at(3));
         assert_eq!(report.newest_backup_age_seconds, Some(0));
+    }
+
+    #[test]
+    fn the_line_has_the_level_and_timestamp_lambdas_log_filter_reads() {
+        let doc = emf(&report(Some(at(1)), 0).aged(at(3)), at(3), "fn");
+
+        // WARN passes ApplicationLogLevel TRACE to WARN; without a level, or
+        // without a valid timestamp, Lambda would treat the line as INFO.
+        assert_eq!(doc["level"], "WARN");
+        assert_eq!(doc["timestamp"], "2026-11-02T03:00:00.000Z");
+        assert_eq!(
+            DateTime::parse_from_rfc3339(doc["timestamp"].as_str().unwrap()).unwrap(),
+            at(3)
+        );
     }
 
     #[test]
