@@ -5,12 +5,12 @@
 use std::collections::BTreeSet;
 
 use futures_util::{StreamExt, stream};
-use tracing::{info, instrument, warn};
+use tracing::{debug, info, instrument, warn};
 
 use crate::clients::Clients;
 use crate::error::AwsError;
 use crate::plan::{
-    Change, CreateVersion, DeleteVersions, Plan, Reliance, SetDefaultVersion, UpdateGroup,
+    Change, CreateVersion, Created, DeleteVersions, Plan, Reliance, SetDefaultVersion, UpdateGroup,
     VersionTarget,
 };
 use crate::report::{Applied, Failed, Report, Skipped};
@@ -112,6 +112,11 @@ impl Outcomes {
 
     fn failed(&mut self, change: Change, error: AwsError) {
         let error = error.at(&self.endpoint);
+        debug!(
+            action = change.action(),
+            detail = error.detail(),
+            "failed: the SDK's account"
+        );
         warn!(action = change.action(), target = %change.target(), error = %error, "failed");
         self.report.failed.push(Failed {
             change,
@@ -130,15 +135,34 @@ impl Outcomes {
 
     async fn create_version(&mut self, clients: &Clients, change: &CreateVersion) {
         let change_ = Change::CreateVersion(change.clone());
-        let new = ec2::NewVersion {
+        let mut new = ec2::NewVersion {
             template_id: &change.template_id,
             source_version: change.source_version,
             image_id: &change.to_image,
             description: &change.version_description,
-            client_token: &change.client_token,
+            client_token: Some(&change.client_token),
         };
-        match ec2::create_version(&clients.ec2, new).await {
-            Ok(number) if self.raced(clients, change, number).await => {
+        let mut number = match ec2::create_version(&clients.ec2, new).await {
+            Ok(number) => number,
+            Err(err) => return self.failed(change_, err),
+        };
+        let mut verdict = self.judge(clients, change, number).await;
+        if verdict == Created::Replayed {
+            // The token belongs to a deleted version: create anew under a
+            // token of the SDK's making.
+            new.client_token = None;
+            number = match ec2::create_version(&clients.ec2, new).await {
+                Ok(number) => number,
+                Err(err) => return self.failed(change_, err),
+            };
+            verdict = self.judge(clients, change, number).await;
+        }
+        match verdict {
+            Created::Fresh => {
+                self.created = Some(number);
+                self.applied(change_, format!("created version {number}"));
+            }
+            Created::Raced => {
                 self.undo_raced(clients, change, number).await;
                 self.failed(
                     change_,
@@ -148,28 +172,23 @@ impl Outcomes {
                     )),
                 );
             }
-            Ok(number) => {
-                self.created = Some(number);
-                self.applied(change_, format!("created version {number}"));
-            }
-            Err(err) => self.failed(change_, err),
+            Created::Replayed => self.failed(
+                change_,
+                AwsError::other(format!(
+                    "EC2 answered with version {number}, which does not exist"
+                )),
+            ),
         }
     }
 
-    /// Whether another writer's version came between the source and the
-    /// created one. Only a number gap needs a second look at the versions;
-    /// when that read fails, the run assumes the worst.
-    async fn raced(&mut self, clients: &Clients, change: &CreateVersion, created: i64) -> bool {
-        if created == change.source_version + 1 {
-            return false;
-        }
-        match ec2::describe_template(&clients.ec2, &change.template_id).await {
-            Ok(template) => {
-                let numbers: Vec<i64> = template.versions.iter().map(|v| v.number).collect();
-                change.raced(created, &numbers)
-            }
-            Err(_) => true,
-        }
+    /// Reads the versions again to judge a create: one read, only in runs
+    /// that create.
+    async fn judge(&self, clients: &Clients, change: &CreateVersion, created: i64) -> Created {
+        let existing = ec2::describe_template(&clients.ec2, &change.template_id)
+            .await
+            .ok()
+            .map(|t| t.versions.iter().map(|v| v.number).collect::<Vec<i64>>());
+        change.judge(created, existing.as_deref())
     }
 
     /// Deletes the version this run just created from a `$Latest` that was

@@ -203,8 +203,8 @@ pub struct NewVersion<'a> {
     pub image_id: &'a str,
     /// `VersionDescription`.
     pub description: &'a str,
-    /// `ClientToken`.
-    pub client_token: &'a str,
+    /// `ClientToken`; `None` lets the SDK make a fresh one.
+    pub client_token: Option<&'a str>,
 }
 
 /// Creates the version; returns its number.
@@ -219,7 +219,7 @@ pub async fn create_version(client: &Client, new: NewVersion<'_>) -> Result<i64,
                 .build(),
         )
         .version_description(new.description)
-        .client_token(new.client_token)
+        .set_client_token(new.client_token.map(str::to_owned))
         .send()
         .await?;
     out.launch_template_version()

@@ -317,6 +317,17 @@ impl Error {
         }
     }
 
+    /// The AWS error underneath, if any.
+    pub fn aws(&self) -> Option<&AwsError> {
+        match self {
+            Error::ReadParameter { source, .. }
+            | Error::DescribeTemplateVersions { source, .. }
+            | Error::DescribeImages { source }
+            | Error::DescribeGroups { source } => Some(source),
+            _ => None,
+        }
+    }
+
     /// The same error naming the endpoint a failed connection went to.
     pub fn at(self, endpoint: &str) -> Self {
         match self {

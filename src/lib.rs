@@ -48,16 +48,19 @@ pub use plan::{Change, Plan, plan};
 pub use report::Report;
 pub use settings::{RawSettings, Settings};
 
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 /// One full pass: observe, plan, and apply unless `dry_run`.
 ///
 /// Errors mean the state could not be read: nothing was changed. Failures of
 /// single changes are in the report (`failed`, `skipped`).
 pub async fn run(clients: &Clients, settings: &Settings, dry_run: bool) -> Result<Report> {
-    let state = observe(clients, settings)
-        .await
-        .map_err(|err| err.at(clients.endpoint()))?;
+    let state = observe(clients, settings).await.map_err(|err| {
+        if let Some(aws) = err.aws() {
+            debug!(detail = aws.detail(), "observe failed: the SDK's account");
+        }
+        err.at(clients.endpoint())
+    })?;
     let plan = plan(&state, settings);
     for change in &plan.changes {
         info!(

@@ -150,16 +150,39 @@ pub struct DeleteVersions {
     pub relies_on: Reliance,
 }
 
+/// What a create achieved, judged from the number EC2 answered and the
+/// versions read right after.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Created {
+    /// A new version from the source: the one this run wanted.
+    Fresh,
+    /// Another version lies between the source and the created one: another
+    /// writer made it after the source was read, so ours lacks its changes.
+    Raced,
+    /// The number does not exist: EC2 answered the `ClientToken` with a
+    /// version made earlier and deleted since (an operator's rollback).
+    Replayed,
+}
+
 impl CreateVersion {
-    /// True when `existing` (the version numbers read after the create)
-    /// shows a version between the source and the created one: another
-    /// writer made it after the source was read, so the created version
-    /// lacks its changes. EC2 never reuses a number, so a gap alone only
-    /// means versions were deleted.
-    pub fn raced(&self, created: i64, existing: &[i64]) -> bool {
-        existing
-            .iter()
-            .any(|n| *n > self.source_version && *n < created)
+    /// Judges the created number against the versions read after it
+    /// (`None` when that read failed). EC2 never reuses a number, so a gap
+    /// alone only means versions were deleted; without the read, a gap is
+    /// taken for a race, the safe side.
+    pub fn judge(&self, created: i64, existing: Option<&[i64]>) -> Created {
+        match existing {
+            Some(numbers) if !numbers.contains(&created) => Created::Replayed,
+            Some(numbers)
+                if numbers
+                    .iter()
+                    .any(|n| *n > self.source_version && *n < created) =>
+            {
+                Created::Raced
+            }
+            Some(_) => Created::Fresh,
+            None if created == self.source_version + 1 => Created::Fresh,
+            None => Created::Raced,
+        }
     }
 }
 

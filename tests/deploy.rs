@@ -6,20 +6,12 @@
 //! turns it into JSON (tags in their long form, `{"Ref": ...}`) with the test
 //! Python's PyYAML, the same loader as `tests/support/policies_match.py`.
 
-use std::path::PathBuf;
+mod support;
+
 use std::process::Command;
 
 use serde_json::{Value, json};
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn python() -> PathBuf {
-    std::env::var_os("AMI_RECONCILER_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join(".venv/bin/python"))
-}
+use support::{python, root};
 
 /// template.yaml as JSON.
 fn template() -> Value {

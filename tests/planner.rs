@@ -4,7 +4,7 @@ mod support;
 
 use ami_reconciler::model::{CurrentImage, GroupLaunch, LATEST, State};
 use ami_reconciler::plan::{
-    Change, CreateVersion, DeleteVersions, SetDefaultVersion, UpdateGroup, VersionTarget,
+    Change, CreateVersion, Created, DeleteVersions, SetDefaultVersion, UpdateGroup, VersionTarget,
     client_token, plan,
 };
 use ami_reconciler::settings::Settings;
@@ -537,4 +537,47 @@ fn the_plan_serializes_to_the_documented_json_shape() {
         "SDK data stays out of the report"
     );
     assert_eq!(json["newest_backup"]["image_id"], "ami-b");
+}
+
+// --- judging a create ------------------------------------------------------
+
+fn create_from(source: i64) -> CreateVersion {
+    CreateVersion {
+        template_id: TEMPLATE.into(),
+        source_version: source,
+        from_image: "ami-a".into(),
+        to_image: "ami-b".into(),
+        reason: String::new(),
+        version_description: String::new(),
+        client_token: client_token(TEMPLATE, source, "ami-b"),
+    }
+}
+
+#[test]
+fn a_create_numbered_right_after_its_source_is_fresh() {
+    assert_eq!(create_from(3).judge(4, Some(&[1, 2, 3, 4])), Created::Fresh);
+}
+
+#[test]
+fn a_gap_left_by_deleted_versions_is_still_fresh() {
+    assert_eq!(create_from(3).judge(6, Some(&[1, 2, 3, 6])), Created::Fresh);
+}
+
+#[test]
+fn a_version_between_the_source_and_the_created_one_means_another_writer() {
+    assert_eq!(
+        create_from(3).judge(5, Some(&[1, 2, 3, 4, 5])),
+        Created::Raced
+    );
+}
+
+#[test]
+fn a_created_number_that_does_not_exist_is_a_replayed_token() {
+    assert_eq!(create_from(3).judge(4, Some(&[1, 2, 3])), Created::Replayed);
+}
+
+#[test]
+fn without_the_second_read_only_the_next_number_counts_as_fresh() {
+    assert_eq!(create_from(3).judge(4, None), Created::Fresh);
+    assert_eq!(create_from(3).judge(6, None), Created::Raced);
 }

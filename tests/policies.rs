@@ -4,20 +4,13 @@
 //! The comparison itself is `tests/support/policies_match.py` (template.yaml
 //! is YAML with CloudFormation tags; the test Python has PyYAML).
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::Value;
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn python() -> PathBuf {
-    std::env::var_os("AMI_RECONCILER_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join(".venv/bin/python"))
-}
+use support::{python, root};
 
 /// Runs the checker on a template and a policies directory: (passed, output).
 fn check(template: &Path, policies: &Path) -> (bool, String) {

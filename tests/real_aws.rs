@@ -196,3 +196,37 @@ async fn a_group_being_deleted_is_skipped_and_the_version_it_pins_is_kept() {
     );
     assert_eq!(account.versions(&template).await, (vec![1, 3, 4, 5], 5));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_an_operator_rolls_back_and_deletes_our_version_the_next_run_makes_a_live_one() {
+    // GIVEN a run that moved the template to the newest backup (version 2)
+    let moto = Moto::start();
+    let account = moto.account().await;
+    let old = account.backup(1).await;
+    let new = account.backup(2).await;
+    let template = account.template("web", &old).await;
+    let clients = moto.clients().await;
+    let settings = settings_for(&template);
+    run(&clients, &settings, false).await.unwrap();
+    assert_eq!(account.versions(&template).await, (vec![1, 2], 2));
+    // AND an operator rolled back: version 1 the default, version 2 deleted
+    account.set_default(&template, 1).await;
+    account
+        .ec2
+        .delete_launch_template_versions()
+        .launch_template_id(&template)
+        .versions("2")
+        .send()
+        .await
+        .unwrap();
+
+    // WHEN it applies again (same source version and image: same ClientToken,
+    // which EC2 may answer with the deleted version's number)
+    let report = run(&clients, &settings, false).await.unwrap();
+
+    // THEN a live version with the newest image is created and made default
+    assert_eq!(report.exit_code(), 0, "{}", report.to_text());
+    assert_eq!(account.versions(&template).await, (vec![1, 3], 3));
+    let data = account.version_data(&template, "3").await;
+    assert_eq!(data.image_id(), Some(new.as_str()));
+}

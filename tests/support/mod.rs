@@ -23,6 +23,8 @@ pub use fixtures::day;
 #[allow(unused_imports)]
 pub use moto::{Call, Key, Moto};
 
+use std::path::PathBuf;
+
 use ami_reconciler::settings::{RawSettings, Settings};
 
 /// The region every test account lives in.
@@ -38,4 +40,23 @@ pub fn settings_for(template_id: &str) -> Settings {
     }
     .validate()
     .unwrap()
+}
+
+/// The repository: where template.yaml, policies/ and docs/ are.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The Python interpreter that has moto and PyYAML: `AMI_RECONCILER_PYTHON`,
+/// else the repository's `.venv` (created by `scripts/test.sh`).
+pub fn python() -> PathBuf {
+    if let Some(p) = std::env::var_os("AMI_RECONCILER_PYTHON") {
+        return PathBuf::from(p);
+    }
+    let venv = root().join(".venv/bin/python");
+    assert!(
+        venv.exists(),
+        "no Python with moto: run scripts/test.sh (it creates .venv), or set AMI_RECONCILER_PYTHON"
+    );
+    venv
 }

@@ -13,22 +13,8 @@ use aws_sdk_ec2::config::Credentials;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
-use super::REGION;
 use super::account::Account;
-
-/// The Python interpreter that has moto: `AMI_RECONCILER_PYTHON`, else the
-/// repository's `.venv` (created by `scripts/test.sh`).
-fn python() -> PathBuf {
-    if let Some(p) = std::env::var_os("AMI_RECONCILER_PYTHON") {
-        return PathBuf::from(p);
-    }
-    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
-    assert!(
-        venv.exists(),
-        "no Python with moto: run scripts/test.sh (it creates .venv), or set AMI_RECONCILER_PYTHON"
-    );
-    venv
-}
+use super::{REGION, python};
 
 /// An access key: `testing` (moto's default account) or an IAM user's.
 #[derive(Debug, Clone)]
