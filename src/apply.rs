@@ -3,11 +3,12 @@
 //! assumption that no longer holds.
 
 use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
 
 use futures_util::{StreamExt, stream};
 use tracing::{debug, info, instrument, warn};
 
-use crate::clients::Clients;
+use crate::clients::{Clients, OPERATION_TIMEOUT};
 use crate::error::AwsError;
 use crate::plan::{
     Change, CreateVersion, Created, DeleteVersions, Plan, Reliance, SetDefaultVersion, UpdateGroup,
@@ -17,14 +18,35 @@ use crate::report::{Applied, Failed, Report, Skipped};
 use crate::warning::{Warning, join};
 use crate::{autoscaling, ec2};
 
+/// Time kept back from a deadline: one call's full timeout with its
+/// retries, and a moment to write the report and the metrics line.
+pub const DEADLINE_RESERVE: Duration = Duration::from_secs(OPERATION_TIMEOUT.as_secs() + 2);
+
+/// The last moment to start a write, for a run that must end by `deadline`.
+pub fn writes_until(deadline: Instant) -> Instant {
+    deadline
+        .checked_sub(DEADLINE_RESERVE)
+        .unwrap_or_else(Instant::now)
+}
+
+/// Why a change was not started once the deadline is near.
+pub const DEADLINE_REACHED: &str = "the run's deadline is near: not started";
+
 /// Applies the plan and reports each change. Group updates run at most
-/// `concurrency` at a time.
+/// `concurrency` at a time. No write starts after `writes_until`; those
+/// changes are reported skipped.
 #[instrument(skip_all, fields(template = %plan.template_id, changes = plan.changes.len()))]
-pub async fn apply(clients: &Clients, plan: Plan, concurrency: usize) -> Report {
+pub async fn apply(
+    clients: &Clients,
+    plan: Plan,
+    concurrency: usize,
+    writes_until: Option<Instant>,
+) -> Report {
     let changes = plan.changes.clone();
     let mut run = Outcomes {
         report: Report::planned(plan, false),
         endpoint: clients.endpoint().to_owned(),
+        writes_until,
         created: None,
         default_failed: false,
         failed_groups: BTreeSet::new(),
@@ -58,6 +80,7 @@ pub async fn apply(clients: &Clients, plan: Plan, concurrency: usize) -> Report 
 struct Outcomes {
     report: Report,
     endpoint: String,
+    writes_until: Option<Instant>,
     /// The number of the version this run created.
     created: Option<i64>,
     default_failed: bool,
@@ -105,6 +128,15 @@ pub fn deletable(
 }
 
 impl Outcomes {
+    /// True when no write may start any more; `change` is then reported skipped.
+    fn out_of_time(&mut self, change: &Change) -> bool {
+        let late = self.writes_until.is_some_and(|at| Instant::now() >= at);
+        if late {
+            self.skipped(change.clone(), DEADLINE_REACHED);
+        }
+        late
+    }
+
     fn applied(&mut self, change: Change, result: String) {
         info!(action = change.action(), target = %change.target(), result = %result, "applied");
         self.report.applied.push(Applied { change, result });
@@ -135,6 +167,9 @@ impl Outcomes {
 
     async fn create_version(&mut self, clients: &Clients, change: &CreateVersion) {
         let change_ = Change::CreateVersion(change.clone());
+        if self.out_of_time(&change_) {
+            return;
+        }
         let mut new = ec2::NewVersion {
             template_id: &change.template_id,
             source_version: change.source_version,
@@ -229,6 +264,10 @@ impl Outcomes {
                 return;
             }
         };
+        if self.out_of_time(&change_) {
+            self.default_failed = true;
+            return;
+        }
         match ec2::set_default_version(&clients.ec2, &change.template_id, number).await {
             Ok(()) => self.applied(change_, format!("default version is {number}")),
             Err(err) => {
@@ -253,12 +292,17 @@ impl Outcomes {
                 "$Latest's image is unusable and the version that replaces it was not created",
             );
         }
-        let mut results: Vec<(&UpdateGroup, Result<(), AwsError>)> = stream::iter(changes)
+        let writes_until = self.writes_until;
+        let mut results: Vec<(&UpdateGroup, Option<Result<(), AwsError>>)> = stream::iter(changes)
             .map(|change| async move {
+                // Checked as each update starts: the ones in flight finish.
+                if writes_until.is_some_and(|at| Instant::now() >= at) {
+                    return (change, None);
+                }
                 let result =
                     autoscaling::update_group(&clients.autoscaling, &change.group, &change.launch)
                         .await;
-                (change, result)
+                (change, Some(result))
             })
             .buffer_unordered(concurrency)
             .collect()
@@ -267,11 +311,15 @@ impl Outcomes {
         results.sort_by(|(a, _), (b, _)| a.group.cmp(&b.group));
         for (change, result) in results {
             match result {
-                Ok(()) => self.applied(
+                Some(Ok(())) => self.applied(
                     Change::UpdateGroup(change.clone()),
                     "now on $Latest".to_owned(),
                 ),
-                Err(err) => {
+                None => {
+                    self.failed_groups.insert(change.group.clone());
+                    self.skipped(Change::UpdateGroup(change.clone()), DEADLINE_REACHED);
+                }
+                Some(Err(err)) => {
                     self.failed_groups.insert(change.group.clone());
                     self.failed(Change::UpdateGroup(change.clone()), err);
                 }
@@ -302,6 +350,9 @@ impl Outcomes {
         };
         if delete.is_empty() {
             return self.skipped(change_, "every version relied on a change that failed");
+        }
+        if self.out_of_time(&change_) {
+            return;
         }
         let mut deleted = Vec::new();
         let mut errors = Vec::new();

@@ -155,13 +155,25 @@ impl Function {
     /// payload is refused, the state could not be read, or a change failed
     /// (then the error message carries the report).
     pub async fn handle(&self, payload: Value) -> Result<Value, InvocationError> {
+        self.handle_until(payload, None).await
+    }
+
+    /// [`Function::handle`] for an invocation that must end by `deadline`:
+    /// no write starts within [`crate::apply::DEADLINE_RESERVE`] of it, so
+    /// the report and the metrics line are always written.
+    pub async fn handle_until(
+        &self,
+        payload: Value,
+        deadline: Option<std::time::Instant>,
+    ) -> Result<Value, InvocationError> {
         let trigger = parse_payload(&payload)?;
         let dry_run = match trigger {
             Trigger::Manual { dry_run } => dry_run,
             _ => self.dry_run,
         };
         info!(trigger = ?trigger, dry_run, "invoked");
-        let report = crate::run(&self.clients, &self.settings, dry_run).await?;
+        let writes_until = deadline.map(crate::apply::writes_until);
+        let report = crate::run_until(&self.clients, &self.settings, dry_run, writes_until).await?;
         // One EMF line on stdout: CloudWatch Logs turns it into the metrics
         // the template's alarms watch (no API call, no permission needed).
         let function_name = std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_default();

@@ -55,6 +55,17 @@ use tracing::{debug, info, warn};
 /// Errors mean the state could not be read: nothing was changed. Failures of
 /// single changes are in the report (`failed`, `skipped`).
 pub async fn run(clients: &Clients, settings: &Settings, dry_run: bool) -> Result<Report> {
+    run_until(clients, settings, dry_run, None).await
+}
+
+/// [`run`] that starts no write after `writes_until` (see
+/// [`apply::writes_until`]): the changes not started are reported skipped.
+pub async fn run_until(
+    clients: &Clients,
+    settings: &Settings,
+    dry_run: bool,
+    writes_until: Option<std::time::Instant>,
+) -> Result<Report> {
     let state = observe(clients, settings).await.map_err(|err| {
         if let Some(aws) = err.aws() {
             debug!(detail = aws.detail(), "observe failed: the SDK's account");
@@ -76,7 +87,7 @@ pub async fn run(clients: &Clients, settings: &Settings, dry_run: bool) -> Resul
     let report = if dry_run || plan.is_converged() {
         Report::planned(plan, dry_run)
     } else {
-        apply::apply(clients, plan, settings.concurrency).await
+        apply::apply(clients, plan, settings.concurrency, writes_until).await
     };
     // The clock is read here, at the edge, never in plan().
     let report = report.aged(chrono::Utc::now());

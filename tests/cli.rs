@@ -191,3 +191,34 @@ fn an_endpoint_that_refuses_connections_is_named_in_one_readable_line() {
         "one line on stderr"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_time_limit_shorter_than_the_reserve_starts_no_write_and_exits_1() {
+    let moto = Moto::start();
+    let template = drifted(&moto).await;
+
+    let out = cli(
+        &moto,
+        &[
+            "apply",
+            "--launch-template-id",
+            &template,
+            "--time-limit",
+            "30",
+        ],
+        &[],
+    );
+
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("Apply: 0 applied, 0 failed, 3 skipped"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(
+        stdout(&out).contains("[skipped: the run's deadline is near: not started]"),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(moto.mutating_calls(), Vec::<String>::new());
+}

@@ -488,7 +488,7 @@ async fn versions_aws_refuses_to_delete_become_warnings_and_nothing_else_breaks(
         .unwrap();
 
     // WHEN it is applied
-    let report = ami_reconciler::apply::apply(&clients, plan, 4).await;
+    let report = ami_reconciler::apply::apply(&clients, plan, 4, None).await;
 
     // THEN the refusal is a warning naming the version and AWS's code; the
     // group moved and version 2 was deleted; the run counts as a success
@@ -546,4 +546,53 @@ async fn two_applies_at_the_same_time_create_one_version_and_never_touch_the_def
     moto.reset();
     let again = run(&one, &settings, true).await.unwrap();
     assert!(again.changes.is_empty(), "{}", again.to_text());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_stop_at_the_deadline_and_the_next_run_finishes() {
+    // GIVEN a drifted account, writes allowed for 3 s, and a create that
+    // takes 4 s (it starts in time and finishes)
+    let moto = Moto::start();
+    let d = drifted(&moto).await;
+    let account = moto.account().await;
+    moto.faults(
+        json!([{"action": "CreateLaunchTemplateVersion", "fault": "hang", "delay_ms": 4000}]),
+    );
+    let clients = moto.clients().await;
+    let settings = settings_for(&d.template);
+    let writes_until = std::time::Instant::now() + Duration::from_secs(3);
+
+    // WHEN it applies
+    let report = ami_reconciler::run_until(&clients, &settings, false, Some(writes_until))
+        .await
+        .unwrap();
+
+    // THEN the version is created; nothing after it starts, and each is
+    // reported skipped for the deadline (exit 1)
+    assert_eq!(report.exit_code(), 1);
+    assert_eq!(applied_actions(&report), ["create_version"]);
+    let skipped: Vec<_> = report
+        .skipped
+        .iter()
+        .map(|s| (s.change.action(), s.skipped_because.as_str()))
+        .collect();
+    assert_eq!(
+        skipped,
+        [
+            (
+                "set_default_version",
+                ami_reconciler::apply::DEADLINE_REACHED
+            ),
+            ("update_group", ami_reconciler::apply::DEADLINE_REACHED),
+            ("update_group", ami_reconciler::apply::DEADLINE_REACHED),
+            ("delete_versions", ami_reconciler::apply::DEADLINE_REACHED),
+        ]
+    );
+    assert_eq!(account.versions(&d.template).await, ((1..=7).collect(), 1));
+
+    // AND the next run, with time, finishes what was left
+    moto.reset();
+    let next = run(&clients, &settings, false).await.unwrap();
+    assert_all_applied(&next);
+    assert_drift_repaired(&moto, &d).await;
 }

@@ -164,3 +164,44 @@ async fn a_failed_change_is_an_invocation_error_that_carries_the_report() {
     assert_eq!(report["failed"][0]["error_code"], "ValidationError");
     assert_eq!(report["applied"].as_array().unwrap().len(), 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invocation_near_its_deadline_starts_no_write_and_still_reports() {
+    // GIVEN a drifted account and an invocation with 10 s left, less than
+    // one call's full timeout plus the report
+    let moto = Moto::start();
+    let (function, _) = function(&moto, false).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+
+    // WHEN it runs
+    let err = function
+        .handle_until(json!({}), Some(deadline))
+        .await
+        .unwrap_err();
+
+    // THEN every change is reported skipped for the deadline, nothing was written
+    let diagnostic = Diagnostic::from(err);
+    assert_eq!(diagnostic.error_type, "ChangesFailed");
+    let report: Value = serde_json::from_str(&diagnostic.error_message).unwrap();
+    let skipped: Vec<(&str, &str)> = report["skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["action"].as_str().unwrap(),
+                s["skipped_because"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    let late = ami_reconciler::apply::DEADLINE_REACHED;
+    assert_eq!(
+        skipped,
+        [
+            ("create_version", late),
+            ("set_default_version", "the new version was not created"),
+            ("update_group", late),
+        ]
+    );
+    assert_eq!(moto.mutating_calls(), Vec::<String>::new());
+}

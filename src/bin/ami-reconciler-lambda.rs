@@ -6,6 +6,7 @@ use ami_reconciler::settings::env;
 use ami_reconciler::{Clients, RawSettings, load_config};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::Value;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -28,7 +29,18 @@ async fn main() -> Result<(), Error> {
     };
     let function = &function;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        function.handle(event.payload).await
+        function
+            .handle_until(event.payload, Some(deadline(event.context.deadline)))
+            .await
     }))
     .await
+}
+
+/// The invocation's deadline (milliseconds since the Unix epoch, from the
+/// runtime API) as an `Instant` of this process.
+fn deadline(epoch_ms: u64) -> Instant {
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    Instant::now() + Duration::from_millis(epoch_ms.saturating_sub(now_ms))
 }

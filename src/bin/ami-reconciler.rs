@@ -6,7 +6,9 @@ use std::process::ExitCode;
 use ami_reconciler::settings::{
     DEFAULT_ASG_TAG, DEFAULT_CONCURRENCY, DEFAULT_KEEP_VERSIONS, DEFAULT_MARKER, env,
 };
-use ami_reconciler::{Clients, ErrorKind, RawSettings, error_chain, load_config, run};
+use std::time::{Duration, Instant};
+
+use ami_reconciler::{Clients, ErrorKind, RawSettings, apply, error_chain, load_config, run_until};
 use clap::{Parser, Subcommand, ValueEnum};
 
 /// Keeps Auto Scaling groups launching from the newest backup AMI.
@@ -26,6 +28,9 @@ struct Cli {
     /// Report format.
     #[arg(long, global = true, value_enum, default_value_t = Output::Text)]
     output: Output,
+    #[arg(long, global = true, value_name = "SECONDS",
+          help = format!("Seconds the run may take: no write starts in its last {} s (one call's full timeout and the report); changes not started are reported skipped [default: no limit]", apply::DEADLINE_RESERVE.as_secs()))]
+    time_limit: Option<u64>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -99,10 +104,13 @@ fn main() -> ExitCode {
         Err(err) => return fail(cli.output, ErrorKind::Runtime, &err),
     };
     let dry_run = matches!(cli.command, Command::Plan);
+    let writes_until = cli
+        .time_limit
+        .map(|secs| apply::writes_until(Instant::now() + Duration::from_secs(secs)));
     let result = runtime.block_on(async {
         let config = load_config().await;
         let clients = Clients::new(&config);
-        run(&clients, &settings, dry_run).await
+        run_until(&clients, &settings, dry_run, writes_until).await
     });
     match result {
         Ok(report) => {
