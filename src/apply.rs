@@ -176,6 +176,7 @@ impl Outcomes {
             image_id: &change.to_image,
             description: &change.version_description,
             client_token: Some(&change.client_token),
+            block_devices: &change.block_devices,
         };
         let mut number = match ec2::create_version(&clients.ec2, new).await {
             Ok(number) => number,

@@ -4,12 +4,16 @@
 //! [`Template`]; the writes take exactly the fields the plan names.
 
 use aws_sdk_ec2::Client;
-use aws_sdk_ec2::types::{Filter, Image as SdkImage, RequestLaunchTemplateData};
+use aws_sdk_ec2::types::{
+    Filter, Image as SdkImage, LaunchTemplateBlockDeviceMapping,
+    LaunchTemplateBlockDeviceMappingRequest, LaunchTemplateEbsBlockDeviceRequest,
+    RequestLaunchTemplateData, VolumeType,
+};
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use chrono::{DateTime, Utc};
 
 use crate::error::{AwsError, Error};
-use crate::model::{Image, SKIP_TAG_KEY, Template, TemplateVersion};
+use crate::model::{BlockDevice, EbsVolume, Image, SKIP_TAG_KEY, Template, TemplateVersion};
 
 /// Most versions one `DeleteLaunchTemplateVersions` call accepts.
 pub const MAX_DELETE_BATCH: usize = 200;
@@ -71,6 +75,13 @@ pub async fn describe_template(client: &Client, id: &str) -> Result<Template, Er
                     .launch_template_data()
                     .and_then(|d| d.image_id())
                     .map(str::to_owned),
+                block_devices: v
+                    .launch_template_data()
+                    .map(|d| d.block_device_mappings())
+                    .unwrap_or_default()
+                    .iter()
+                    .map(block_device)
+                    .collect(),
             });
         }
     }
@@ -189,7 +200,57 @@ fn to_image(image: &SdkImage, owned_by_account: bool) -> Image {
             t.key() == Some(SKIP_TAG_KEY)
                 && t.value().is_some_and(|v| v.eq_ignore_ascii_case("true"))
         }),
+        snapshots: image
+            .block_device_mappings()
+            .iter()
+            .filter_map(|m| {
+                let snapshot = m.ebs().and_then(|e| e.snapshot_id())?;
+                Some((m.device_name()?.to_owned(), snapshot.to_owned()))
+            })
+            .collect(),
     }
+}
+
+fn block_device(m: &LaunchTemplateBlockDeviceMapping) -> BlockDevice {
+    BlockDevice {
+        device_name: m.device_name().map(str::to_owned),
+        virtual_name: m.virtual_name().map(str::to_owned),
+        no_device: m.no_device().map(str::to_owned),
+        ebs: m.ebs().map(|e| EbsVolume {
+            encrypted: e.encrypted(),
+            delete_on_termination: e.delete_on_termination(),
+            iops: e.iops(),
+            kms_key_id: e.kms_key_id().map(str::to_owned),
+            snapshot_id: e.snapshot_id().map(str::to_owned),
+            volume_size: e.volume_size(),
+            volume_type: e.volume_type().map(|t| t.as_str().to_owned()),
+            throughput: e.throughput(),
+            volume_initialization_rate: e.volume_initialization_rate(),
+            ebs_card_index: e.ebs_card_index(),
+        }),
+    }
+}
+
+fn block_device_request(d: &BlockDevice) -> LaunchTemplateBlockDeviceMappingRequest {
+    LaunchTemplateBlockDeviceMappingRequest::builder()
+        .set_device_name(d.device_name.clone())
+        .set_virtual_name(d.virtual_name.clone())
+        .set_no_device(d.no_device.clone())
+        .set_ebs(d.ebs.as_ref().map(|e| {
+            LaunchTemplateEbsBlockDeviceRequest::builder()
+                .set_encrypted(e.encrypted)
+                .set_delete_on_termination(e.delete_on_termination)
+                .set_iops(e.iops)
+                .set_kms_key_id(e.kms_key_id.clone())
+                .set_snapshot_id(e.snapshot_id.clone())
+                .set_volume_size(e.volume_size)
+                .set_volume_type(e.volume_type.as_deref().map(VolumeType::from))
+                .set_throughput(e.throughput)
+                .set_volume_initialization_rate(e.volume_initialization_rate)
+                .set_ebs_card_index(e.ebs_card_index)
+                .build()
+        }))
+        .build()
 }
 
 /// A version to create from `source_version` with only `ImageId` changed.
@@ -205,6 +266,9 @@ pub struct NewVersion<'a> {
     pub description: &'a str,
     /// `ClientToken`; `None` lets the SDK make a fresh one.
     pub client_token: Option<&'a str>,
+    /// `BlockDeviceMappings` to send; empty sends none (the source's are
+    /// inherited, without their snapshots).
+    pub block_devices: &'a [BlockDevice],
 }
 
 /// Creates the version; returns its number.
@@ -216,6 +280,10 @@ pub async fn create_version(client: &Client, new: NewVersion<'_>) -> Result<i64,
         .launch_template_data(
             RequestLaunchTemplateData::builder()
                 .image_id(new.image_id)
+                .set_block_device_mappings(
+                    (!new.block_devices.is_empty())
+                        .then(|| new.block_devices.iter().map(block_device_request).collect()),
+                )
                 .build(),
         )
         .version_description(new.description)

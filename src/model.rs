@@ -3,6 +3,7 @@
 //! No SDK type and no I/O: the service adapters (`ec2`, `autoscaling`, `ssm`)
 //! convert SDK responses into these types and these types into requests.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use chrono::{DateTime, Utc};
@@ -26,6 +27,8 @@ pub struct Image {
     pub owned_by_account: bool,
     /// Whether the image carries `ami-reconciler:skip=true`.
     pub skip_tagged: bool,
+    /// The snapshot of each EBS device the image maps, by device name.
+    pub snapshots: BTreeMap<String, String>,
 }
 
 impl Image {
@@ -72,6 +75,54 @@ pub struct TemplateVersion {
     pub number: i64,
     /// The `ImageId` field of the version data, if set.
     pub image_id: Option<String>,
+    /// `BlockDeviceMappings` of the version data, as read.
+    pub block_devices: Vec<BlockDevice>,
+}
+
+/// One entry of a launch template's `BlockDeviceMappings`, every field as
+/// read, so that it can be sent back unchanged.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct BlockDevice {
+    /// `DeviceName`.
+    pub device_name: Option<String>,
+    /// `VirtualName`.
+    pub virtual_name: Option<String>,
+    /// `NoDevice`.
+    pub no_device: Option<String>,
+    /// `Ebs`.
+    pub ebs: Option<EbsVolume>,
+}
+
+impl BlockDevice {
+    /// The snapshot the mapping names, if any.
+    pub fn snapshot_id(&self) -> Option<&str> {
+        self.ebs.as_ref().and_then(|e| e.snapshot_id.as_deref())
+    }
+}
+
+/// `Ebs` of a launch template block device mapping, every field as read.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct EbsVolume {
+    /// `Encrypted`.
+    pub encrypted: Option<bool>,
+    /// `DeleteOnTermination`.
+    pub delete_on_termination: Option<bool>,
+    /// `Iops`.
+    pub iops: Option<i32>,
+    /// `KmsKeyId`.
+    pub kms_key_id: Option<String>,
+    /// `SnapshotId`.
+    pub snapshot_id: Option<String>,
+    /// `VolumeSize` (GiB).
+    pub volume_size: Option<i32>,
+    /// `VolumeType`.
+    pub volume_type: Option<String>,
+    /// `Throughput` (MiB/s).
+    pub throughput: Option<i32>,
+    /// `VolumeInitializationRate` (MiB/s).
+    pub volume_initialization_rate: Option<i32>,
+    /// `EbsCardIndex`.
+    pub ebs_card_index: Option<i32>,
 }
 
 /// The managed launch template.

@@ -9,7 +9,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 
 use crate::model::{
-    CurrentImage, Group, GroupLaunch, Image, LATEST, LaunchSource, SKIP_TAG_KEY, State, Template,
+    BlockDevice, CurrentImage, Group, GroupLaunch, Image, LATEST, LaunchSource, SKIP_TAG_KEY,
+    State, Template,
 };
 use crate::settings::Settings;
 use crate::warning::{Warning, join};
@@ -97,6 +98,10 @@ pub struct CreateVersion {
     /// `ClientToken`: the same source version and image give the same
     /// token, so retries and concurrent runs create one version.
     pub client_token: String,
+    /// The source's block device mappings, sent as they are when one names
+    /// a snapshot: EC2 drops snapshots a new version would otherwise inherit.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub block_devices: Vec<BlockDevice>,
 }
 
 /// Make a version the default.
@@ -233,7 +238,12 @@ pub fn plan(state: &State, settings: &Settings) -> Plan {
     let latest_unusable = image.as_ref().is_some_and(|c| c.latest_unusable);
     let create = image.map(|ImageChange { reason, .. }| {
         let to = newest.map(|i| i.id.clone()).unwrap_or_default();
+        let block_devices = snapshot_mappings(template);
+        if let Some(newest) = newest {
+            warnings.extend(snapshot_overrides(&template.id, &block_devices, newest));
+        }
         CreateVersion {
+            block_devices,
             template_id: template.id.clone(),
             source_version: latest_number,
             from_image: state.current_image.image_ref().to_owned(),
@@ -422,6 +432,40 @@ pub fn client_token(template_id: &str, source_version: i64, image_id: &str) -> S
         (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
     });
     format!("ami-reconciler-{hash:016x}")
+}
+
+/// `$Latest`'s block device mappings when any names a snapshot (they must
+/// be sent, or the new version loses the snapshots); otherwise none.
+fn snapshot_mappings(template: &Template) -> Vec<BlockDevice> {
+    let devices = template
+        .latest()
+        .map(|v| v.block_devices.clone())
+        .unwrap_or_default();
+    if devices.iter().any(|d| d.snapshot_id().is_some()) {
+        devices
+    } else {
+        Vec::new()
+    }
+}
+
+/// A warning per device the template maps to a snapshot while the new image
+/// maps it to another: the template's snapshot wins at launch.
+fn snapshot_overrides(template: &str, devices: &[BlockDevice], image: &Image) -> Vec<Warning> {
+    devices
+        .iter()
+        .filter_map(|d| {
+            let device = d.device_name.as_deref()?;
+            let ours = d.snapshot_id()?;
+            let theirs = image.snapshots.get(device)?;
+            (ours != theirs).then(|| Warning::SnapshotOverridesImage {
+                template: template.to_owned(),
+                device: device.to_owned(),
+                template_snapshot: ours.to_owned(),
+                image: image.id.clone(),
+                image_snapshot: theirs.clone(),
+            })
+        })
+        .collect()
 }
 
 /// The default follows the latest version: the one this run creates, else

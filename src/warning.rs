@@ -88,6 +88,21 @@ pub enum Warning {
         /// The version this run created (and deleted).
         created: i64,
     },
+    /// The template maps a device to a snapshot, and the new image maps the
+    /// same device to another: instances get the template's snapshot, not the
+    /// backup's.
+    SnapshotOverridesImage {
+        /// The launch template.
+        template: String,
+        /// `DeviceName`.
+        device: String,
+        /// The template's snapshot, kept in the new version.
+        template_snapshot: String,
+        /// The new image.
+        image: String,
+        /// The image's snapshot for that device.
+        image_snapshot: String,
+    },
     /// Versions could be pruned, but the groups outside the managed tag,
     /// which may pin them, were not read.
     OtherGroupsNotRead {
@@ -190,6 +205,16 @@ impl fmt::Display for Warning {
             } => write!(
                 f,
                 "launch template {template}: another version was created after version {source_version} while this run created version {created}; version {created} lacked those changes and was deleted again, the next run builds from the new $Latest"
+            ),
+            Warning::SnapshotOverridesImage {
+                template,
+                device,
+                template_snapshot,
+                image,
+                image_snapshot,
+            } => write!(
+                f,
+                "launch template {template} maps {device} to {template_snapshot}, which overrides {image_snapshot} of {image}: instances get the template's snapshot, not the backup's (remove SnapshotId from the template's mapping to use the image's)"
             ),
             Warning::OtherGroupsNotRead { template, versions } => write!(
                 f,

@@ -35,10 +35,11 @@ fn position(warning: &Warning) -> usize {
         Warning::OtherTemplate { .. } => 6,
         Warning::GroupBeingDeleted { .. } => 7,
         Warning::RacedAnotherWriter { .. } => 8,
-        Warning::OtherGroupsNotRead { .. } => 9,
-        Warning::VersionsKept { .. } => 10,
-        Warning::VersionNotDeleted { .. } => 11,
-        Warning::DeletedBeforeFailure { .. } => 12,
+        Warning::SnapshotOverridesImage { .. } => 9,
+        Warning::OtherGroupsNotRead { .. } => 10,
+        Warning::VersionsKept { .. } => 11,
+        Warning::VersionNotDeleted { .. } => 12,
+        Warning::DeletedBeforeFailure { .. } => 13,
     }
 }
 
@@ -87,6 +88,13 @@ fn one_of_each() -> Vec<Warning> {
             template: "lt-1".into(),
             source_version: 4,
             created: 6,
+        },
+        Warning::SnapshotOverridesImage {
+            template: "lt-1".into(),
+            device: "/dev/xvda".into(),
+            template_snapshot: "snap-1".into(),
+            image: "ami-1".into(),
+            image_snapshot: "snap-2".into(),
         },
         Warning::OtherGroupsNotRead {
             template: "lt-1".into(),

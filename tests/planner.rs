@@ -2,7 +2,7 @@
 
 mod support;
 
-use ami_reconciler::model::{CurrentImage, GroupLaunch, LATEST, State};
+use ami_reconciler::model::{BlockDevice, CurrentImage, EbsVolume, GroupLaunch, LATEST, State};
 use ami_reconciler::plan::{
     Change, CreateVersion, Created, DeleteVersions, SetDefaultVersion, UpdateGroup, VersionTarget,
     client_token, plan,
@@ -550,6 +550,7 @@ fn create_from(source: i64) -> CreateVersion {
         reason: String::new(),
         version_description: String::new(),
         client_token: client_token(TEMPLATE, source, "ami-b"),
+        block_devices: Vec::new(),
     }
 }
 
@@ -580,4 +581,75 @@ fn a_created_number_that_does_not_exist_is_a_replayed_token() {
 fn without_the_second_read_only_the_next_number_counts_as_fresh() {
     assert_eq!(create_from(3).judge(4, None), Created::Fresh);
     assert_eq!(create_from(3).judge(6, None), Created::Raced);
+}
+
+// --- block device mappings -------------------------------------------------
+
+fn data_volume(snapshot: Option<&str>) -> BlockDevice {
+    BlockDevice {
+        device_name: Some("/dev/xvdb".into()),
+        ebs: Some(EbsVolume {
+            snapshot_id: snapshot.map(str::to_owned),
+            volume_size: Some(20),
+            volume_type: Some("gp3".into()),
+            ..EbsVolume::default()
+        }),
+        ..BlockDevice::default()
+    }
+}
+
+fn with_latest_devices(mut state: State, devices: Vec<BlockDevice>) -> State {
+    if let Some(latest) = state.template.versions.iter_mut().max_by_key(|v| v.number) {
+        latest.block_devices = devices;
+    }
+    state
+}
+
+fn created(p: &ami_reconciler::Plan) -> &CreateVersion {
+    p.changes
+        .iter()
+        .find_map(|c| match c {
+            Change::CreateVersion(c) => Some(c),
+            _ => None,
+        })
+        .expect("a version is created")
+}
+
+#[test]
+fn mappings_that_name_a_snapshot_are_sent_as_they_are() {
+    let devices = vec![data_volume(Some("snap-data")), data_volume(None)];
+    let state = with_latest_devices(State::fixture().image(backup("b", 2)), devices.clone());
+    assert_eq!(created(&plan(&state, &settings())).block_devices, devices);
+}
+
+#[test]
+fn mappings_without_a_snapshot_are_left_to_inherit() {
+    let state = with_latest_devices(
+        State::fixture().image(backup("b", 2)),
+        vec![data_volume(None)],
+    );
+    assert!(created(&plan(&state, &settings())).block_devices.is_empty());
+}
+
+#[test]
+fn a_template_snapshot_that_hides_the_backups_own_is_a_warning() {
+    let mut newer = backup("b", 2);
+    newer
+        .snapshots
+        .insert("/dev/xvdb".into(), "snap-backup".into());
+    let state = with_latest_devices(
+        State::fixture().image(newer),
+        vec![data_volume(Some("snap-data"))],
+    );
+    let p = plan(&state, &settings());
+    assert_eq!(
+        p.warnings,
+        [Warning::SnapshotOverridesImage {
+            template: TEMPLATE.into(),
+            device: "/dev/xvdb".into(),
+            template_snapshot: "snap-data".into(),
+            image: "ami-b".into(),
+            image_snapshot: "snap-backup".into(),
+        }]
+    );
 }

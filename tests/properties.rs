@@ -419,6 +419,7 @@ impl Account {
                     .map(|(&number, image_id)| TemplateVersion {
                         number,
                         image_id: image_id.clone(),
+                        block_devices: Vec::new(),
                     })
                     .collect(),
                 ..self.template.clone()

@@ -230,3 +230,58 @@ async fn after_an_operator_rolls_back_and_deletes_our_version_the_next_run_makes
     let data = account.version_data(&template, "3").await;
     assert_eq!(data.image_id(), Some(new.as_str()));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_version_keeps_the_snapshot_its_source_maps() {
+    // GIVEN a template that maps a data volume from a snapshot, and a newer backup
+    let moto = Moto::start();
+    let account = moto.account().await;
+    let old = account.backup(1).await;
+    let new = account.backup(2).await;
+    let data = aws_sdk_ec2::types::LaunchTemplateBlockDeviceMappingRequest::builder()
+        .device_name("/dev/xvdb")
+        .ebs(
+            aws_sdk_ec2::types::LaunchTemplateEbsBlockDeviceRequest::builder()
+                .snapshot_id("snap-0123456789abcdef0")
+                .volume_size(20)
+                .volume_type(aws_sdk_ec2::types::VolumeType::Gp3)
+                .delete_on_termination(true)
+                .build(),
+        )
+        .build();
+    let template = account
+        .ec2
+        .create_launch_template()
+        .launch_template_name("web")
+        .launch_template_data(
+            aws_sdk_ec2::types::RequestLaunchTemplateData::builder()
+                .image_id(&old)
+                .block_device_mappings(data)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .launch_template
+        .unwrap()
+        .launch_template_id
+        .unwrap();
+
+    // WHEN it applies
+    let report = run(&moto.clients().await, &settings_for(&template), false)
+        .await
+        .unwrap();
+
+    // THEN the new version has the new image and the same mapping, snapshot
+    // included (EC2 drops inherited snapshots unless they are sent)
+    assert_eq!(report.exit_code(), 0, "{}", report.to_text());
+    let version = account.version_data(&template, "2").await;
+    assert_eq!(version.image_id(), Some(new.as_str()));
+    let mapping = &version.block_device_mappings()[0];
+    assert_eq!(mapping.device_name(), Some("/dev/xvdb"));
+    let ebs = mapping.ebs().unwrap();
+    assert_eq!(ebs.snapshot_id(), Some("snap-0123456789abcdef0"));
+    assert_eq!(ebs.volume_size(), Some(20));
+    assert_eq!(ebs.volume_type().map(|t| t.as_str()), Some("gp3"));
+    assert_eq!(ebs.delete_on_termination(), Some(true));
+}

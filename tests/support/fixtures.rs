@@ -39,6 +39,7 @@ pub fn backup(name: &str, n: i64) -> Image {
         description: format!("Created for policy: policy-1 EC2_BACKUP {name}"),
         owned_by_account: true,
         skip_tagged: false,
+        snapshots: Default::default(),
     }
 }
 
@@ -166,6 +167,7 @@ impl StateExt for State {
                     .map(|n| TemplateVersion {
                         number: n,
                         image_id: Some(image.id.clone()),
+                        block_devices: Vec::new(),
                     })
                     .collect(),
             },
@@ -183,6 +185,7 @@ impl StateExt for State {
             .map(|&number| TemplateVersion {
                 number,
                 image_id: image.clone(),
+                block_devices: Vec::new(),
             })
             .collect();
         self.template.versions.sort_by_key(|v| v.number);
