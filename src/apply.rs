@@ -12,7 +12,7 @@ use crate::clients::{Clients, OPERATION_TIMEOUT};
 use crate::error::AwsError;
 use crate::plan::{
     Change, CreateVersion, Created, DeleteVersions, Plan, Reliance, SetDefaultVersion, UpdateGroup,
-    VersionTarget,
+    VersionTarget, client_token, restore_description,
 };
 use crate::report::{Applied, Failed, Report, Skipped};
 use crate::warning::{Warning, join};
@@ -178,22 +178,44 @@ impl Outcomes {
             client_token: Some(&change.client_token),
             block_devices: &change.block_devices,
         };
-        let mut number = match ec2::create_version(&clients.ec2, new).await {
-            Ok(number) => number,
+        let mut created = match ec2::create_version(&clients.ec2, new).await {
+            Ok(created) => created,
             Err(err) => return self.failed(change_, err),
         };
-        let mut verdict = self.judge(clients, change, number).await;
+        let mut verdict = self.judge(clients, change, created.number).await;
         if verdict == Created::Replayed {
             // The token belongs to a deleted version: create anew under a
             // token of the SDK's making.
             new.client_token = None;
-            number = match ec2::create_version(&clients.ec2, new).await {
-                Ok(number) => number,
+            created = match ec2::create_version(&clients.ec2, new).await {
+                Ok(created) => created,
                 Err(err) => return self.failed(change_, err),
             };
-            verdict = self.judge(clients, change, number).await;
+            verdict = self.judge(clients, change, created.number).await;
         }
+        let number = created.number;
         match verdict {
+            Created::Fresh if !created.warnings.is_empty() => {
+                self.restore(clients, change, number, &created.warnings)
+                    .await;
+                let (code, message) = created.warnings[0]
+                    .split_once(": ")
+                    .unwrap_or(("Warning", created.warnings[0].as_str()));
+                self.failed(
+                    change_,
+                    AwsError::answered(
+                        code,
+                        format!(
+                            "EC2 created version {number} with a warning: {message}{}",
+                            if created.warnings.len() > 1 {
+                                format!(" (and {} more)", created.warnings.len() - 1)
+                            } else {
+                                String::new()
+                            }
+                        ),
+                    ),
+                );
+            }
             Created::Fresh => {
                 self.created = Some(number);
                 self.applied(change_, format!("created version {number}"));
@@ -217,6 +239,39 @@ impl Outcomes {
         }
     }
 
+    /// After EC2 created `warned` with a `Warning`: makes `$Latest` a copy of
+    /// the source again, with a description that keeps later runs from
+    /// creating a version for the same image (see `plan::restore_description`).
+    /// Should that fail, the warned version is deleted instead, so that it
+    /// never reaches a group.
+    async fn restore(
+        &mut self,
+        clients: &Clients,
+        change: &CreateVersion,
+        warned: i64,
+        messages: &[String],
+    ) {
+        self.report.warnings.push(Warning::VersionWarned {
+            template: change.template_id.clone(),
+            image: change.to_image.clone(),
+            version: warned,
+            messages: messages.join("; "),
+        });
+        let description = restore_description(&change.to_image, warned, messages);
+        let token = client_token(&change.template_id, warned, &change.from_image);
+        let restore = ec2::NewVersion {
+            template_id: &change.template_id,
+            source_version: change.source_version,
+            image_id: &change.from_image,
+            description: &description,
+            client_token: Some(&token),
+            block_devices: &change.block_devices,
+        };
+        if ec2::create_version(&clients.ec2, restore).await.is_err() {
+            self.undo(&change.template_id, clients, warned).await;
+        }
+    }
+
     /// Reads the versions again to judge a create: one read, only in runs
     /// that create.
     async fn judge(&self, clients: &Clients, change: &CreateVersion, created: i64) -> Created {
@@ -235,9 +290,13 @@ impl Outcomes {
             source_version: change.source_version,
             created,
         });
-        let undone = ec2::delete_versions(&clients.ec2, &change.template_id, &[created]).await;
-        let refused = match undone {
-            Ok(outcome) if outcome.deleted.contains(&created) => return,
+        self.undo(&change.template_id, clients, created).await;
+    }
+
+    /// Deletes a version this run created; a refusal becomes a warning.
+    async fn undo(&mut self, template: &str, clients: &Clients, version: i64) {
+        let refused = match ec2::delete_versions(&clients.ec2, template, &[version]).await {
+            Ok(outcome) if outcome.deleted.contains(&version) => return,
             Ok(outcome) => outcome
                 .refused
                 .into_iter()
@@ -247,8 +306,8 @@ impl Outcomes {
             Err(err) => (err.code.clone().unwrap_or_default(), err.message.clone()),
         };
         self.report.warnings.push(Warning::VersionNotDeleted {
-            template: change.template_id.clone(),
-            version: created,
+            template: template.to_owned(),
+            version,
             error_code: refused.0,
             error: refused.1,
         });

@@ -82,6 +82,7 @@ pub async fn describe_template(client: &Client, id: &str) -> Result<Template, Er
                     .iter()
                     .map(block_device)
                     .collect(),
+                description: v.version_description().map(str::to_owned),
             });
         }
     }
@@ -271,8 +272,21 @@ pub struct NewVersion<'a> {
     pub block_devices: &'a [BlockDevice],
 }
 
-/// Creates the version; returns its number.
-pub async fn create_version(client: &Client, new: NewVersion<'_>) -> Result<i64, AwsError> {
+/// What `CreateLaunchTemplateVersion` answered.
+#[derive(Debug)]
+pub struct CreatedVersion {
+    /// The new version's number.
+    pub number: i64,
+    /// `Warning.Errors`: parameters EC2 found invalid in the version it
+    /// created anyway, as `code: message`.
+    pub warnings: Vec<String>,
+}
+
+/// Creates the version.
+pub async fn create_version(
+    client: &Client,
+    new: NewVersion<'_>,
+) -> Result<CreatedVersion, AwsError> {
     let out = client
         .create_launch_template_version()
         .launch_template_id(new.template_id)
@@ -290,11 +304,26 @@ pub async fn create_version(client: &Client, new: NewVersion<'_>) -> Result<i64,
         .set_client_token(new.client_token.map(str::to_owned))
         .send()
         .await?;
-    out.launch_template_version()
+    let number = out
+        .launch_template_version()
         .and_then(|v| v.version_number())
         .ok_or_else(|| {
             AwsError::other("CreateLaunchTemplateVersion answered without a version number")
+        })?;
+    let warnings = out
+        .warning()
+        .map(|w| w.errors())
+        .unwrap_or_default()
+        .iter()
+        .map(|e| {
+            format!(
+                "{}: {}",
+                e.code().unwrap_or("Warning"),
+                e.message().unwrap_or_default()
+            )
         })
+        .collect();
+    Ok(CreatedVersion { number, warnings })
 }
 
 /// Makes `version` (a number, as AWS documents) the default.

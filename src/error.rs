@@ -86,6 +86,15 @@ impl AwsError {
         }
     }
 
+    /// An error the service reported in a successful answer (e.g. EC2's
+    /// `Warning` on a version it created).
+    pub fn answered(code: impl Into<String>, message: impl Into<String>) -> Self {
+        AwsError {
+            code: Some(code.into()),
+            ..AwsError::other(message)
+        }
+    }
+
     /// The same error naming the endpoint a failed connection went to.
     pub fn at(mut self, endpoint: &str) -> Self {
         self.endpoint = Some(endpoint.to_owned());

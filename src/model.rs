@@ -77,6 +77,8 @@ pub struct TemplateVersion {
     pub image_id: Option<String>,
     /// `BlockDeviceMappings` of the version data, as read.
     pub block_devices: Vec<BlockDevice>,
+    /// `VersionDescription`, if set.
+    pub description: Option<String>,
 }
 
 /// One entry of a launch template's `BlockDeviceMappings`, every field as

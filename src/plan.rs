@@ -365,6 +365,20 @@ fn image_change(
         });
         return None;
     };
+    let refused = state
+        .template
+        .latest()
+        .and_then(|v| v.description.as_deref())
+        .and_then(refusal);
+    if let Some(refused) = refused.filter(|r| r.image == newest.id) {
+        warnings.push(Warning::VersionWarned {
+            template: template.clone(),
+            image: refused.image.to_owned(),
+            version: refused.version,
+            messages: refused.messages.to_owned(),
+        });
+        return None;
+    }
     let unusable = |reason: String| {
         Some(ImageChange {
             reason,
@@ -432,6 +446,45 @@ pub fn client_token(template_id: &str, source_version: i64, image_id: &str) -> S
         (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
     });
     format!("ami-reconciler-{hash:016x}")
+}
+
+/// How a restore version's description begins: `$Latest` is a copy of the
+/// version before one that EC2 created with a `Warning`.
+const RESTORED_PREFIX: &str = "ami-reconciler: restored after EC2 warned about ";
+/// EC2's limit on `VersionDescription`.
+const MAX_DESCRIPTION: usize = 255;
+
+/// The description of the version that restores `$Latest` after EC2 created
+/// `warned` (with `image`) and answered with `messages`. It is the memory of
+/// the refusal: while it describes `$Latest` and `image` is still the newest
+/// backup, no run creates a version again ([`Warning::VersionWarned`]).
+pub fn restore_description(image: &str, warned: i64, messages: &[String]) -> String {
+    let text = format!(
+        "{RESTORED_PREFIX}{image} in version {warned}: {}",
+        messages.join("; ")
+    );
+    match text.char_indices().nth(MAX_DESCRIPTION) {
+        Some((cut, _)) => text[..cut].to_owned(),
+        None => text,
+    }
+}
+
+/// A refusal read back from a restore version's description.
+struct Refusal<'a> {
+    image: &'a str,
+    version: i64,
+    messages: &'a str,
+}
+
+fn refusal(description: &str) -> Option<Refusal<'_>> {
+    let rest = description.strip_prefix(RESTORED_PREFIX)?;
+    let (image, rest) = rest.split_once(" in version ")?;
+    let (version, messages) = rest.split_once(": ")?;
+    Some(Refusal {
+        image,
+        version: version.parse().ok()?,
+        messages,
+    })
 }
 
 /// `$Latest`'s block device mappings when any names a snapshot (they must

@@ -97,9 +97,13 @@ impl Report {
     }
 
     /// 0 when everything planned was applied (or only planned), 1 when
-    /// something failed or was skipped because of a failure.
+    /// something failed or was skipped because of a failure, or a warning
+    /// says the reconciler is blocked until a person acts.
     pub fn exit_code(&self) -> i32 {
-        if self.failed.is_empty() && self.skipped.is_empty() {
+        if self.failed.is_empty()
+            && self.skipped.is_empty()
+            && !self.warnings.iter().any(|w| w.is_failure())
+        {
             0
         } else {
             1

@@ -103,6 +103,20 @@ pub enum Warning {
         /// The image's snapshot for that device.
         image_snapshot: String,
     },
+    /// EC2 created a version with this image but answered with a `Warning`
+    /// (invalid parameters); `$Latest` was restored to a copy of the version
+    /// before it, and no version is created for this image again until a
+    /// person acts. The run counts as failed.
+    VersionWarned {
+        /// The launch template.
+        template: String,
+        /// The image of the refused version.
+        image: String,
+        /// The version EC2 warned about.
+        version: i64,
+        /// EC2's warnings, `code: message`.
+        messages: String,
+    },
     /// Versions could be pruned, but the groups outside the managed tag,
     /// which may pin them, were not read.
     OtherGroupsNotRead {
@@ -140,6 +154,12 @@ pub enum Warning {
 }
 
 impl Warning {
+    /// True when the warning makes the run count as failed (exit 1): the
+    /// reconciler is blocked until a person acts.
+    pub fn is_failure(&self) -> bool {
+        matches!(self, Warning::VersionWarned { .. })
+    }
+
     /// The stable machine code, as in the JSON report: the serde tag, so
     /// the name of each code is written once, by `rename_all`.
     pub fn code(&self) -> String {
@@ -215,6 +235,15 @@ impl fmt::Display for Warning {
             } => write!(
                 f,
                 "launch template {template} maps {device} to {template_snapshot}, which overrides {image_snapshot} of {image}: instances get the template's snapshot, not the backup's (remove SnapshotId from the template's mapping to use the image's)"
+            ),
+            Warning::VersionWarned {
+                template,
+                image,
+                version,
+                messages,
+            } => write!(
+                f,
+                "launch template {template}: EC2 warned about version {version} with {image} ({messages}); $Latest is a copy of the version before it, and no version is made for {image} until a person acts (fix the template with a new version, or tag the image ami-reconciler:skip=true)"
             ),
             Warning::OtherGroupsNotRead { template, versions } => write!(
                 f,

@@ -36,10 +36,11 @@ fn position(warning: &Warning) -> usize {
         Warning::GroupBeingDeleted { .. } => 7,
         Warning::RacedAnotherWriter { .. } => 8,
         Warning::SnapshotOverridesImage { .. } => 9,
-        Warning::OtherGroupsNotRead { .. } => 10,
-        Warning::VersionsKept { .. } => 11,
-        Warning::VersionNotDeleted { .. } => 12,
-        Warning::DeletedBeforeFailure { .. } => 13,
+        Warning::VersionWarned { .. } => 10,
+        Warning::OtherGroupsNotRead { .. } => 11,
+        Warning::VersionsKept { .. } => 12,
+        Warning::VersionNotDeleted { .. } => 13,
+        Warning::DeletedBeforeFailure { .. } => 14,
     }
 }
 
@@ -95,6 +96,12 @@ fn one_of_each() -> Vec<Warning> {
             template_snapshot: "snap-1".into(),
             image: "ami-1".into(),
             image_snapshot: "snap-2".into(),
+        },
+        Warning::VersionWarned {
+            template: "lt-1".into(),
+            image: "ami-1".into(),
+            version: 5,
+            messages: "InvalidParameterValue: bad".into(),
         },
         Warning::OtherGroupsNotRead {
             template: "lt-1".into(),

@@ -5,7 +5,7 @@ mod support;
 use ami_reconciler::model::{BlockDevice, CurrentImage, EbsVolume, GroupLaunch, LATEST, State};
 use ami_reconciler::plan::{
     Change, CreateVersion, Created, DeleteVersions, SetDefaultVersion, UpdateGroup, VersionTarget,
-    client_token, plan,
+    client_token, plan, restore_description,
 };
 use ami_reconciler::settings::Settings;
 use ami_reconciler::warning::Warning;
@@ -652,4 +652,55 @@ fn a_template_snapshot_that_hides_the_backups_own_is_a_warning() {
             image_snapshot: "snap-backup".into(),
         }]
     );
+}
+
+// --- a version EC2 warned about ---------------------------------------------
+
+fn restored_after_warning_about(image: &str, messages: &[String]) -> State {
+    let mut state = State::fixture().image(backup("b", 2));
+    if let Some(latest) = state.template.versions.iter_mut().max_by_key(|v| v.number) {
+        latest.description = Some(restore_description(image, 2, messages));
+    }
+    state
+}
+
+#[test]
+fn no_version_is_created_again_for_an_image_ec2_warned_about() {
+    let messages = vec!["InvalidParameterValue: bad".to_owned()];
+    let p = plan(
+        &restored_after_warning_about("ami-b", &messages),
+        &settings(),
+    );
+    assert_eq!(created_image(&p), None);
+    assert_eq!(
+        p.warnings,
+        [Warning::VersionWarned {
+            template: TEMPLATE.into(),
+            image: "ami-b".into(),
+            version: 2,
+            messages: "InvalidParameterValue: bad".into(),
+        }]
+    );
+    assert!(p.warnings[0].is_failure());
+}
+
+#[test]
+fn a_newer_backup_than_the_one_ec2_warned_about_is_tried() {
+    let messages = vec!["InvalidParameterValue: bad".to_owned()];
+    let p = plan(
+        &restored_after_warning_about("ami-a0", &messages),
+        &settings(),
+    );
+    assert_eq!(created_image(&p), Some("ami-b"));
+}
+
+#[test]
+fn a_long_warning_is_cut_to_ec2s_description_limit_and_still_read_back() {
+    let messages = vec![format!("InvalidParameterValue: {}", "x".repeat(400))];
+    assert!(restore_description("ami-b", 2, &messages).chars().count() <= 255);
+    let p = plan(
+        &restored_after_warning_about("ami-b", &messages),
+        &settings(),
+    );
+    assert_eq!(created_image(&p), None);
 }

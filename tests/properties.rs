@@ -420,6 +420,7 @@ impl Account {
                         number,
                         image_id: image_id.clone(),
                         block_devices: Vec::new(),
+                        description: None,
                     })
                     .collect(),
                 ..self.template.clone()

@@ -285,3 +285,78 @@ async fn a_new_version_keeps_the_snapshot_its_source_maps() {
     assert_eq!(ebs.volume_type().map(|t| t.as_str()), Some("gp3"));
     assert_eq!(ebs.delete_on_termination(), Some(true));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_version_ec2_warns_about_never_becomes_default_nor_reaches_a_group_and_is_not_retried() {
+    // GIVEN a template on an old backup, a newer backup, a managed group on
+    // version 1, and EC2 answering the create with a Warning
+    let moto = Moto::start();
+    let account = moto.account().await;
+    let old = account.backup(1).await;
+    let new = account.backup(2).await;
+    let template = account.template("web", &old).await;
+    account.group("web", &template, "1", true).await;
+    moto.faults(json!([{
+        "action": "CreateLaunchTemplateVersion", "fault": "warn", "times": 1,
+        "code": "InvalidParameterValue", "message": "The security group does not exist"
+    }]));
+    let clients = moto.clients().await;
+    let settings = settings_for(&template);
+
+    // WHEN it applies
+    let report = run(&clients, &settings, false).await.unwrap();
+
+    // THEN the create is reported failed with EC2's warning, $Latest is a
+    // copy of version 1 (version 3), the warned version 2 is not the default,
+    // and the group follows $Latest, not version 2
+    assert_eq!(report.exit_code(), 1);
+    assert_eq!(report.failed[0].change.action(), "create_version");
+    assert_eq!(
+        report.failed[0].error_code.as_deref(),
+        Some("InvalidParameterValue")
+    );
+    assert!(
+        report.warnings.iter().any(|w| matches!(w,
+            Warning::VersionWarned { version: 2, image, .. } if *image == new)),
+        "{}",
+        report.to_text()
+    );
+    assert_eq!(account.versions(&template).await, (vec![1, 2, 3], 1));
+    let latest = account.version_data(&template, "3").await;
+    assert_eq!(latest.image_id(), Some(old.as_str()));
+    assert_eq!(latest.instance_type().map(|t| t.as_str()), Some("t3.micro"));
+
+    // AND the next runs create nothing for that image, never make version 2
+    // the default, and keep reporting the failure
+    for _ in 0..2 {
+        moto.reset();
+        let next = run(&clients, &settings, false).await.unwrap();
+        assert_eq!(next.exit_code(), 1, "{}", next.to_text());
+        assert!(
+            next.warnings
+                .iter()
+                .any(|w| matches!(w, Warning::VersionWarned { version: 2, .. })),
+            "{}",
+            next.to_text()
+        );
+        assert!(
+            !moto
+                .mutating_calls()
+                .contains(&"CreateLaunchTemplateVersion".to_owned())
+        );
+        let (versions, default) = account.versions(&template).await;
+        assert_eq!(versions, [1, 2, 3]);
+        assert_ne!(default, 2);
+    }
+    assert_eq!(account.group_version("web").await, "$Latest");
+
+    // AND a newer backup is tried again
+    let newer = account.backup(3).await;
+    moto.reset();
+    let after = run(&clients, &settings, false).await.unwrap();
+    assert_eq!(after.exit_code(), 0, "{}", after.to_text());
+    let (versions, default) = account.versions(&template).await;
+    assert_eq!(default, *versions.last().unwrap());
+    let data = account.version_data(&template, &default.to_string()).await;
+    assert_eq!(data.image_id(), Some(newer.as_str()));
+}

@@ -168,6 +168,7 @@ impl StateExt for State {
                         number: n,
                         image_id: Some(image.id.clone()),
                         block_devices: Vec::new(),
+                        description: None,
                     })
                     .collect(),
             },
@@ -186,6 +187,7 @@ impl StateExt for State {
                 number,
                 image_id: image.clone(),
                 block_devices: Vec::new(),
+                description: None,
             })
             .collect();
         self.template.versions.sort_by_key(|v| v.number);
