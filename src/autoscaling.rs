@@ -130,19 +130,22 @@ pub async fn update_group(
         .auto_scaling_group_name(group);
     let request = match launch {
         GroupLaunch::Plain(spec) => request.launch_template(to_spec(spec)),
-        GroupLaunch::Mixed(mixed) => request.mixed_instances_policy(
-            MixedInstancesPolicy::builder()
-                .launch_template(
-                    LaunchTemplate::builder()
-                        .launch_template_specification(to_spec(&mixed.spec))
-                        .set_overrides(Some(mixed.overrides.iter().map(to_override).collect()))
-                        .build(),
-                )
-                .build(),
-        ),
+        GroupLaunch::Mixed(mixed) => request.mixed_instances_policy(mixed_policy(mixed)),
     };
     request.send().await?;
     Ok(())
+}
+
+/// The `MixedInstancesPolicy` of an update: its `LaunchTemplate` alone.
+fn mixed_policy(mixed: &MixedTemplate) -> MixedInstancesPolicy {
+    MixedInstancesPolicy::builder()
+        .launch_template(
+            LaunchTemplate::builder()
+                .launch_template_specification(to_spec(&mixed.spec))
+                .set_overrides(Some(mixed.overrides.iter().map(to_override).collect()))
+                .build(),
+        )
+        .build()
 }
 
 fn to_override(o: &Override) -> LaunchTemplateOverrides {
@@ -151,4 +154,54 @@ fn to_override(o: &Override) -> LaunchTemplateOverrides {
         .set_instance_type(o.instance_type.clone())
         .set_weighted_capacity(o.weighted_capacity.clone())
         .build()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_mixed_update_sends_the_launch_template_alone_by_id_with_the_overrides_as_read() {
+        let spec = |version: &str| TemplateRef {
+            id: Some("lt-1".into()),
+            name: Some("web".into()),
+            version: Some(version.into()),
+        };
+        let mixed = MixedTemplate {
+            spec: spec("$Latest"),
+            overrides: vec![Override {
+                template: Some(spec("2")),
+                instance_type: Some("t3.micro".into()),
+                weighted_capacity: Some("2".into()),
+                instance_requirements: false,
+            }],
+        };
+
+        let policy = mixed_policy(&mixed);
+
+        // No InstancesDistribution: AWS would validate a sent one as a whole.
+        assert!(policy.instances_distribution().is_none());
+        let lt = policy.launch_template().unwrap();
+        let top = lt.launch_template_specification().unwrap();
+        assert_eq!(
+            (
+                top.launch_template_id(),
+                top.launch_template_name(),
+                top.version()
+            ),
+            (Some("lt-1"), None, Some("$Latest"))
+        );
+        let o = &lt.overrides()[0];
+        assert_eq!(o.instance_type(), Some("t3.micro"));
+        assert_eq!(o.weighted_capacity(), Some("2"));
+        let spec = o.launch_template_specification().unwrap();
+        assert_eq!(
+            (
+                spec.launch_template_id(),
+                spec.launch_template_name(),
+                spec.version()
+            ),
+            (Some("lt-1"), None, Some("2"))
+        );
+    }
 }
