@@ -13,7 +13,7 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use chrono::{DateTime, Utc};
 
 use crate::error::{AwsError, Error};
-use crate::model::{BlockDevice, EbsVolume, Image, SKIP_TAG_KEY, Template, TemplateVersion};
+use crate::model::{BlockDevice, EbsVolume, Image, SKIP_TAG_KEY, Tag, Template, TemplateVersion};
 
 /// Most versions one `DeleteLaunchTemplateVersions` call accepts.
 pub const MAX_DELETE_BATCH: usize = 200;
@@ -118,10 +118,22 @@ pub struct Backups {
 }
 
 /// Reads the candidate backups: owned by the account, `available`, with the
-/// marker in the description (all three filtered server-side).
-pub async fn describe_backups(client: &Client, marker: &str) -> Result<Backups, AwsError> {
+/// marker in the description and, given a lineage, carrying its tag (all
+/// filtered server-side).
+pub async fn describe_backups(
+    client: &Client,
+    marker: &str,
+    lineage: Option<&Tag>,
+) -> Result<Backups, AwsError> {
+    let lineage = lineage.map(|tag| {
+        Filter::builder()
+            .name(format!("tag:{}", tag.key))
+            .values(escape_filter(&tag.value))
+            .build()
+    });
     let mut pages = client
         .describe_images()
+        .set_filters(lineage.map(|f| vec![f]))
         .owners("self")
         .filters(
             Filter::builder()
@@ -201,6 +213,12 @@ fn to_image(image: &SdkImage, owned_by_account: bool) -> Image {
             t.key() == Some(SKIP_TAG_KEY)
                 && t.value().is_some_and(|v| v.eq_ignore_ascii_case("true"))
         }),
+        architecture: image.architecture().map(|a| a.as_str().to_owned()),
+        tags: image
+            .tags()
+            .iter()
+            .filter_map(|t| Some((t.key()?.to_owned(), t.value()?.to_owned())))
+            .collect(),
         snapshots: image
             .block_device_mappings()
             .iter()

@@ -29,9 +29,18 @@ pub struct Image {
     pub skip_tagged: bool,
     /// The snapshot of each EBS device the image maps, by device name.
     pub snapshots: BTreeMap<String, String>,
+    /// `x86_64`, `arm64`, ...; `None` when EC2 did not say.
+    pub architecture: Option<String>,
+    /// The image's tags (DLM's `aws:dlm:*` ones among them).
+    pub tags: BTreeMap<String, String>,
 }
 
 impl Image {
+    /// True when the image carries the tag `KEY=VALUE`.
+    pub fn carries(&self, tag: &Tag) -> bool {
+        self.tags.get(&tag.key) == Some(&tag.value)
+    }
+
     /// True when instances can be launched from this image.
     pub fn is_available(&self) -> bool {
         self.state == "available"
@@ -338,6 +347,8 @@ pub struct State {
     pub images: Vec<Image>,
     /// Groups carrying the managed tag.
     pub managed_groups: Vec<Group>,
+    /// When the state was read: backups are aged against it (the soak time).
+    pub observed_at: DateTime<Utc>,
     /// Groups without the managed tag, read only when a deletion could be
     /// planned (their references protect versions); `None` when not read.
     pub other_groups: Option<Vec<Group>>,

@@ -23,7 +23,7 @@ pub async fn observe(clients: &Clients, settings: &Settings) -> Result<State> {
     let (template, backups, managed_groups) = tokio::try_join!(
         ec2::describe_template(&clients.ec2, &template_id),
         async {
-            ec2::describe_backups(&clients.ec2, &settings.marker)
+            ec2::describe_backups(&clients.ec2, &settings.marker, settings.image_tag.as_ref())
                 .await
                 .map_err(|source| Error::DescribeImages { source })
         },
@@ -64,6 +64,8 @@ pub async fn observe(clients: &Clients, settings: &Settings) -> Result<State> {
         current_image,
         images: backups.images,
         managed_groups,
+        // The clock is read here, with the state, never in plan().
+        observed_at: chrono::Utc::now(),
         other_groups: None,
     };
     if may_delete(&state, settings) {

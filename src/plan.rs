@@ -6,11 +6,12 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::model::{
     BlockDevice, CurrentImage, Group, GroupLaunch, Image, LATEST, LaunchSource, SKIP_TAG_KEY,
-    State, Template,
+    State, Tag, Template,
 };
 use crate::settings::Settings;
 use crate::warning::{Warning, join};
@@ -231,7 +232,9 @@ pub fn plan(state: &State, settings: &Settings) -> Plan {
     let mut warnings = Vec::new();
     let mut changes = Vec::new();
 
-    let newest = newest_backup(&state.images, &settings.marker);
+    let rules = Eligibility::of(state, settings);
+    let newest = newest_backup(&state.images, &rules);
+    warnings.extend(held_back(&state.images, &rules, newest));
     let latest_number = template.latest().map_or(0, |v| v.number);
 
     let image = image_change(state, newest, &settings.marker, &mut warnings);
@@ -319,21 +322,114 @@ pub fn may_delete(state: &State, settings: &Settings) -> bool {
         .any(|c| matches!(c, Change::DeleteVersions(_)))
 }
 
-/// True when an image qualifies as a backup to launch from.
-pub fn is_eligible(image: &Image, marker: &str) -> bool {
-    image.owned_by_account
-        && image.is_available()
-        && image.description.contains(marker)
-        && !image.skip_tagged
+/// What makes an image a backup this template may launch from.
+#[derive(Debug, Clone)]
+pub struct Eligibility<'a> {
+    /// Text the description contains (`AMI_DESCRIPTION_MARKER`).
+    pub marker: &'a str,
+    /// The tag every backup of this workload carries (`IMAGE_TAG`).
+    pub lineage: Option<&'a Tag>,
+    /// The architecture of the template's current image, when known.
+    pub architecture: Option<&'a str>,
+    /// How old a backup must be (`MIN_IMAGE_AGE`).
+    pub min_age: chrono::Duration,
+    /// When the state was read: the age is measured against it.
+    pub observed_at: DateTime<Utc>,
 }
 
-/// The newest eligible image; ties on the creation date go to the higher id,
-/// so the choice never depends on the order the API returned.
-pub fn newest_backup<'a>(images: &'a [Image], marker: &str) -> Option<&'a Image> {
+impl<'a> Eligibility<'a> {
+    /// The rules for this state and these settings.
+    pub fn of(state: &'a State, settings: &'a Settings) -> Self {
+        let architecture = match &state.current_image {
+            CurrentImage::Found(image) => image.architecture.as_deref(),
+            _ => None,
+        };
+        Eligibility {
+            marker: &settings.marker,
+            lineage: settings.image_tag.as_ref(),
+            architecture,
+            min_age: settings.min_image_age,
+            observed_at: state.observed_at,
+        }
+    }
+
+    /// A backup of this workload, whatever its architecture and age:
+    /// owned, available, with the marker and the lineage tag, not skip-tagged.
+    fn is_backup(&self, image: &Image) -> bool {
+        image.owned_by_account
+            && image.is_available()
+            && image.description.contains(self.marker)
+            && !image.skip_tagged
+            && self.lineage.is_none_or(|tag| image.carries(tag))
+    }
+
+    fn same_architecture(&self, image: &Image) -> bool {
+        match (self.architecture, image.architecture.as_deref()) {
+            (Some(ours), Some(theirs)) => ours == theirs,
+            _ => true,
+        }
+    }
+
+    fn soaked(&self, image: &Image) -> bool {
+        self.min_age.is_zero() || self.usable_from(image) <= self.observed_at
+    }
+
+    fn usable_from(&self, image: &Image) -> DateTime<Utc> {
+        image.created + self.min_age
+    }
+
+    /// True when the template may launch from this image now.
+    pub fn admits(&self, image: &Image) -> bool {
+        self.is_backup(image) && self.same_architecture(image) && self.soaked(image)
+    }
+}
+
+/// Newest first by creation date; ties go to the higher id, so the choice
+/// never depends on the order the API returned.
+fn newer(a: &Image, b: &Image) -> std::cmp::Ordering {
+    a.created.cmp(&b.created).then_with(|| a.id.cmp(&b.id))
+}
+
+/// The newest image the rules admit.
+pub fn newest_backup<'a>(images: &'a [Image], rules: &Eligibility) -> Option<&'a Image> {
     images
         .iter()
-        .filter(|i| is_eligible(i, marker))
-        .max_by(|a, b| a.created.cmp(&b.created).then_with(|| a.id.cmp(&b.id)))
+        .filter(|i| rules.admits(i))
+        .max_by(|a, b| newer(a, b))
+}
+
+/// Warnings for the backups newer than the chosen one that the rules keep
+/// out for now: another architecture, or not soaked yet.
+fn held_back(images: &[Image], rules: &Eligibility, chosen: Option<&Image>) -> Vec<Warning> {
+    let mut newer_backups: Vec<&Image> = images
+        .iter()
+        .filter(|i| rules.is_backup(i))
+        .filter(|i| chosen.is_none_or(|c| newer(i, c).is_gt()))
+        .collect();
+    newer_backups.sort_by(|a, b| newer(a, b));
+    let mut warnings = Vec::new();
+    let other: Vec<String> = newer_backups
+        .iter()
+        .filter(|i| !rules.same_architecture(i))
+        .map(|i| i.id.clone())
+        .collect();
+    if let (false, Some(architecture)) = (other.is_empty(), rules.architecture) {
+        warnings.push(Warning::OtherArchitecture {
+            images: other,
+            architecture: architecture.to_owned(),
+        });
+    }
+    warnings.extend(
+        newer_backups
+            .iter()
+            .filter(|i| rules.same_architecture(i) && !rules.soaked(i))
+            .map(|i| Warning::Soaking {
+                image: i.id.clone(),
+                created: i.created,
+                usable_from: rules.usable_from(i),
+            }),
+    );
+    warnings
 }
 
 /// Why `$Latest` needs a new image.

@@ -19,6 +19,9 @@ pub const DEFAULT_KEEP_VERSIONS: u32 = 3;
 pub const DEFAULT_CONCURRENCY: usize = 4;
 /// Upper bound for `KEEP_VERSIONS`: EC2 allows 10,000 versions per template.
 pub const MAX_KEEP_VERSIONS: u32 = 10_000;
+/// Upper bound for `MIN_IMAGE_AGE`, in days: DLM keeps daily backups for
+/// weeks, and a longer soak would never let one through.
+pub const MAX_IMAGE_AGE_DAYS: i64 = 90;
 /// Upper bound for `CONCURRENCY`; more only earns throttling.
 pub const MAX_CONCURRENCY: usize = 32;
 
@@ -45,6 +48,11 @@ pub struct Settings {
     pub keep_versions: u32,
     /// How many group updates may be in flight at once (>= 1).
     pub concurrency: usize,
+    /// The lineage selector: only images carrying this tag are backups of
+    /// the managed template's workload. `None`: any backup.
+    pub image_tag: Option<Tag>,
+    /// How old a backup must be before it is used (the soak time).
+    pub min_image_age: chrono::Duration,
 }
 
 /// Settings as given (flags or environment), before validation. `None` and
@@ -63,6 +71,10 @@ pub struct RawSettings {
     pub keep_versions: Option<String>,
     /// `CONCURRENCY`
     pub concurrency: Option<String>,
+    /// `IMAGE_TAG`
+    pub image_tag: Option<String>,
+    /// `MIN_IMAGE_AGE`
+    pub min_image_age: Option<String>,
 }
 
 /// Environment variable names, in one place.
@@ -79,6 +91,10 @@ pub mod env {
     pub const KEEP_VERSIONS: &str = "KEEP_VERSIONS";
     /// Concurrent group updates.
     pub const CONCURRENCY: &str = "CONCURRENCY";
+    /// Lineage selector of backup images.
+    pub const IMAGE_TAG: &str = "IMAGE_TAG";
+    /// Soak time of a backup.
+    pub const MIN_IMAGE_AGE: &str = "MIN_IMAGE_AGE";
     /// Lambda only: plan without applying.
     pub const DRY_RUN: &str = "DRY_RUN";
 }
@@ -94,6 +110,8 @@ impl RawSettings {
             asg_tag: var(env::ASG_TAG),
             keep_versions: var(env::KEEP_VERSIONS),
             concurrency: var(env::CONCURRENCY),
+            image_tag: var(env::IMAGE_TAG),
+            min_image_age: var(env::MIN_IMAGE_AGE),
         }
     }
 
@@ -132,10 +150,18 @@ impl RawSettings {
             Some(m) => m,
         };
         let asg_tag = parse_tag(
+            env::ASG_TAG,
             non_empty(self.asg_tag)
                 .as_deref()
                 .unwrap_or(DEFAULT_ASG_TAG),
         )?;
+        let image_tag = non_empty(self.image_tag)
+            .map(|raw| parse_tag(env::IMAGE_TAG, &raw))
+            .transpose()?;
+        let min_image_age = match non_empty(self.min_image_age) {
+            None => chrono::Duration::zero(),
+            Some(raw) => parse_age(&raw)?,
+        };
         let keep_versions = parse_number(
             self.keep_versions,
             env::KEEP_VERSIONS,
@@ -154,6 +180,8 @@ impl RawSettings {
             asg_tag,
             keep_versions,
             concurrency,
+            image_tag,
+            min_image_age,
         })
     }
 }
@@ -162,9 +190,38 @@ fn non_empty(value: Option<String>) -> Option<String> {
     value.filter(|v| !v.trim().is_empty())
 }
 
-fn parse_tag(raw: &str) -> Result<Tag, ConfigError> {
+/// `30m`, `2h`, `1d`, `90s` or `0`: a whole number and a unit.
+fn parse_age(raw: &str) -> Result<chrono::Duration, ConfigError> {
     let invalid = || ConfigError::Invalid {
-        setting: env::ASG_TAG,
+        setting: env::MIN_IMAGE_AGE,
+        expected: "a whole number with a unit s, m, h or d (e.g. 30m, 2h), at most 90d",
+        got: raw.to_owned(),
+    };
+    let text = raw.trim();
+    if text == "0" {
+        return Ok(chrono::Duration::zero());
+    }
+    let unit_at = text.len().checked_sub(1).ok_or_else(invalid)?;
+    let (digits, unit) = text.split_at(unit_at);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(invalid());
+    }
+    let n: i64 = digits.parse().map_err(|_| invalid())?;
+    let seconds = match unit {
+        "s" => Some(n),
+        "m" => n.checked_mul(60),
+        "h" => n.checked_mul(3_600),
+        "d" => n.checked_mul(86_400),
+        _ => None,
+    }
+    .filter(|s| *s <= MAX_IMAGE_AGE_DAYS * 86_400)
+    .ok_or_else(invalid)?;
+    Ok(chrono::Duration::seconds(seconds))
+}
+
+fn parse_tag(setting: &'static str, raw: &str) -> Result<Tag, ConfigError> {
+    let invalid = || ConfigError::Invalid {
+        setting,
         expected: "KEY=VALUE with a non-empty key",
         got: raw.to_owned(),
     };
@@ -222,6 +279,42 @@ mod tests {
         assert_eq!(s.keep_versions, 3);
         assert_eq!(s.concurrency, 4);
         assert_eq!(s.template, TemplateSource::Id("lt-0abc".into()));
+        assert_eq!(s.image_tag, None);
+        assert_eq!(s.min_image_age, chrono::Duration::zero());
+    }
+
+    #[test]
+    fn a_soak_time_is_a_whole_number_and_a_unit() {
+        for (age, seconds) in [
+            ("0", 0),
+            ("90s", 90),
+            ("30m", 1_800),
+            ("2h", 7_200),
+            ("1d", 86_400),
+        ] {
+            let s = RawSettings {
+                min_image_age: Some(age.into()),
+                ..raw()
+            }
+            .validate()
+            .unwrap();
+            assert_eq!(s.min_image_age.num_seconds(), seconds, "{age}");
+        }
+    }
+
+    #[test]
+    fn a_lineage_selector_is_a_tag() {
+        let s = RawSettings {
+            image_tag: Some("aws:dlm:lifecycle-policy-id=policy-0abc".into()),
+            ..raw()
+        }
+        .validate()
+        .unwrap();
+        let tag = s.image_tag.unwrap();
+        assert_eq!(
+            (tag.key.as_str(), tag.value.as_str()),
+            ("aws:dlm:lifecycle-policy-id", "policy-0abc")
+        );
     }
 
     #[test]

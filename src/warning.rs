@@ -117,6 +117,24 @@ pub enum Warning {
         /// EC2's warnings, `code: message`.
         messages: String,
     },
+    /// Backups newer than the chosen one whose architecture differs from
+    /// the template's current image: never launched from this template.
+    OtherArchitecture {
+        /// The images, oldest first.
+        images: Vec<String>,
+        /// The architecture of the template's current image.
+        architecture: String,
+    },
+    /// A backup newer than the chosen one waits for its soak time
+    /// (`MIN_IMAGE_AGE`).
+    Soaking {
+        /// The image.
+        image: String,
+        /// Its creation date.
+        created: DateTime<Utc>,
+        /// When it becomes eligible.
+        usable_from: DateTime<Utc>,
+    },
     /// Versions could be pruned, but the groups outside the managed tag,
     /// which may pin them, were not read.
     OtherGroupsNotRead {
@@ -244,6 +262,25 @@ impl fmt::Display for Warning {
             } => write!(
                 f,
                 "launch template {template}: EC2 warned about version {version} with {image} ({messages}); $Latest is a copy of the version before it, and no version is made for {image} until a person acts (fix the template with a new version, or tag the image ami-reconciler:skip=true)"
+            ),
+            Warning::OtherArchitecture {
+                images,
+                architecture,
+            } => write!(
+                f,
+                "{} not {architecture}, the architecture of the template's image; never used by this template",
+                match images.as_slice() {
+                    [one] => format!("newer backup {one} is"),
+                    _ => format!("newer backups {} are", images.join(", ")),
+                }
+            ),
+            Warning::Soaking {
+                image,
+                created,
+                usable_from,
+            } => write!(
+                f,
+                "newer backup {image} (created {created}) waits for MIN_IMAGE_AGE: usable from {usable_from}"
             ),
             Warning::OtherGroupsNotRead { template, versions } => write!(
                 f,

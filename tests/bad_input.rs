@@ -53,6 +53,18 @@ async fn bad_settings_exit_2_naming_the_setting_before_any_call() {
             r#"KEEP_VERSIONS must be a whole number >= 1, got "three""#,
         ),
         (
+            vec![id, ("IMAGE_TAG", "policy-0abc")],
+            r#"IMAGE_TAG must be KEY=VALUE with a non-empty key, got "policy-0abc""#,
+        ),
+        (
+            vec![id, ("MIN_IMAGE_AGE", "2 hours")],
+            r#"MIN_IMAGE_AGE must be a whole number with a unit s, m, h or d (e.g. 30m, 2h), at most 90d, got "2 hours""#,
+        ),
+        (
+            vec![id, ("MIN_IMAGE_AGE", "91d")],
+            r#"MIN_IMAGE_AGE must be a whole number with a unit s, m, h or d (e.g. 30m, 2h), at most 90d, got "91d""#,
+        ),
+        (
             vec![id, ("KEEP_VERSIONS", "0")],
             r#"KEEP_VERSIONS must be a whole number >= 1, got "0""#,
         ),

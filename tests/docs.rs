@@ -37,10 +37,12 @@ fn position(warning: &Warning) -> usize {
         Warning::RacedAnotherWriter { .. } => 8,
         Warning::SnapshotOverridesImage { .. } => 9,
         Warning::VersionWarned { .. } => 10,
-        Warning::OtherGroupsNotRead { .. } => 11,
-        Warning::VersionsKept { .. } => 12,
-        Warning::VersionNotDeleted { .. } => 13,
-        Warning::DeletedBeforeFailure { .. } => 14,
+        Warning::OtherArchitecture { .. } => 11,
+        Warning::Soaking { .. } => 12,
+        Warning::OtherGroupsNotRead { .. } => 13,
+        Warning::VersionsKept { .. } => 14,
+        Warning::VersionNotDeleted { .. } => 15,
+        Warning::DeletedBeforeFailure { .. } => 16,
     }
 }
 
@@ -102,6 +104,15 @@ fn one_of_each() -> Vec<Warning> {
             image: "ami-1".into(),
             version: 5,
             messages: "InvalidParameterValue: bad".into(),
+        },
+        Warning::OtherArchitecture {
+            images: vec!["ami-2".into()],
+            architecture: "x86_64".into(),
+        },
+        Warning::Soaking {
+            image: "ami-2".into(),
+            created: day(2),
+            usable_from: day(3),
         },
         Warning::OtherGroupsNotRead {
             template: "lt-1".into(),

@@ -704,3 +704,73 @@ fn a_long_warning_is_cut_to_ec2s_description_limit_and_still_read_back() {
     );
     assert_eq!(created_image(&p), None);
 }
+
+// --- which backup: lineage, architecture, soak time ----------------------
+
+fn lineage(mut image: ami_reconciler::model::Image, policy: &str) -> ami_reconciler::model::Image {
+    image
+        .tags
+        .insert("aws:dlm:lifecycle-policy-id".into(), policy.into());
+    image
+}
+
+fn with_lineage(policy: &str) -> Settings {
+    Settings {
+        image_tag: Some(ami_reconciler::model::Tag {
+            key: "aws:dlm:lifecycle-policy-id".into(),
+            value: policy.into(),
+        }),
+        ..settings()
+    }
+}
+
+#[test]
+fn with_a_lineage_only_its_backups_are_chosen() {
+    // the database server's backup is newer, but of another policy
+    let state = State::fixture()
+        .image(lineage(backup("web", 2), "policy-web"))
+        .image(lineage(backup("db", 3), "policy-db"));
+    assert_eq!(
+        created_image(&plan(&state, &with_lineage("policy-web"))),
+        Some("ami-web")
+    );
+    assert_eq!(created_image(&plan(&state, &settings())), Some("ami-db"));
+}
+
+#[test]
+fn a_backup_of_another_architecture_is_never_chosen_and_is_named() {
+    let mut arm = backup("arm", 3);
+    arm.architecture = Some("arm64".into());
+    let state = State::fixture().image(backup("b", 2)).image(arm);
+    let p = plan(&state, &settings());
+    assert_eq!(created_image(&p), Some("ami-b"));
+    assert_eq!(
+        p.warnings,
+        [Warning::OtherArchitecture {
+            images: vec!["ami-arm".into()],
+            architecture: "x86_64".into(),
+        }]
+    );
+}
+
+#[test]
+fn a_backup_younger_than_the_soak_time_waits_and_the_plan_says_until_when() {
+    // observed on day 30: the day-29 backup is one day old
+    let soak = Settings {
+        min_image_age: chrono::Duration::hours(36),
+        ..settings()
+    };
+    let state = State::fixture()
+        .image(backup("b", 20))
+        .image(backup("fresh", 29));
+    let p = plan(&state, &soak);
+    assert_eq!(created_image(&p), Some("ami-b"));
+    assert_eq!(
+        p.warnings,
+        [Warning::Soaking {
+            image: "ami-fresh".into(),
+            created: support::day(29),
+            usable_from: support::day(29) + chrono::Duration::hours(36),
+        }]
+    );
+}

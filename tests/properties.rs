@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 mod support;
 
 use ami_reconciler::model::{
-    CurrentImage, DEFAULT, Group, Image, LATEST, LaunchSource, MixedTemplate, Override, State,
+    CurrentImage, DEFAULT, Group, Image, LATEST, LaunchSource, MixedTemplate, Override, State, Tag,
     Template, TemplateRef, TemplateVersion,
 };
 use ami_reconciler::plan::{
@@ -34,6 +34,9 @@ const CASES: u32 = 1_000;
 /// Another template in the same region, which groups may use too.
 const OTHER_TEMPLATE: &str = "lt-0ffffffffffffffff";
 const MARKER: &str = "EC2_BACKUP";
+/// The lineage tag key generated images may carry, and the workload's value.
+const LINEAGE_KEY: &str = "aws:dlm:lifecycle-policy-id";
+const LINEAGE: &str = "policy-web";
 
 fn config() -> ProptestConfig {
     // proptest reads PROPTEST_CASES into its default configuration.
@@ -77,9 +80,17 @@ fn image(name: String) -> impl Strategy<Value = Image> {
         prop::bool::weighted(0.85),
         prop::bool::weighted(0.8),
         prop::bool::weighted(0.15),
+        prop::bool::weighted(0.2),
+        prop_oneof![Just(None), Just(Some(LINEAGE)), Just(Some("policy-other"))],
     )
-        .prop_map(move |(day, state, owned, marked, skipped)| {
+        .prop_map(move |(day, state, owned, marked, skipped, arm, lineage)| {
             let mut image = backup(&name, day).in_state(state);
+            if arm {
+                image.architecture = Some("arm64".to_owned());
+            }
+            if let Some(policy) = lineage {
+                image.tags.insert(LINEAGE_KEY.to_owned(), policy.to_owned());
+            }
             if !owned {
                 image = image.owned_elsewhere();
             }
@@ -196,10 +207,12 @@ fn case() -> impl Strategy<Value = Case> {
                 current(),
                 groups(highest),
                 1u32..=10,
+                prop::bool::ANY,
+                prop_oneof![Just(0i64), Just(18), Just(20)],
             )
         })
         .prop_map(
-            |(highest, present, default, images, current, groups, keep)| {
+            |(highest, present, default, images, current, groups, keep, lineage, soak_days)| {
                 // Versions 1..=highest with gaps; the highest always exists.
                 let numbers: Vec<i64> = (1..=highest)
                     .filter(|n| *n == highest || present[(*n - 1) as usize])
@@ -232,6 +245,11 @@ fn case() -> impl Strategy<Value = Case> {
                     state,
                     settings: Settings {
                         keep_versions: keep,
+                        image_tag: lineage.then(|| Tag {
+                            key: LINEAGE_KEY.to_owned(),
+                            value: LINEAGE.to_owned(),
+                        }),
+                        min_image_age: chrono::Duration::days(soak_days),
                         ..settings()
                     },
                 }
@@ -243,12 +261,23 @@ fn case() -> impl Strategy<Value = Case> {
 
 /// The rule as the README states it, written out again rather than borrowed
 /// from the planner: owned by the account, available, the marker in the
-/// description, not skip-tagged.
-fn eligible(image: &Image) -> bool {
+/// description, not skip-tagged, in the lineage (`IMAGE_TAG`), of the current
+/// image's architecture when known, and soaked (`MIN_IMAGE_AGE`).
+fn eligible(image: &Image, state: &State, settings: &Settings) -> bool {
+    let architecture = match &state.current_image {
+        CurrentImage::Found(current) => current.architecture.as_deref(),
+        _ => None,
+    };
     image.owned_by_account
         && image.state == "available"
         && image.description.contains(MARKER)
         && !image.skip_tagged
+        && settings
+            .image_tag
+            .as_ref()
+            .is_none_or(|t| image.tags.get(&t.key) == Some(&t.value))
+        && (architecture.is_none() || image.architecture.as_deref() == architecture)
+        && image.created + settings.min_image_age <= state.observed_at
 }
 
 fn created(p: &Plan) -> Option<(&str, i64)> {
@@ -316,6 +345,7 @@ struct Account {
     backups: Vec<Image>,
     managed: Vec<Group>,
     others: Vec<Group>,
+    observed_at: chrono::DateTime<chrono::Utc>,
 }
 
 impl Account {
@@ -339,6 +369,7 @@ impl Account {
             backups: state.images.clone(),
             managed: state.managed_groups.clone(),
             others: state.other_groups.clone().unwrap_or_default(),
+            observed_at: state.observed_at,
         }
     }
 
@@ -428,6 +459,7 @@ impl Account {
             current_image,
             images: self.backups.clone(),
             managed_groups: self.managed.clone(),
+            observed_at: self.observed_at,
             other_groups: None,
         };
         debug_assert_eq!(state.template.latest().map(|v| v.number), Some(latest));
@@ -601,10 +633,18 @@ proptest! {
         let Some((to_image, source)) = created(&p) else { return Ok(()) };
         prop_assert_eq!(source, highest(&state));
         let chosen = state.images.iter().find(|i| i.id == to_image);
-        prop_assert!(chosen.is_some_and(eligible), "{} is not eligible", to_image);
+        prop_assert!(
+            chosen.is_some_and(|i| eligible(i, &state, &settings)),
+            "{} is not eligible: outside the lineage, of another architecture, not soaked, or not a backup",
+            to_image
+        );
         let chosen = chosen.unwrap();
         prop_assert!(
-            state.images.iter().filter(|i| eligible(i)).all(|i| i.created <= chosen.created),
+            state
+                .images
+                .iter()
+                .filter(|i| eligible(i, &state, &settings))
+                .all(|i| i.created <= chosen.created),
             "{} is not the newest backup", to_image
         );
         prop_assert!(!matches!(state.current_image, CurrentImage::FromSsm(_)));

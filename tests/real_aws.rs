@@ -360,3 +360,39 @@ async fn a_version_ec2_warns_about_never_becomes_default_nor_reaches_a_group_and
     let data = account.version_data(&template, &default.to_string()).await;
     assert_eq!(data.image_id(), Some(newer.as_str()));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_template_gets_the_newest_backup_of_its_own_lineage_and_architecture() {
+    // GIVEN the web fleet's x86_64 backups, a newer arm64 one of the same
+    // policy, and the database server's even newer backups
+    let moto = Moto::start();
+    let account = moto.account().await;
+    let web_old = account.backup_of("policy-web", 1, "x86_64").await;
+    let web_new = account.backup_of("policy-web", 2, "x86_64").await;
+    let web_arm = account.backup_of("policy-web", 3, "arm64").await;
+    account.backup_of("policy-db", 4, "x86_64").await;
+    let template = account.template("web", &web_old).await;
+    let settings = ami_reconciler::Settings {
+        image_tag: Some(ami_reconciler::model::Tag {
+            key: "aws:dlm:lifecycle-policy-id".into(),
+            value: "policy-web".into(),
+        }),
+        ..settings_for(&template)
+    };
+
+    // WHEN it applies
+    let report = run(&moto.clients().await, &settings, false).await.unwrap();
+
+    // THEN the new version uses the newest x86_64 backup of policy-web, and
+    // the arm64 one is named
+    assert_eq!(report.exit_code(), 0, "{}", report.to_text());
+    let data = account.version_data(&template, "2").await;
+    assert_eq!(data.image_id(), Some(web_new.as_str()));
+    assert_eq!(
+        report.warnings[..],
+        [Warning::OtherArchitecture {
+            images: vec![web_arm],
+            architecture: "x86_64".into()
+        }]
+    );
+}

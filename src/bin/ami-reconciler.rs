@@ -67,6 +67,12 @@ struct SettingsArgs {
     #[arg(long, global = true, env = env::CONCURRENCY,
           help = format!("Group updates in flight at once [default: {DEFAULT_CONCURRENCY}]"))]
     concurrency: Option<String>,
+    #[arg(long, global = true, env = env::IMAGE_TAG, value_name = "KEY=VALUE",
+          help = "Only images carrying this tag are backups of this workload, e.g. aws:dlm:lifecycle-policy-id=policy-0abc [default: any backup]")]
+    image_tag: Option<String>,
+    #[arg(long, global = true, env = env::MIN_IMAGE_AGE, value_name = "AGE",
+          help = "How old a backup must be before it is used (30m, 2h, 1d) [default: 0]")]
+    min_image_age: Option<String>,
 }
 
 fn main() -> ExitCode {
@@ -88,6 +94,8 @@ fn main() -> ExitCode {
         asg_tag: cli.settings.asg_tag,
         keep_versions: cli.settings.keep_versions,
         concurrency: cli.settings.concurrency,
+        image_tag: cli.settings.image_tag,
+        min_image_age: cli.settings.min_image_age,
     };
     let settings = match raw.validate() {
         Ok(settings) => settings,

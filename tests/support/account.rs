@@ -48,6 +48,38 @@ impl<'a> Account<'a> {
         id
     }
 
+    /// Registers a DLM-like backup of a policy's lineage from day `n`: the
+    /// `aws:dlm:lifecycle-policy-id` tag DLM puts on its images, and an
+    /// architecture.
+    pub async fn backup_of(&self, policy: &str, n: i64, architecture: &str) -> String {
+        let id = self
+            .ec2
+            .register_image()
+            .name(format!("{policy}-{architecture}-{n}"))
+            .description(format!(
+                "Created for policy: {policy} schedule: daily EC2_BACKUP day {n}"
+            ))
+            .architecture(aws_sdk_ec2::types::ArchitectureValues::from(architecture))
+            .tag_specifications(
+                TagSpecification::builder()
+                    .resource_type(ResourceType::Image)
+                    .tags(
+                        Tag::builder()
+                            .key("aws:dlm:lifecycle-policy-id")
+                            .value(policy)
+                            .build(),
+                    )
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap()
+            .image_id
+            .unwrap();
+        self.moto.set_image(&id, None, Some(day(n)));
+        id
+    }
+
     /// Registers a DLM-like backup (`EC2_BACKUP` in the description) from day `n`.
     pub async fn backup(&self, n: i64) -> String {
         self.image(

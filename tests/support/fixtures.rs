@@ -40,6 +40,8 @@ pub fn backup(name: &str, n: i64) -> Image {
         owned_by_account: true,
         skip_tagged: false,
         snapshots: Default::default(),
+        architecture: Some("x86_64".to_owned()),
+        tags: Default::default(),
     }
 }
 
@@ -175,6 +177,7 @@ impl StateExt for State {
             current_image: CurrentImage::Found(image.clone()),
             images: vec![image],
             managed_groups: Vec::new(),
+            observed_at: day(30),
             other_groups: Some(Vec::new()),
         }
     }
