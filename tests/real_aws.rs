@@ -107,14 +107,7 @@ async fn a_gap_left_by_deleted_versions_is_not_taken_for_another_writer() {
     let new = account.backup(2).await;
     let template = account.template("web", &old).await;
     account.version(&template, &old).await;
-    account
-        .ec2
-        .delete_launch_template_versions()
-        .launch_template_id(&template)
-        .versions("2")
-        .send()
-        .await
-        .unwrap();
+    account.delete_version(&template, 2).await;
 
     // WHEN it applies
     let report = run(&moto.clients().await, &settings_for(&template), false)
@@ -211,14 +204,7 @@ async fn after_an_operator_rolls_back_and_deletes_our_version_the_next_run_makes
     assert_eq!(account.versions(&template).await, (vec![1, 2], 2));
     // AND an operator rolled back: version 1 the default, version 2 deleted
     account.set_default(&template, 1).await;
-    account
-        .ec2
-        .delete_launch_template_versions()
-        .launch_template_id(&template)
-        .versions("2")
-        .send()
-        .await
-        .unwrap();
+    account.delete_version(&template, 2).await;
 
     // WHEN it applies again (same source version and image: same ClientToken,
     // which EC2 may answer with the deleted version's number)

@@ -34,25 +34,25 @@ impl<'a> Account<'a> {
 
     /// Registers an image with this description, created on day `n`.
     pub async fn image(&self, name: &str, description: &str, n: i64) -> String {
-        let id = self
-            .ec2
-            .register_image()
-            .name(name)
-            .description(description)
-            .send()
-            .await
-            .unwrap()
-            .image_id
-            .unwrap();
-        self.moto.set_image(&id, None, Some(day(n)));
-        id
+        self.register(
+            self.ec2
+                .register_image()
+                .name(name)
+                .description(description),
+            n,
+        )
+        .await
     }
 
     /// Registers a DLM-like backup of a policy's lineage from day `n`: the
     /// `aws:dlm:lifecycle-policy-id` tag DLM puts on its images, and an
     /// architecture.
     pub async fn backup_of(&self, policy: &str, n: i64, architecture: &str) -> String {
-        let id = self
+        let lineage = Tag::builder()
+            .key("aws:dlm:lifecycle-policy-id")
+            .value(policy)
+            .build();
+        let request = self
             .ec2
             .register_image()
             .name(format!("{policy}-{architecture}-{n}"))
@@ -63,21 +63,31 @@ impl<'a> Account<'a> {
             .tag_specifications(
                 TagSpecification::builder()
                     .resource_type(ResourceType::Image)
-                    .tags(
-                        Tag::builder()
-                            .key("aws:dlm:lifecycle-policy-id")
-                            .value(policy)
-                            .build(),
-                    )
+                    .tags(lineage)
                     .build(),
-            )
-            .send()
-            .await
-            .unwrap()
-            .image_id
-            .unwrap();
+            );
+        self.register(request, n).await
+    }
+
+    async fn register(
+        &self,
+        request: aws_sdk_ec2::operation::register_image::builders::RegisterImageFluentBuilder,
+        n: i64,
+    ) -> String {
+        let id = request.send().await.unwrap().image_id.unwrap();
         self.moto.set_image(&id, None, Some(day(n)));
         id
+    }
+
+    /// Deletes one version, as an operator would.
+    pub async fn delete_version(&self, template: &str, version: i64) {
+        self.ec2
+            .delete_launch_template_versions()
+            .launch_template_id(template)
+            .versions(version.to_string())
+            .send()
+            .await
+            .unwrap();
     }
 
     /// Registers a DLM-like backup (`EC2_BACKUP` in the description) from day `n`.
