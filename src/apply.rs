@@ -14,7 +14,7 @@ use crate::plan::{
     Change, CreateVersion, Created, DeleteVersions, Plan, Reliance, SetDefaultVersion, UpdateGroup,
     VersionTarget, client_token, restore_description,
 };
-use crate::report::{Applied, Failed, Report, Skipped};
+use crate::report::{Applied, Failed, Skipped, TemplateReport};
 use crate::warning::{Warning, join};
 use crate::{autoscaling, ec2};
 
@@ -41,10 +41,10 @@ pub async fn apply(
     plan: Plan,
     concurrency: usize,
     writes_until: Option<Instant>,
-) -> Report {
+) -> TemplateReport {
     let changes = plan.changes.clone();
     let mut run = Outcomes {
-        report: Report::planned(plan, false),
+        report: TemplateReport::planned(plan, false),
         endpoint: clients.endpoint().to_owned(),
         writes_until,
         created: None,
@@ -78,7 +78,7 @@ pub async fn apply(
 /// What happened so far in this run: the report, and the facts later changes
 /// rely on.
 struct Outcomes {
-    report: Report,
+    report: TemplateReport,
     endpoint: String,
     writes_until: Option<Instant>,
     /// The number of the version this run created.

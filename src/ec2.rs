@@ -13,7 +13,11 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use chrono::{DateTime, Utc};
 
 use crate::error::{AwsError, Error};
-use crate::model::{BlockDevice, EbsVolume, Image, SKIP_TAG_KEY, Tag, Template, TemplateVersion};
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::model::{
+    BlockDevice, DiscoveredTemplate, EbsVolume, Image, SKIP_TAG_KEY, Tag, Template, TemplateVersion,
+};
 
 /// Most versions one `DeleteLaunchTemplateVersions` call accepts.
 pub const MAX_DELETE_BATCH: usize = 200;
@@ -105,7 +109,79 @@ pub async fn describe_template(client: &Client, id: &str) -> Result<Template, Er
         name,
         default_version,
         versions,
+        tags: None,
     })
+}
+
+/// Largest page of `DescribeLaunchTemplates`.
+const TEMPLATES_PAGE: i32 = 200;
+
+/// Every launch template carrying `tag`, with all its tags.
+pub async fn describe_templates(
+    client: &Client,
+    tag: &Tag,
+) -> Result<Vec<DiscoveredTemplate>, AwsError> {
+    let mut pages = client
+        .describe_launch_templates()
+        .filters(
+            Filter::builder()
+                .name(format!("tag:{}", tag.key))
+                .values(escape_filter(&tag.value))
+                .build(),
+        )
+        .max_results(TEMPLATES_PAGE)
+        .into_paginator()
+        .send();
+    let mut found = Vec::new();
+    while let Some(page) = pages.next().await {
+        for t in page?.launch_templates() {
+            let Some(id) = t.launch_template_id() else {
+                continue;
+            };
+            found.push(DiscoveredTemplate {
+                id: id.to_owned(),
+                name: t.launch_template_name().unwrap_or_default().to_owned(),
+                tags: tag_map(t.tags()),
+            });
+        }
+    }
+    found.sort_by(|a, b| a.id.cmp(&b.id));
+    found.dedup_by(|a, b| a.id == b.id);
+    Ok(found)
+}
+
+/// The tags of one launch template; `None` when EC2 does not know it.
+pub async fn describe_template_tags(
+    client: &Client,
+    id: &str,
+) -> Result<Option<BTreeMap<String, String>>, AwsError> {
+    let result = client
+        .describe_launch_templates()
+        .launch_template_ids(id)
+        .send()
+        .await;
+    match result {
+        Ok(out) => Ok(out
+            .launch_templates()
+            .iter()
+            .find(|t| t.launch_template_id() == Some(id))
+            .map(|t| tag_map(t.tags()))),
+        Err(err)
+            if matches!(
+                err.code(),
+                Some("InvalidLaunchTemplateId.NotFound" | "InvalidLaunchTemplateId.Malformed")
+            ) =>
+        {
+            Ok(None)
+        }
+        Err(err) => Err(err.into()),
+    }
+}
+
+fn tag_map(tags: &[aws_sdk_ec2::types::Tag]) -> BTreeMap<String, String> {
+    tags.iter()
+        .filter_map(|t| Some((t.key()?.to_owned(), t.value().unwrap_or_default().to_owned())))
+        .collect()
 }
 
 /// The candidate backups and the account that owns them.
@@ -117,18 +193,54 @@ pub struct Backups {
     pub account: Option<String>,
 }
 
-/// Reads the candidate backups: owned by the account, `available`, with the
-/// marker in the description and, given a lineage, carrying its tag (all
-/// filtered server-side).
-pub async fn describe_backups(
-    client: &Client,
-    marker: &str,
-    lineage: Option<&Tag>,
-) -> Result<Backups, AwsError> {
-    let lineage = lineage.map(|tag| {
+/// Which backups to ask EC2 for: descriptions containing any marker and,
+/// given a lineage, the tag `key` with any of `values`.
+#[derive(Debug, Clone, Default)]
+pub struct BackupQuery<'a> {
+    /// Each template's marker; one call asks for all of them.
+    pub markers: Vec<&'a str>,
+    /// A lineage filter EC2 can apply: one key, any of the values. `None`
+    /// when some template has no lineage or the keys differ (the planner
+    /// checks each template's lineage anyway).
+    pub lineage: Option<(&'a str, Vec<&'a str>)>,
+}
+
+impl<'a> BackupQuery<'a> {
+    /// The query for these templates' markers and lineages.
+    pub fn of(templates: impl IntoIterator<Item = (&'a str, Option<&'a Tag>)>) -> Self {
+        let mut markers = Vec::new();
+        let mut keys = BTreeSet::new();
+        let mut values = Vec::new();
+        let mut every_template_has_one = true;
+        for (marker, lineage) in templates {
+            markers.push(marker);
+            match lineage {
+                Some(tag) => {
+                    keys.insert(tag.key.as_str());
+                    values.push(tag.value.as_str());
+                }
+                None => every_template_has_one = false,
+            }
+        }
+        markers.sort_unstable();
+        markers.dedup();
+        values.sort_unstable();
+        values.dedup();
+        let lineage = match (every_template_has_one, keys.len()) {
+            (true, 1) => keys.into_iter().next().map(|key| (key, values)),
+            _ => None,
+        };
+        BackupQuery { markers, lineage }
+    }
+}
+
+/// Reads the candidate backups: owned by the account, `available`, and
+/// matching the query (all filtered server-side).
+pub async fn describe_backups(client: &Client, query: &BackupQuery<'_>) -> Result<Backups, AwsError> {
+    let lineage = query.lineage.as_ref().map(|(key, values)| {
         Filter::builder()
-            .name(format!("tag:{}", tag.key))
-            .values(escape_filter(&tag.value))
+            .name(format!("tag:{key}"))
+            .set_values(Some(values.iter().map(|v| escape_filter(v)).collect()))
             .build()
     });
     let mut pages = client
@@ -138,7 +250,13 @@ pub async fn describe_backups(
         .filters(
             Filter::builder()
                 .name("description")
-                .values(format!("*{}*", escape_filter(marker)))
+                .set_values(Some(
+                    query
+                        .markers
+                        .iter()
+                        .map(|m| format!("*{}*", escape_filter(m)))
+                        .collect(),
+                ))
                 .build(),
         )
         .filters(Filter::builder().name("state").values("available").build())

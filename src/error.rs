@@ -17,12 +17,14 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// A setting is missing or malformed. Detected at start-up, before any AWS call.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ConfigError {
-    /// Both template settings are set.
-    #[error("set only one of LAUNCH_TEMPLATE_PARAMETER and LAUNCH_TEMPLATE_ID, not both")]
-    BothTemplateSources,
-    /// Neither template setting is set.
+    /// More than one template setting is set.
     #[error(
-        "set LAUNCH_TEMPLATE_PARAMETER (an SSM parameter holding the launch template id) or LAUNCH_TEMPLATE_ID"
+        "set only one of LAUNCH_TEMPLATE_PARAMETER, LAUNCH_TEMPLATE_ID and LAUNCH_TEMPLATE_TAG"
+    )]
+    SeveralTemplateSources,
+    /// No template setting is set.
+    #[error(
+        "set LAUNCH_TEMPLATE_PARAMETER (an SSM parameter holding the launch template id), LAUNCH_TEMPLATE_ID, or LAUNCH_TEMPLATE_TAG (KEY=VALUE: every launch template carrying it)"
     )]
     NoTemplateSource,
     /// A setting has the wrong form.
@@ -53,6 +55,19 @@ pub enum ConfigError {
         /// The value given.
         got: String,
     },
+}
+
+impl ConfigError {
+    /// The setting at fault (an environment variable or a template tag);
+    /// empty when the fault is the choice of template settings.
+    pub fn setting(&self) -> &'static str {
+        match self {
+            ConfigError::Invalid { setting, .. }
+            | ConfigError::NotANumber { setting, .. }
+            | ConfigError::TooLarge { setting, .. } => setting,
+            ConfigError::SeveralTemplateSources | ConfigError::NoTemplateSource => "",
+        }
+    }
 }
 
 /// An AWS call failed. Its message is the whole story for people: the
@@ -294,6 +309,13 @@ pub enum Error {
         /// The `$Latest` version number.
         version: i64,
     },
+    /// Listing the launch templates that carry the discovery tag failed.
+    #[error("failed to describe launch templates")]
+    DescribeTemplates {
+        /// The AWS error.
+        #[source]
+        source: AwsError,
+    },
     /// Describing images failed.
     #[error("failed to describe images")]
     DescribeImages {
@@ -321,6 +343,7 @@ impl Error {
             Error::TemplateNotFound { .. } => ErrorKind::TemplateNotFound,
             Error::DescribeTemplateVersions { .. } => ErrorKind::DescribeTemplateVersionsFailed,
             Error::LatestWithoutImage { .. } => ErrorKind::LatestWithoutImage,
+            Error::DescribeTemplates { .. } => ErrorKind::DescribeTemplatesFailed,
             Error::DescribeImages { .. } => ErrorKind::DescribeImagesFailed,
             Error::DescribeGroups { .. } => ErrorKind::DescribeGroupsFailed,
         }
@@ -331,6 +354,7 @@ impl Error {
         match self {
             Error::ReadParameter { source, .. }
             | Error::DescribeTemplateVersions { source, .. }
+            | Error::DescribeTemplates { source }
             | Error::DescribeImages { source }
             | Error::DescribeGroups { source } => Some(source),
             _ => None,
@@ -346,6 +370,9 @@ impl Error {
             },
             Error::DescribeTemplateVersions { id, source } => Error::DescribeTemplateVersions {
                 id,
+                source: source.at(endpoint),
+            },
+            Error::DescribeTemplates { source } => Error::DescribeTemplates {
                 source: source.at(endpoint),
             },
             Error::DescribeImages { source } => Error::DescribeImages {
@@ -378,6 +405,8 @@ pub enum ErrorKind {
     DescribeTemplateVersionsFailed,
     /// `$Latest` has no `ImageId`.
     LatestWithoutImage,
+    /// Listing the tagged launch templates failed (tag mode).
+    DescribeTemplatesFailed,
     /// Describing images failed.
     DescribeImagesFailed,
     /// Describing Auto Scaling groups failed.
@@ -392,7 +421,7 @@ pub enum ErrorKind {
 
 impl ErrorKind {
     /// Every kind, in the order docs/report.md lists them.
-    pub const ALL: [ErrorKind; 12] = [
+    pub const ALL: [ErrorKind; 13] = [
         ErrorKind::Config,
         ErrorKind::ParameterNotFound,
         ErrorKind::ReadParameterFailed,
@@ -400,6 +429,7 @@ impl ErrorKind {
         ErrorKind::TemplateNotFound,
         ErrorKind::DescribeTemplateVersionsFailed,
         ErrorKind::LatestWithoutImage,
+        ErrorKind::DescribeTemplatesFailed,
         ErrorKind::DescribeImagesFailed,
         ErrorKind::DescribeGroupsFailed,
         ErrorKind::Runtime,
@@ -417,6 +447,7 @@ impl ErrorKind {
             ErrorKind::TemplateNotFound => "TemplateNotFound",
             ErrorKind::DescribeTemplateVersionsFailed => "DescribeTemplateVersionsFailed",
             ErrorKind::LatestWithoutImage => "LatestWithoutImage",
+            ErrorKind::DescribeTemplatesFailed => "DescribeTemplatesFailed",
             ErrorKind::DescribeImagesFailed => "DescribeImagesFailed",
             ErrorKind::DescribeGroupsFailed => "DescribeGroupsFailed",
             ErrorKind::Runtime => "RuntimeError",

@@ -173,14 +173,22 @@ impl Function {
         };
         info!(trigger = ?trigger, dry_run, "invoked");
         let writes_until = deadline.map(crate::apply::writes_until);
-        let report = crate::run_until(&self.clients, &self.settings, dry_run, writes_until).await?;
-        // One EMF line on stdout: CloudWatch Logs turns it into the metrics
-        // the template's alarms watch (no API call, no permission needed).
+        // Boxed: unboxed, the run's future nests deeper than the compiler's
+        // type-depth limit once wrapped by the Lambda runtime.
+        let report = Box::pin(crate::run_until(
+            &self.clients,
+            &self.settings,
+            dry_run,
+            writes_until,
+        ))
+        .await?;
+        // EMF lines on stdout (the totals, then one per template):
+        // CloudWatch Logs turns them into the metrics the template's alarms
+        // watch (no API call, no permission needed).
         let function_name = std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_default();
-        println!(
-            "{}",
-            crate::metrics::emf_line(&report, chrono::Utc::now(), &function_name)
-        );
+        for line in crate::metrics::emf_lines(&report, chrono::Utc::now(), &function_name) {
+            println!("{line}");
+        }
         let json = serde_json::to_value(&report).unwrap_or_default();
         if report.exit_code() != 0 {
             return Err(InvocationError::Incomplete(json.to_string()));

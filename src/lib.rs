@@ -4,9 +4,10 @@
 //! One run observes the account, plans, and (unless dry) applies:
 //!
 //! ```text
-//! observe(&Clients, &Settings)          -> State    all reads (ssm, ec2, autoscaling)
-//! plan(&State, &Settings)               -> Plan     pure: every rule, no I/O, no clock
-//! apply(&Clients, Plan, concurrency)    -> Report   all writes, each change reported
+//! observe(&Clients, &Settings)      -> Observed        all reads (ssm, ec2, autoscaling)
+//! plan_run(&Observed, &Settings)     -> RunPlan         pure: a Plan per template, no I/O, no clock
+//! apply(&Clients, Plan, concurrency) -> TemplateReport  all writes, each change reported
+//! Report::of(.., TemplateReports, ..) -> Report         the run's totals and each template's
 //! ```
 //!
 //! Dependencies point one way, down this picture; nothing imports upwards:
@@ -45,7 +46,7 @@ pub use clients::{Clients, load_config};
 pub use error::{ConfigError, Error, ErrorKind, Result, error_chain};
 pub use observe::observe;
 pub use plan::{Change, Plan, plan};
-pub use report::Report;
+pub use report::{Report, TemplateReport};
 pub use settings::{RawSettings, Settings};
 
 use tracing::{debug, info, warn};
@@ -53,7 +54,8 @@ use tracing::{debug, info, warn};
 /// One full pass: observe, plan, and apply unless `dry_run`.
 ///
 /// Errors mean the state could not be read: nothing was changed. Failures of
-/// single changes are in the report (`failed`, `skipped`).
+/// single changes, and templates skipped in tag mode, are in the report
+/// (`failed`, `skipped`, `warnings`).
 pub async fn run(clients: &Clients, settings: &Settings, dry_run: bool) -> Result<Report> {
     run_until(clients, settings, dry_run, None).await
 }
@@ -66,14 +68,15 @@ pub async fn run_until(
     dry_run: bool,
     writes_until: Option<std::time::Instant>,
 ) -> Result<Report> {
-    let state = observe(clients, settings).await.map_err(|err| {
+    let observed = observe(clients, settings).await.map_err(|err| {
         if let Some(aws) = err.aws() {
             debug!(detail = aws.detail(), "observe failed: the SDK's account");
         }
         err.at(clients.endpoint())
     })?;
-    let plan = plan(&state, settings);
-    for change in &plan.changes {
+    let mut run_plan = plan::plan_run(&observed, settings);
+    explain_denials_ahead(clients, &observed, &mut run_plan).await;
+    for change in run_plan.plans.iter().flat_map(|p| &p.changes) {
         info!(
             action = change.action(),
             target = %change.target(),
@@ -81,19 +84,32 @@ pub async fn run_until(
             "planned"
         );
     }
-    for warning in &plan.warnings {
+    let warnings = run_plan.plans.iter().flat_map(|p| &p.warnings);
+    for warning in warnings.chain(&run_plan.warnings) {
         warn!(code = %warning.code(), warning = %warning, "warning");
     }
-    let report = if dry_run || plan.is_converged() {
-        Report::planned(plan, dry_run)
-    } else {
-        apply::apply(clients, plan, settings.concurrency, writes_until).await
-    };
+    // Templates are applied one after another; within one, group updates
+    // run `concurrency` at a time. A template's failures never stop the next.
+    let mut reports = Vec::with_capacity(run_plan.plans.len());
+    for plan in run_plan.plans {
+        reports.push(if dry_run || plan.is_converged() {
+            TemplateReport::planned(plan, dry_run)
+        } else {
+            apply::apply(clients, plan, settings.concurrency, writes_until).await
+        });
+    }
     // The clock is read here, at the edge, never in plan().
-    let report = report.aged(chrono::Utc::now());
+    let report = Report::of(
+        dry_run,
+        !settings.discovers_templates(),
+        reports,
+        run_plan.warnings,
+        chrono::Utc::now(),
+    );
     info!(
         dry_run,
-        template = %report.template_id,
+        templates = report.templates.len(),
+        template = report.template_id.as_deref().unwrap_or(""),
         newest_backup = report.newest_backup.as_ref().map(|b| b.image_id.as_str()).unwrap_or(""),
         planned = report.changes.len(),
         applied = report.applied.len(),
@@ -104,4 +120,34 @@ pub async fn run_until(
         report.summary()
     );
     Ok(report)
+}
+
+/// A template named by id or parameter is read without its tags (the
+/// converged run stays at its floor). Before a write to it, its tags are
+/// read once, so that a template the deployed policies would refuse to
+/// write is named in a warning instead of failing without a word of why.
+/// A failed read only loses the warning.
+async fn explain_denials_ahead(clients: &Clients, observed: &plan::Observed, run_plan: &mut plan::RunPlan) {
+    for (observation, plan) in observed.templates.iter().zip(run_plan.plans.iter_mut()) {
+        let plan::Observation::Ready { state, settings } = observation else {
+            continue;
+        };
+        if state.template.tags.is_some() || plan.changes.iter().all(|c| matches!(c, Change::UpdateGroup(_))) {
+            continue;
+        }
+        match ec2::describe_template_tags(&clients.ec2, &state.template.id).await {
+            Ok(tags) => {
+                let template = model::Template {
+                    tags,
+                    ..state.template.clone()
+                };
+                plan.warnings.extend(plan::write_tag_warning(
+                    &template,
+                    &plan.changes,
+                    settings.write_tag(),
+                ));
+            }
+            Err(err) => debug!(error = %err, "the template's tags could not be read"),
+        }
+    }
 }

@@ -12,7 +12,7 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Map, Value, json};
 
-use crate::report::Report;
+use crate::report::{Report, TemplateReport};
 
 /// The CloudWatch namespace of every metric.
 pub const NAMESPACE: &str = "AmiReconciler";
@@ -32,24 +32,80 @@ pub const FAILED: &str = "Failed";
 /// healthy run's metrics as an error.
 pub const LOG_LEVEL: &str = "WARN";
 
-/// The EMF document of a run: the metrics under one `FunctionName`
-/// dimension, plus the template id and dry-run flag as searchable fields.
-/// Pure: the caller passes the timestamp.
+/// The dimension of each template's own figures, next to [`DIMENSION`].
+pub const TEMPLATE_DIMENSION: &str = "TemplateId";
+
+/// The figures of one document.
+struct Figures {
+    newest_backup_age_seconds: Option<i64>,
+    drift: usize,
+    applied: usize,
+    failed: usize,
+}
+
+/// The EMF document of a run's totals under one `FunctionName` dimension:
+/// its age is the oldest template's, so the stale-backup alarm fires on
+/// the template that fell behind. Pure: the caller passes the timestamp.
 pub fn emf(report: &Report, timestamp: DateTime<Utc>, function_name: &str) -> Value {
+    let figures = Figures {
+        newest_backup_age_seconds: report.newest_backup_age_seconds,
+        drift: report.changes.len(),
+        applied: report.applied.len(),
+        failed: report.failed.len(),
+    };
+    let mut doc = document(&figures, timestamp, &[(DIMENSION, function_name)]);
+    doc.insert(TEMPLATE_DIMENSION.into(), json!(report.template_id));
+    doc.insert("Templates".into(), json!(report.templates.len()));
+    doc.insert("DryRun".into(), json!(report.dry_run));
+    Value::Object(doc)
+}
+
+/// The EMF document of one template's figures, under the dimensions
+/// `FunctionName` and `TemplateId`.
+pub fn emf_template(
+    template: &TemplateReport,
+    dry_run: bool,
+    timestamp: DateTime<Utc>,
+    function_name: &str,
+) -> Value {
+    let figures = Figures {
+        newest_backup_age_seconds: template.newest_backup_age_seconds,
+        drift: template.changes.len(),
+        applied: template.applied.len(),
+        failed: template.failed.len(),
+    };
+    let mut doc = document(
+        &figures,
+        timestamp,
+        &[
+            (DIMENSION, function_name),
+            (TEMPLATE_DIMENSION, &template.template_id),
+        ],
+    );
+    doc.insert("DryRun".into(), json!(dry_run));
+    Value::Object(doc)
+}
+
+fn document(
+    figures: &Figures,
+    timestamp: DateTime<Utc>,
+    dimensions: &[(&str, &str)],
+) -> Map<String, Value> {
     let mut values: Vec<(&str, &str, Value)> = Vec::new();
-    if let Some(age) = report.newest_backup_age_seconds {
+    if let Some(age) = figures.newest_backup_age_seconds {
         // Two decimals: minutes are enough for a threshold counted in hours.
         let hours = (age as f64 / 36.0).round() / 100.0;
         values.push((NEWEST_BACKUP_AGE_HOURS, "None", json!(hours)));
     }
-    values.push((DRIFT, "Count", json!(report.changes.len())));
-    values.push((APPLIED, "Count", json!(report.applied.len())));
-    values.push((FAILED, "Count", json!(report.failed.len())));
+    values.push((DRIFT, "Count", json!(figures.drift)));
+    values.push((APPLIED, "Count", json!(figures.applied)));
+    values.push((FAILED, "Count", json!(figures.failed)));
 
     let definitions: Vec<Value> = values
         .iter()
         .map(|(name, unit, _)| json!({"Name": name, "Unit": unit}))
         .collect();
+    let names: Vec<&str> = dimensions.iter().map(|(name, _)| *name).collect();
     let mut doc = Map::new();
     doc.insert(
         "_aws".into(),
@@ -57,28 +113,36 @@ pub fn emf(report: &Report, timestamp: DateTime<Utc>, function_name: &str) -> Va
             "Timestamp": timestamp.timestamp_millis(),
             "CloudWatchMetrics": [{
                 "Namespace": NAMESPACE,
-                "Dimensions": [[DIMENSION]],
+                "Dimensions": [names],
                 "Metrics": definitions,
             }],
         }),
     );
-    doc.insert(DIMENSION.into(), json!(function_name));
+    for (name, value) in dimensions {
+        doc.insert((*name).into(), json!(value));
+    }
     for (name, _, value) in values {
         doc.insert(name.into(), value);
     }
-    doc.insert("TemplateId".into(), json!(report.template_id));
-    doc.insert("DryRun".into(), json!(report.dry_run));
     doc.insert("level".into(), json!(LOG_LEVEL));
     doc.insert(
         "timestamp".into(),
         json!(timestamp.to_rfc3339_opts(SecondsFormat::Millis, true)),
     );
-    Value::Object(doc)
+    doc
 }
 
-/// [`emf`] as the single line to print to stdout.
-pub fn emf_line(report: &Report, timestamp: DateTime<Utc>, function_name: &str) -> String {
-    emf(report, timestamp, function_name).to_string()
+/// The lines to print to stdout: the run's totals, then one per template.
+pub fn emf_lines(report: &Report, timestamp: DateTime<Utc>, function_name: &str) -> Vec<String> {
+    std::iter::once(emf(report, timestamp, function_name))
+        .chain(
+            report
+                .templates
+                .iter()
+                .map(|t| emf_template(t, report.dry_run, timestamp, function_name)),
+        )
+        .map(|doc| doc.to_string())
+        .collect()
 }
 
 #[cfg(test)]
@@ -94,15 +158,25 @@ mod tests {
     }
 
     fn report(backup: Option<DateTime<Utc>>, changes: usize) -> Report {
+        Report::of(
+            false,
+            true,
+            vec![template_report("lt-0123", backup, changes)],
+            Vec::new(),
+            at(3),
+        )
+    }
+
+    fn template_report(id: &str, backup: Option<DateTime<Utc>>, changes: usize) -> TemplateReport {
         let change = Change::SetDefaultVersion(SetDefaultVersion {
-            template_id: "lt-0123".into(),
+            template_id: id.into(),
             from: 1,
             to: crate::plan::VersionTarget::Number(2),
             reason: "test".into(),
         });
-        Report::planned(
+        TemplateReport::planned(
             Plan {
-                template_id: "lt-0123".into(),
+                template_id: id.into(),
                 template_name: "web".into(),
                 newest_backup: backup.map(|creation_date| ImageSummary {
                     image_id: "ami-1".into(),
@@ -127,7 +201,7 @@ mod tests {
     #[test]
     fn a_backup_made_27_and_a_half_hours_ago_is_reported_as_27_5_hours_old() {
         let made = at(3) - chrono::Duration::minutes(27 * 60 + 30);
-        let report = report(Some(made), 0).aged(at(3));
+        let report = report(Some(made), 0);
         assert_eq!(report.newest_backup_age_seconds, Some(99_000));
 
         let doc = emf(&report, at(3), "reconciler");
@@ -141,7 +215,7 @@ mod tests {
 
     #[test]
     fn drift_applied_and_failed_are_counts_of_the_report() {
-        let mut report = report(Some(at(1)), 3).aged(at(3));
+        let mut report = report(Some(at(1)), 3);
         report.applied.push(crate::report::Applied {
             change: report.changes[0].clone(),
             result: "done".into(),
@@ -165,7 +239,7 @@ mod tests {
 
     #[test]
     fn the_document_follows_the_emf_specification() {
-        let doc = emf(&report(Some(at(1)), 0).aged(at(3)), at(3), "my-fn");
+        let doc = emf(&report(Some(at(1)), 0), at(3), "my-fn");
 
         let aws = &doc["_aws"];
         assert_eq!(aws["Timestamp"], at(3).timestamp_millis());
@@ -182,7 +256,7 @@ mod tests {
 
     #[test]
     fn without_a_backup_the_age_metric_is_left_out_not_zero() {
-        let report = report(None, 0).aged(at(3));
+        let report = report(None, 0);
         assert_eq!(report.newest_backup_age_seconds, None);
 
         let doc = emf(&report, at(3), "reconciler");
@@ -193,13 +267,13 @@ mod tests {
 
     #[test]
     fn a_backup_dated_in_the_future_counts_as_brand_new() {
-        let report = report(Some(at(5)), 0).aged(at(3));
+        let report = report(Some(at(5)), 0);
         assert_eq!(report.newest_backup_age_seconds, Some(0));
     }
 
     #[test]
     fn the_line_has_the_level_and_timestamp_lambdas_log_filter_reads() {
-        let doc = emf(&report(Some(at(1)), 0).aged(at(3)), at(3), "fn");
+        let doc = emf(&report(Some(at(1)), 0), at(3), "fn");
 
         // WARN passes ApplicationLogLevel TRACE to WARN; without a level, or
         // without a valid timestamp, Lambda would treat the line as INFO.
@@ -213,9 +287,51 @@ mod tests {
 
     #[test]
     fn the_line_is_one_line_of_json() {
-        let line = emf_line(&report(Some(at(1)), 2).aged(at(3)), at(3), "fn");
-        assert!(!line.contains('\n'));
-        let parsed: Value = serde_json::from_str(&line).unwrap();
+        let lines = emf_lines(&report(Some(at(1)), 2), at(3), "fn");
+        for line in &lines {
+            assert!(!line.contains('\n'));
+        }
+        let parsed: Value = serde_json::from_str(&lines[0]).unwrap();
         assert_eq!(parsed[DRIFT], 2);
+    }
+
+    #[test]
+    fn each_template_has_its_own_line_with_the_template_as_a_dimension() {
+        let report = Report::of(
+            false,
+            false,
+            vec![
+                template_report("lt-web", Some(at(2)), 0),
+                template_report("lt-api", Some(at(3) - chrono::Duration::hours(30)), 2),
+            ],
+            Vec::new(),
+            at(3),
+        );
+
+        let lines: Vec<Value> = emf_lines(&report, at(3), "fn")
+            .iter()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+
+        assert_eq!(lines.len(), 3);
+        // The totals carry the oldest template's age: the alarm fires on it.
+        assert_eq!(lines[0][NEWEST_BACKUP_AGE_HOURS], json!(30.0));
+        assert_eq!(lines[0][DRIFT], 2);
+        assert_eq!(
+            lines[0]["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+            json!([["FunctionName"]])
+        );
+        for (line, (id, age, drift)) in lines[1..]
+            .iter()
+            .zip([("lt-web", 1.0, 0), ("lt-api", 30.0, 2)])
+        {
+            assert_eq!(
+                line["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+                json!([["FunctionName", "TemplateId"]])
+            );
+            assert_eq!(line[TEMPLATE_DIMENSION], id);
+            assert_eq!(line[NEWEST_BACKUP_AGE_HOURS], json!(age));
+            assert_eq!(line[DRIFT], drift);
+        }
     }
 }

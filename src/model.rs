@@ -12,6 +12,22 @@ use serde::Serialize;
 /// The tag that, set to `true`, removes an AMI from consideration (the rollback path).
 pub const SKIP_TAG_KEY: &str = "ami-reconciler:skip";
 
+/// The tags through which a discovered template overrides the run's
+/// settings (tag mode only).
+pub mod template_tags {
+    /// Its lineage selector, `KEY=VALUE` (as `IMAGE_TAG`).
+    pub const IMAGE_TAG: &str = "ami-reconciler:image-tag";
+    /// Its backup marker (as `AMI_DESCRIPTION_MARKER`).
+    pub const MARKER: &str = "ami-reconciler:marker";
+    /// Its number of versions kept (as `KEEP_VERSIONS`).
+    pub const KEEP_VERSIONS: &str = "ami-reconciler:keep-versions";
+    /// Its soak time (as `MIN_IMAGE_AGE`).
+    pub const MIN_IMAGE_AGE: &str = "ami-reconciler:min-image-age";
+    /// All of them, in the order they are checked.
+    pub const ALL: [&str; 4] = [IMAGE_TAG, MARKER, KEEP_VERSIONS, MIN_IMAGE_AGE];
+}
+
+
 /// An Amazon Machine Image as far as the reconciler cares.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Image {
@@ -147,9 +163,31 @@ pub struct Template {
     pub default_version: i64,
     /// Every version that exists, ascending by number.
     pub versions: Vec<TemplateVersion>,
+    /// The template's own tags, when read (always in tag mode; in the other
+    /// modes only before a write, to explain a denial in advance).
+    pub tags: Option<BTreeMap<String, String>>,
+}
+
+/// A launch template found by its tag (`DescribeLaunchTemplates`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiscoveredTemplate {
+    /// `lt-...`
+    pub id: String,
+    /// The template name.
+    pub name: String,
+    /// All its tags.
+    pub tags: BTreeMap<String, String>,
 }
 
 impl Template {
+    /// True when the template is known to carry `tag`; `None` when its tags
+    /// were not read.
+    pub fn carries(&self, tag: &Tag) -> Option<bool> {
+        self.tags
+            .as_ref()
+            .map(|tags| tags.get(&tag.key) == Some(&tag.value))
+    }
+
     /// The `$Latest` version: the highest number.
     pub fn latest(&self) -> Option<&TemplateVersion> {
         self.versions.iter().max_by_key(|v| v.number)
@@ -170,9 +208,14 @@ pub struct TemplateRef {
 impl TemplateRef {
     /// True when this reference points at the given template.
     pub fn points_at(&self, template: &Template) -> bool {
+        self.names(&template.id, &template.name)
+    }
+
+    /// True when this reference names the template with this id and name.
+    pub fn names(&self, template_id: &str, template_name: &str) -> bool {
         match (&self.id, &self.name) {
-            (Some(id), _) => *id == template.id,
-            (None, Some(name)) => *name == template.name,
+            (Some(id), _) => id == template_id,
+            (None, Some(name)) => name == template_name,
             (None, None) => false,
         }
     }
@@ -301,6 +344,16 @@ pub struct Group {
 pub const DELETE_IN_PROGRESS: &str = "Delete in progress";
 
 impl Group {
+    /// The reference the group launches from (plain, or its mixed
+    /// instances policy's), if it uses a launch template.
+    pub fn launch_ref(&self) -> Option<&TemplateRef> {
+        match &self.launch {
+            LaunchSource::Template(spec) => Some(spec),
+            LaunchSource::Mixed(mixed) => Some(&mixed.spec),
+            LaunchSource::LaunchConfiguration(_) | LaunchSource::Unknown => None,
+        }
+    }
+
     /// Every template reference the group holds (top-level and overrides).
     pub fn template_refs(&self) -> Vec<&TemplateRef> {
         match &self.launch {

@@ -1,89 +1,266 @@
-//! Observe: every read of a run, turned into one [`State`].
+//! Observe: every read of a run, turned into one [`Observed`] for the planner.
 
+use std::collections::{BTreeMap, BTreeSet};
+
+use futures_util::{StreamExt, stream};
 use tracing::instrument;
 
 use crate::clients::Clients;
-use crate::error::{Error, Result};
-use crate::model::{CurrentImage, State};
-use crate::plan::may_delete;
+use crate::ec2::{BackupQuery, Backups};
+use crate::error::{Error, Result, error_chain};
+use crate::model::{CurrentImage, DiscoveredTemplate, Group, State, Tag, Template};
+use crate::plan::{Observation, Observed, may_delete, template_settings};
 use crate::settings::{Settings, TemplateSource};
+use crate::warning::Warning;
 use crate::{autoscaling, ec2, ssm};
 
-/// Reads the state the plan is computed from. Fails as a whole: a state read
-/// in part is never planned on.
+/// Reads the state the plans are computed from. A read every template
+/// shares (images, groups, the template list) fails the run as a whole: a
+/// state read in part is never planned on. In tag mode a read of one
+/// template that fails skips that template only.
 #[instrument(skip_all, fields(template = tracing::field::Empty))]
-pub async fn observe(clients: &Clients, settings: &Settings) -> Result<State> {
-    let template_id = match &settings.template {
-        TemplateSource::Id(id) => id.clone(),
-        TemplateSource::Parameter(name) => ssm::template_id(&clients.ssm, name).await?,
-    };
-    tracing::Span::current().record("template", template_id.as_str());
+pub async fn observe(clients: &Clients, settings: &Settings) -> Result<Observed> {
+    match &settings.template {
+        TemplateSource::Id(id) => observe_one(clients, settings, id.clone()).await,
+        TemplateSource::Parameter(name) => {
+            let id = ssm::template_id(&clients.ssm, name).await?;
+            observe_one(clients, settings, id).await
+        }
+        TemplateSource::Tag(tag) => observe_tagged(clients, settings, tag).await,
+    }
+}
 
+/// One named template: every managed group is its concern.
+async fn observe_one(clients: &Clients, settings: &Settings, template_id: String) -> Result<Observed> {
+    tracing::Span::current().record("template", template_id.as_str());
+    let query = BackupQuery::of([(settings.marker.as_str(), settings.image_tag.as_ref())]);
     // The three reads are independent: run them together.
     let (template, backups, managed_groups) = tokio::try_join!(
         ec2::describe_template(&clients.ec2, &template_id),
-        async {
-            ec2::describe_backups(&clients.ec2, &settings.marker, settings.image_tag.as_ref())
-                .await
-                .map_err(|source| Error::DescribeImages { source })
-        },
-        async {
-            autoscaling::describe_groups(&clients.autoscaling, Some(&settings.asg_tag))
-                .await
-                .map_err(|source| Error::DescribeGroups { source })
-        },
+        backups(clients, &query),
+        managed_groups(clients, settings),
     )?;
+    let current_image = current_image(clients, &template, &backups).await?;
+    let mut states = vec![(
+        State {
+            template,
+            current_image,
+            images: backups.images,
+            managed_groups,
+            // The clock is read here, with the state, never in plan().
+            observed_at: chrono::Utc::now(),
+            other_groups: None,
+        },
+        settings.clone(),
+    )];
+    read_other_groups(clients, &mut states).await?;
+    Ok(Observed {
+        templates: states
+            .into_iter()
+            .map(|(state, settings)| Observation::Ready { state, settings })
+            .collect(),
+        stray_groups: Vec::new(),
+        discovery_tag: None,
+    })
+}
 
+/// Every template carrying `tag`, each with its own settings. Calls when
+/// converged: the template pages, one version listing per template (up to
+/// `concurrency` at once), one image query for all, the group pages.
+async fn observe_tagged(clients: &Clients, settings: &Settings, tag: &Tag) -> Result<Observed> {
+    let listing = async {
+        let discovered = ec2::describe_templates(&clients.ec2, tag)
+            .await
+            .map_err(|source| Error::DescribeTemplates { source })?;
+        let own_settings = template_settings(&discovered, settings);
+        let ready: Vec<(&DiscoveredTemplate, &Settings)> = discovered
+            .iter()
+            .zip(&own_settings)
+            .filter_map(|(t, s)| Some((t, s.as_ref().ok()?)))
+            .collect();
+        let query = BackupQuery::of(
+            ready
+                .iter()
+                .map(|(_, s)| (s.marker.as_str(), s.image_tag.as_ref())),
+        );
+        let (backups, templates) = tokio::join!(
+            async {
+                if ready.is_empty() {
+                    Ok(Backups::default())
+                } else {
+                    backups(clients, &query).await
+                }
+            },
+            stream::iter(ready.iter().map(|(t, _)| {
+                let id = t.id.clone();
+                async move { (id.clone(), ec2::describe_template(&clients.ec2, &id).await) }
+            }))
+            .buffer_unordered(settings.concurrency.max(1))
+            .collect::<BTreeMap<_, _>>(),
+        );
+        Ok::<_, Error>((discovered, own_settings, backups?, templates))
+    };
+    let ((discovered, own_settings, backups, mut templates), groups) =
+        tokio::try_join!(listing, managed_groups(clients, settings))?;
+
+    let (mut on_template, stray_groups) = assign_groups(groups, &discovered);
+    let observed_at = chrono::Utc::now();
+    let mut states = Vec::new();
+    let mut skipped = Vec::new();
+    for (found, own) in discovered.iter().zip(own_settings) {
+        let own = match own {
+            Ok(own) => own,
+            Err(warning) => {
+                skipped.push(Observation::Skipped {
+                    template: found.clone(),
+                    warning,
+                });
+                continue;
+            }
+        };
+        let read = match templates.remove(&found.id) {
+            Some(Ok(mut template)) => {
+                template.tags = Some(found.tags.clone());
+                current_image(clients, &template, &backups)
+                    .await
+                    .map(|image| (template, image))
+            }
+            Some(Err(err)) => Err(err),
+            None => continue,
+        };
+        match read {
+            Ok((template, current_image)) => states.push((
+                State {
+                    managed_groups: on_template.remove(&found.id).unwrap_or_default(),
+                    template,
+                    current_image,
+                    // Only this template's candidates: memory grows with the
+                    // backups, not with backups times templates.
+                    images: backups
+                        .images
+                        .iter()
+                        .filter(|i| {
+                            i.description.contains(&own.marker)
+                                && own.image_tag.as_ref().is_none_or(|t| i.carries(t))
+                        })
+                        .cloned()
+                        .collect(),
+                    observed_at,
+                    other_groups: None,
+                },
+                own,
+            )),
+            Err(err) => skipped.push(Observation::Skipped {
+                template: found.clone(),
+                warning: Warning::TemplateNotRead {
+                    template: found.id.clone(),
+                    kind: err.kind().as_str().to_owned(),
+                    error: error_chain(&err),
+                },
+            }),
+        }
+    }
+    read_other_groups(clients, &mut states).await?;
+    let mut observations: Vec<Observation> = states
+        .into_iter()
+        .map(|(state, settings)| Observation::Ready { state, settings })
+        .chain(skipped)
+        .collect();
+    observations.sort_by(|a, b| observation_id(a).cmp(observation_id(b)));
+    Ok(Observed {
+        templates: observations,
+        stray_groups,
+        discovery_tag: Some(tag.clone()),
+    })
+}
+
+fn observation_id(observation: &Observation) -> &str {
+    match observation {
+        Observation::Ready { state, .. } => &state.template.id,
+        Observation::Skipped { template, .. } => &template.id,
+    }
+}
+
+/// Each managed group under the discovered template it launches from (by id
+/// or name); the rest launch from no managed template.
+fn assign_groups(
+    groups: Vec<Group>,
+    discovered: &[DiscoveredTemplate],
+) -> (BTreeMap<String, Vec<Group>>, Vec<Group>) {
+    let mut on_template: BTreeMap<String, Vec<Group>> = BTreeMap::new();
+    let mut strays = Vec::new();
+    for group in groups {
+        let home = group
+            .launch_ref()
+            .and_then(|spec| discovered.iter().find(|t| spec.names(&t.id, &t.name)));
+        match home {
+            Some(t) => on_template.entry(t.id.clone()).or_default().push(group),
+            None => strays.push(group),
+        }
+    }
+    (on_template, strays)
+}
+
+async fn backups(clients: &Clients, query: &BackupQuery<'_>) -> Result<Backups> {
+    ec2::describe_backups(&clients.ec2, query)
+        .await
+        .map_err(|source| Error::DescribeImages { source })
+}
+
+async fn managed_groups(clients: &Clients, settings: &Settings) -> Result<Vec<Group>> {
+    autoscaling::describe_groups(&clients.autoscaling, Some(&settings.asg_tag))
+        .await
+        .map_err(|source| Error::DescribeGroups { source })
+}
+
+/// Where `$Latest` takes its image from. No call when it is a backup.
+async fn current_image(clients: &Clients, template: &Template, backups: &Backups) -> Result<CurrentImage> {
     let latest = template.latest().ok_or_else(|| Error::TemplateNotFound {
-        id: template_id.clone(),
+        id: template.id.clone(),
     })?;
     let image_ref = latest
         .image_id
         .clone()
         .ok_or_else(|| Error::LatestWithoutImage {
-            id: template_id.clone(),
+            id: template.id.clone(),
             version: latest.number,
         })?;
-    let current_image = if image_ref.starts_with("resolve:ssm:") {
-        CurrentImage::FromSsm(image_ref)
-    } else if let Some(found) = backups.images.iter().find(|i| i.id == image_ref) {
-        // The usual case: no extra call when the current image is a backup.
-        CurrentImage::Found(found.clone())
-    } else {
+    if image_ref.starts_with("resolve:ssm:") {
+        return Ok(CurrentImage::FromSsm(image_ref));
+    }
+    if let Some(found) = backups.images.iter().find(|i| i.id == image_ref) {
+        return Ok(CurrentImage::Found(found.clone()));
+    }
+    Ok(
         match ec2::describe_image(&clients.ec2, &image_ref, backups.account.as_deref())
             .await
             .map_err(|source| Error::DescribeImages { source })?
         {
             Some(image) => CurrentImage::Found(image),
             None => CurrentImage::Missing(image_ref),
-        }
-    };
+        },
+    )
+}
 
-    let mut state = State {
-        template,
-        current_image,
-        images: backups.images,
-        managed_groups,
-        // The clock is read here, with the state, never in plan().
-        observed_at: chrono::Utc::now(),
-        other_groups: None,
-    };
-    if may_delete(&state, settings) {
-        // Untagged groups can pin versions too; read them only when a
-        // deletion is possible, so the converged run stays at its floor.
-        let managed: std::collections::BTreeSet<String> = state
-            .managed_groups
-            .iter()
-            .map(|g| g.name.clone())
-            .collect();
-        let all = autoscaling::describe_groups(&clients.autoscaling, None)
-            .await
-            .map_err(|source| Error::DescribeGroups { source })?;
+/// Untagged groups can pin versions too; they are read (once for all
+/// templates) only when some template may delete, so the converged run
+/// stays at its floor. Each template's `other_groups` is every group not
+/// in its own managed list.
+async fn read_other_groups(clients: &Clients, states: &mut [(State, Settings)]) -> Result<()> {
+    if !states.iter().any(|(state, settings)| may_delete(state, settings)) {
+        return Ok(());
+    }
+    let all = autoscaling::describe_groups(&clients.autoscaling, None)
+        .await
+        .map_err(|source| Error::DescribeGroups { source })?;
+    for (state, _) in states.iter_mut() {
+        let own: BTreeSet<&str> = state.managed_groups.iter().map(|g| g.name.as_str()).collect();
         state.other_groups = Some(
-            all.into_iter()
-                .filter(|g| !managed.contains(&g.name))
+            all.iter()
+                .filter(|g| !own.contains(g.name.as_str()))
+                .cloned()
                 .collect(),
         );
     }
-    Ok(state)
+    Ok(())
 }

@@ -10,8 +10,8 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::model::{
-    BlockDevice, CurrentImage, Group, GroupLaunch, Image, LATEST, LaunchSource, SKIP_TAG_KEY,
-    State, Tag, Template,
+    BlockDevice, CurrentImage, DiscoveredTemplate, Group, GroupLaunch, Image, LATEST, LaunchSource,
+    SKIP_TAG_KEY, State, Tag, Template, TemplateRef,
 };
 use crate::settings::Settings;
 use crate::warning::{Warning, join};
@@ -224,6 +224,137 @@ pub struct Reliance {
     pub previous_default: Option<i64>,
     /// Versions that only these groups reference, until they move to `$Latest`.
     pub released_by: BTreeMap<i64, Vec<String>>,
+}
+
+/// What observe hands the planner: each managed template's state with its
+/// settings, or why it is skipped, and the managed groups on no managed
+/// template.
+#[derive(Debug, Clone)]
+pub struct Observed {
+    /// The templates, by id.
+    pub templates: Vec<Observation>,
+    /// Managed groups whose launch template is not managed (tag mode).
+    pub stray_groups: Vec<Group>,
+    /// The discovery tag, in tag mode.
+    pub discovery_tag: Option<Tag>,
+}
+
+/// One managed template as observed.
+#[derive(Debug, Clone)]
+// Few of these exist per run, each moved once: boxing `Ready` buys nothing.
+#[allow(clippy::large_enum_variant)]
+pub enum Observation {
+    /// Read in full: plan it with these settings.
+    Ready {
+        /// What was read.
+        state: State,
+        /// The run's settings with the template's own tags applied.
+        settings: Settings,
+    },
+    /// Left alone, for the reason the warning gives.
+    Skipped {
+        /// The template.
+        template: DiscoveredTemplate,
+        /// Why.
+        warning: Warning,
+    },
+}
+
+/// The plans of one run: one per managed template, and the run's own warnings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunPlan {
+    /// One plan per template, in the order observed.
+    pub plans: Vec<Plan>,
+    /// Warnings about no single template.
+    pub warnings: Vec<Warning>,
+}
+
+impl RunPlan {
+    /// True when no template has anything to do.
+    pub fn is_converged(&self) -> bool {
+        self.plans.iter().all(Plan::is_converged)
+    }
+}
+
+/// The settings of each discovered template: the run's, with the template's
+/// own tags applied. A template is skipped, with a warning, when a tag is
+/// malformed or when several templates are managed and it has no lineage.
+pub fn template_settings(
+    discovered: &[DiscoveredTemplate],
+    settings: &Settings,
+) -> Vec<Result<Settings, Warning>> {
+    discovered
+        .iter()
+        .map(|template| {
+            let own = settings
+                .for_template(&template.tags)
+                .map_err(|err| Warning::BadTemplateTag {
+                    template: template.id.clone(),
+                    tag: err.setting().to_owned(),
+                    problem: err.to_string(),
+                })?;
+            if discovered.len() > 1 && own.image_tag.is_none() {
+                return Err(Warning::NoLineage {
+                    template: template.id.clone(),
+                    templates: discovered.len(),
+                });
+            }
+            Ok(own)
+        })
+        .collect()
+}
+
+/// Plans every observed template on its own; a skipped one gets a plan with
+/// no change and its warning. Pure, like [`plan`].
+pub fn plan_run(observed: &Observed, settings: &Settings) -> RunPlan {
+    let plans = observed
+        .templates
+        .iter()
+        .map(|observation| match observation {
+            Observation::Ready { state, settings } => {
+                let mut plan = plan(state, settings);
+                plan.warnings.extend(write_tag_warning(
+                    &state.template,
+                    &plan.changes,
+                    settings.write_tag(),
+                ));
+                plan
+            }
+            Observation::Skipped { template, warning } => Plan {
+                template_id: template.id.clone(),
+                template_name: template.name.clone(),
+                newest_backup: None,
+                changes: Vec::new(),
+                warnings: vec![warning.clone()],
+            },
+        })
+        .collect();
+    let mut warnings = Vec::new();
+    if let (Some(tag), true) = (&observed.discovery_tag, observed.templates.is_empty()) {
+        warnings.push(Warning::NoTemplateTagged { tag: tag.clone() });
+    }
+    let mut strays: Vec<&Group> = observed.stray_groups.iter().collect();
+    strays.sort_by(|a, b| a.name.cmp(&b.name));
+    warnings.extend(strays.into_iter().map(|group| match launch_of(group, settings) {
+        Err(warning) => warning,
+        Ok((spec, _)) => Warning::OtherTemplate {
+            group: group.name.clone(),
+            template: spec.template_label(),
+        },
+    }));
+    RunPlan { plans, warnings }
+}
+
+/// A warning when `changes` write to a template that is known to lack the
+/// tag the deployed policies' write statements require.
+pub fn write_tag_warning(template: &Template, changes: &[Change], tag: Tag) -> Option<Warning> {
+    let writes = changes
+        .iter()
+        .any(|c| !matches!(c, Change::UpdateGroup(_)));
+    (writes && template.carries(&tag) == Some(false)).then(|| Warning::TemplateNotTaggedForWrites {
+        template: template.id.clone(),
+        tag,
+    })
 }
 
 /// Computes the plan. Pure: the same state and settings always give the same plan.
@@ -635,12 +766,13 @@ fn default_switch(default: i64, latest: i64, creates: bool) -> Option<(VersionTa
     }
 }
 
-fn group_change(
-    group: &Group,
-    template: &Template,
+/// The reference a group launches from and what an update would send, or
+/// why the reconciler cannot move it.
+fn launch_of<'g>(
+    group: &'g Group,
     settings: &Settings,
-) -> Result<Option<UpdateGroup>, Warning> {
-    let (spec, launch) = match &group.launch {
+) -> Result<(&'g TemplateRef, GroupLaunch), Warning> {
+    Ok(match &group.launch {
         LaunchSource::Template(spec) => (spec, GroupLaunch::Plain(spec.at_latest())),
         LaunchSource::Mixed(mixed) => {
             if mixed.overrides.iter().any(|o| o.instance_requirements) {
@@ -663,7 +795,15 @@ fn group_change(
                 tag: settings.asg_tag.clone(),
             });
         }
-    };
+    })
+}
+
+fn group_change(
+    group: &Group,
+    template: &Template,
+    settings: &Settings,
+) -> Result<Option<UpdateGroup>, Warning> {
+    let (spec, launch) = launch_of(group, settings)?;
     if !spec.points_at(template) {
         return Err(Warning::OtherTemplate {
             group: group.name.clone(),

@@ -1,5 +1,6 @@
-//! The report of a run: the plan, what was applied, what failed, and the
-//! renderings (text like a Terraform plan, JSON as documented in docs/report.md).
+//! The report of a run: per template the plan, what was applied and what
+//! failed; the run's totals; and the renderings (text like a Terraform plan,
+//! JSON as documented in docs/report.md).
 
 use std::fmt::Write as _;
 
@@ -7,12 +8,55 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::plan::{Change, ImageSummary, Plan, VersionTarget};
-use crate::warning::{Warnings, join};
+use crate::warning::{Warning, Warnings, join};
 
-/// The outcome of one run. In a dry run `applied`, `failed` and `skipped` are empty.
+/// The JSON report's `schema_version`; docs/report.md describes each.
+/// 2 added `templates` (and `template_id`, `template_name` null in tag mode).
+pub const SCHEMA_VERSION: u32 = 2;
+
+/// The outcome of one run over every managed template: the totals, and
+/// each template's own report under `templates`. In a dry run `applied`,
+/// `failed` and `skipped` are empty.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Report {
+    /// [`SCHEMA_VERSION`].
+    pub schema_version: u32,
     /// True when nothing was (to be) changed by this run.
+    pub dry_run: bool,
+    /// The managed launch template; `None` in tag mode (see `templates`).
+    pub template_id: Option<String>,
+    /// Its name; `None` in tag mode.
+    pub template_name: Option<String>,
+    /// The newest eligible backup AMI; `None` in tag mode.
+    pub newest_backup: Option<ImageSummary>,
+    /// How old the newest backup was when the run ended, in whole seconds;
+    /// in tag mode the oldest of the templates' (what the stale-backup
+    /// alarm watches). `None` without a backup.
+    pub newest_backup_age_seconds: Option<i64>,
+    /// Every planned change of every template, in order.
+    pub changes: Vec<Change>,
+    /// Changes applied, with what AWS answered.
+    pub applied: Vec<Applied>,
+    /// Changes that failed, with the AWS error.
+    pub failed: Vec<Failed>,
+    /// Changes not attempted because one they relied on failed.
+    pub skipped: Vec<Skipped>,
+    /// Every template's warnings, then the run's own.
+    #[serde(flatten)]
+    pub warnings: Warnings,
+    /// One report per managed template, by template id.
+    pub templates: Vec<TemplateReport>,
+    /// Warnings about no single template (groups on unmanaged templates, no
+    /// template found).
+    #[serde(skip)]
+    pub run_warnings: Vec<Warning>,
+}
+
+/// The outcome of one run for one template.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TemplateReport {
+    /// True when nothing was (to be) changed by this run.
+    #[serde(skip)]
     pub dry_run: bool,
     /// The managed launch template.
     pub template_id: String,
@@ -69,10 +113,10 @@ pub struct Skipped {
     pub skipped_because: String,
 }
 
-impl Report {
+impl TemplateReport {
     /// The report of a plan before anything is applied.
     pub fn planned(plan: Plan, dry_run: bool) -> Self {
-        Report {
+        TemplateReport {
             dry_run,
             template_id: plan.template_id,
             template_name: plan.template_name,
@@ -96,47 +140,8 @@ impl Report {
         self
     }
 
-    /// 0 when everything planned was applied (or only planned), 1 when
-    /// something failed or was skipped because of a failure, or a warning
-    /// says the reconciler is blocked until a person acts.
-    pub fn exit_code(&self) -> i32 {
-        if self.failed.is_empty()
-            && self.skipped.is_empty()
-            && !self.warnings.iter().any(|w| w.is_failure())
-        {
-            0
-        } else {
-            1
-        }
-    }
-
-    /// One line: what was planned and what happened.
-    pub fn summary(&self) -> String {
-        if self.changes.is_empty() {
-            return "No changes. The launch template and groups are up to date.".to_owned();
-        }
-        let counts = plan_counts(&self.changes);
-        if self.dry_run {
-            format!("Plan: {counts}. Dry run: nothing was changed.")
-        } else {
-            format!(
-                "Apply: {} applied, {} failed, {} skipped ({counts}).",
-                self.applied.len(),
-                self.failed.len(),
-                self.skipped.len()
-            )
-        }
-    }
-
-    /// The report as JSON.
-    pub fn to_json(&self) -> String {
-        // Serializing plain data with string keys cannot fail.
-        serde_json::to_string_pretty(self).unwrap_or_default()
-    }
-
-    /// The report as text for a terminal.
-    pub fn to_text(&self) -> String {
-        let mut out = String::new();
+    /// The template's part of the text report: header, changes, warnings.
+    fn write_text(&self, out: &mut String) {
         let name = if self.template_name.is_empty() {
             String::new()
         } else {
@@ -172,15 +177,7 @@ impl Report {
             }
             out.push('\n');
         }
-        if !self.warnings.is_empty() {
-            let _ = writeln!(out, "Warnings:");
-            for w in self.warnings.iter() {
-                let _ = writeln!(out, "  ! {w}");
-            }
-            out.push('\n');
-        }
-        let _ = writeln!(out, "{}", self.summary());
-        out
+        write_warnings(out, self.warnings.iter());
     }
 
     fn status_of(&self, change: &Change) -> String {
@@ -198,6 +195,114 @@ impl Report {
         }
         String::new()
     }
+}
+
+impl Report {
+    /// The run's report from each template's, aged at `now` (the clock is
+    /// read by the caller, never in planning). `single`: one template was
+    /// named (`LAUNCH_TEMPLATE_ID` or `_PARAMETER`), so the top-level
+    /// template fields are its own.
+    pub fn of(
+        dry_run: bool,
+        single: bool,
+        templates: Vec<TemplateReport>,
+        run_warnings: Vec<Warning>,
+        now: DateTime<Utc>,
+    ) -> Self {
+        let templates: Vec<TemplateReport> = templates.into_iter().map(|t| t.aged(now)).collect();
+        let one = templates.first().filter(|_| single);
+        let mut warnings: Vec<Warning> = templates
+            .iter()
+            .flat_map(|t| t.warnings.iter().cloned())
+            .collect();
+        warnings.extend(run_warnings.iter().cloned());
+        Report {
+            schema_version: SCHEMA_VERSION,
+            dry_run,
+            template_id: one.map(|t| t.template_id.clone()),
+            template_name: one.map(|t| t.template_name.clone()),
+            newest_backup: one.and_then(|t| t.newest_backup.clone()),
+            newest_backup_age_seconds: templates
+                .iter()
+                .filter_map(|t| t.newest_backup_age_seconds)
+                .max(),
+            changes: templates.iter().flat_map(|t| t.changes.clone()).collect(),
+            applied: templates.iter().flat_map(|t| t.applied.clone()).collect(),
+            failed: templates.iter().flat_map(|t| t.failed.clone()).collect(),
+            skipped: templates.iter().flat_map(|t| t.skipped.clone()).collect(),
+            warnings: Warnings(warnings),
+            templates,
+            run_warnings,
+        }
+    }
+
+    /// 0 when everything planned was applied (or only planned), 1 when
+    /// something failed or was skipped because of a failure, or a warning
+    /// says the reconciler is blocked until a person acts.
+    pub fn exit_code(&self) -> i32 {
+        if self.failed.is_empty()
+            && self.skipped.is_empty()
+            && !self.warnings.iter().any(|w| w.is_failure())
+        {
+            0
+        } else {
+            1
+        }
+    }
+
+    /// One line: what was planned and what happened.
+    pub fn summary(&self) -> String {
+        if self.changes.is_empty() {
+            return match self.templates.len() {
+                1 => "No changes. The launch template and groups are up to date.".to_owned(),
+                n => format!("No changes. The {n} launch templates and their groups are up to date."),
+            };
+        }
+        let counts = plan_counts(&self.changes);
+        if self.dry_run {
+            format!("Plan: {counts}. Dry run: nothing was changed.")
+        } else {
+            format!(
+                "Apply: {} applied, {} failed, {} skipped ({counts}).",
+                self.applied.len(),
+                self.failed.len(),
+                self.skipped.len()
+            )
+        }
+    }
+
+    /// The report as JSON.
+    pub fn to_json(&self) -> String {
+        // Serializing plain data with string keys cannot fail.
+        serde_json::to_string_pretty(self).unwrap_or_default()
+    }
+
+    /// The report as text for a terminal.
+    pub fn to_text(&self) -> String {
+        let mut out = String::new();
+        if self.templates.is_empty() && self.template_id.is_none() {
+            let _ = writeln!(out, "No launch template is managed.\n");
+        }
+        for template in &self.templates {
+            template.write_text(&mut out);
+        }
+        write_warnings(&mut out, self.run_warnings.iter());
+        let _ = writeln!(out, "{}", self.summary());
+        out
+    }
+
+}
+
+fn write_warnings<'a>(out: &mut String, warnings: impl Iterator<Item = &'a Warning>) {
+    let mut warnings = warnings.peekable();
+    if warnings.peek().is_none() {
+        return;
+    }
+    let _ = writeln!(out, "Warnings:");
+    for w in warnings {
+        let _ = writeln!(out, "  ! {w}");
+    }
+    out.push('\n');
 }
 
 fn symbol(change: &Change) -> &'static str {

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::error::ConfigError;
 pub use crate::model::Tag;
-use crate::model::is_launch_template_id;
+use crate::model::{is_launch_template_id, template_tags};
 
 /// Default marker that DLM backups carry in their description.
 pub const DEFAULT_MARKER: &str = "EC2_BACKUP";
@@ -25,15 +25,20 @@ pub const MAX_IMAGE_AGE_DAYS: i64 = 90;
 /// Upper bound for `CONCURRENCY`; more only earns throttling.
 pub const MAX_CONCURRENCY: usize = 32;
 
-/// Where the id of the managed launch template comes from.
+
+/// Which launch templates are managed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TemplateSource {
-    /// Read it from this SSM parameter (`LAUNCH_TEMPLATE_PARAMETER`).
+    /// The one whose id this SSM parameter holds (`LAUNCH_TEMPLATE_PARAMETER`).
     Parameter(String),
-    /// Use this id (`LAUNCH_TEMPLATE_ID`).
+    /// This one (`LAUNCH_TEMPLATE_ID`).
     Id(String),
+    /// Every template carrying this tag (`LAUNCH_TEMPLATE_TAG`), each with
+    /// its own settings from its tags ([`template_tags`]).
+    Tag(Tag),
 }
+
 
 /// Validated settings of one reconciler.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -63,6 +68,8 @@ pub struct RawSettings {
     pub launch_template_parameter: Option<String>,
     /// `LAUNCH_TEMPLATE_ID`
     pub launch_template_id: Option<String>,
+    /// `LAUNCH_TEMPLATE_TAG`
+    pub launch_template_tag: Option<String>,
     /// `AMI_DESCRIPTION_MARKER`
     pub marker: Option<String>,
     /// `ASG_TAG`
@@ -83,6 +90,8 @@ pub mod env {
     pub const LAUNCH_TEMPLATE_PARAMETER: &str = "LAUNCH_TEMPLATE_PARAMETER";
     /// Launch template id.
     pub const LAUNCH_TEMPLATE_ID: &str = "LAUNCH_TEMPLATE_ID";
+    /// Tag of the managed launch templates.
+    pub const LAUNCH_TEMPLATE_TAG: &str = "LAUNCH_TEMPLATE_TAG";
     /// Backup marker.
     pub const AMI_DESCRIPTION_MARKER: &str = "AMI_DESCRIPTION_MARKER";
     /// Managed group tag.
@@ -106,6 +115,7 @@ impl RawSettings {
         RawSettings {
             launch_template_parameter: var(env::LAUNCH_TEMPLATE_PARAMETER),
             launch_template_id: var(env::LAUNCH_TEMPLATE_ID),
+            launch_template_tag: var(env::LAUNCH_TEMPLATE_TAG),
             marker: var(env::AMI_DESCRIPTION_MARKER),
             asg_tag: var(env::ASG_TAG),
             keep_versions: var(env::KEEP_VERSIONS),
@@ -120,11 +130,11 @@ impl RawSettings {
         let template = match (
             non_empty(self.launch_template_parameter),
             non_empty(self.launch_template_id),
+            non_empty(self.launch_template_tag),
         ) {
-            (Some(_), Some(_)) => return Err(ConfigError::BothTemplateSources),
-            (None, None) => return Err(ConfigError::NoTemplateSource),
-            (Some(name), None) => TemplateSource::Parameter(name.trim().to_owned()),
-            (None, Some(id)) => {
+            (None, None, None) => return Err(ConfigError::NoTemplateSource),
+            (Some(name), None, None) => TemplateSource::Parameter(name.trim().to_owned()),
+            (None, Some(id), None) => {
                 let id = id.trim().to_owned();
                 if !is_launch_template_id(&id) {
                     return Err(ConfigError::Invalid {
@@ -135,19 +145,14 @@ impl RawSettings {
                 }
                 TemplateSource::Id(id)
             }
+            (None, None, Some(tag)) => {
+                TemplateSource::Tag(parse_tag(env::LAUNCH_TEMPLATE_TAG, tag.trim())?)
+            }
+            _ => return Err(ConfigError::SeveralTemplateSources),
         };
         let marker = match self.marker {
             None => DEFAULT_MARKER.to_owned(),
-            Some(m) if m.trim().is_empty() => {
-                // An empty marker would make every image of the account a
-                // "backup": refuse rather than guess.
-                return Err(ConfigError::Invalid {
-                    setting: env::AMI_DESCRIPTION_MARKER,
-                    expected: "non-empty text found in backup AMI descriptions",
-                    got: m,
-                });
-            }
-            Some(m) => m,
+            Some(m) => parse_marker(env::AMI_DESCRIPTION_MARKER, &m)?,
         };
         let asg_tag = parse_tag(
             env::ASG_TAG,
@@ -160,7 +165,7 @@ impl RawSettings {
             .transpose()?;
         let min_image_age = match non_empty(self.min_image_age) {
             None => chrono::Duration::zero(),
-            Some(raw) => parse_age(&raw)?,
+            Some(raw) => parse_age(env::MIN_IMAGE_AGE, &raw)?,
         };
         let keep_versions = parse_number(
             self.keep_versions,
@@ -186,14 +191,87 @@ impl RawSettings {
     }
 }
 
+impl Settings {
+    /// The settings of one discovered template: each `ami-reconciler:*` tag
+    /// it carries ([`template_tags`]) replaces the run's value. The error
+    /// names the first malformed tag.
+    pub fn for_template(
+        &self,
+        tags: &std::collections::BTreeMap<String, String>,
+    ) -> Result<Settings, ConfigError> {
+        let mut settings = self.clone();
+        let given = |key: &str| tags.get(key).map(String::as_str);
+        if let Some(raw) = given(template_tags::IMAGE_TAG) {
+            settings.image_tag = Some(parse_tag(template_tags::IMAGE_TAG, raw.trim())?);
+        }
+        if let Some(raw) = given(template_tags::MARKER) {
+            settings.marker = parse_marker(template_tags::MARKER, raw)?;
+        }
+        if let Some(raw) = given(template_tags::KEEP_VERSIONS) {
+            // A tag that is there but empty is a mistake, not "unset".
+            if raw.trim().is_empty() {
+                return Err(ConfigError::NotANumber {
+                    setting: template_tags::KEEP_VERSIONS,
+                    got: raw.to_owned(),
+                });
+            }
+            settings.keep_versions = parse_number(
+                Some(raw.to_owned()),
+                template_tags::KEEP_VERSIONS,
+                u64::from(self.keep_versions),
+                u64::from(MAX_KEEP_VERSIONS),
+            )? as u32;
+        }
+        if let Some(raw) = given(template_tags::MIN_IMAGE_AGE) {
+            settings.min_image_age = parse_age(template_tags::MIN_IMAGE_AGE, raw)?;
+        }
+        Ok(settings)
+    }
+
+    /// The tag the write statements of the deployed policies require on a
+    /// launch template: the key is fixed (`aws:ResourceTag/<key>` in
+    /// policies/reconciler.json and template.yaml), the value is the group
+    /// tag's when the group tag has that key, as template.yaml deploys it.
+    pub fn write_tag(&self) -> Tag {
+        let (key, value) = DEFAULT_ASG_TAG
+            .split_once('=')
+            .unwrap_or((DEFAULT_ASG_TAG, ""));
+        if self.asg_tag.key == key {
+            return self.asg_tag.clone();
+        }
+        Tag {
+            key: key.to_owned(),
+            value: value.to_owned(),
+        }
+    }
+
+    /// True when several templates may be managed, each by its tags.
+    pub fn discovers_templates(&self) -> bool {
+        matches!(self.template, TemplateSource::Tag(_))
+    }
+}
+
+/// A marker is non-empty: an empty one would make every image of the
+/// account a "backup". Refused rather than guessed.
+fn parse_marker(setting: &'static str, raw: &str) -> Result<String, ConfigError> {
+    if raw.trim().is_empty() {
+        return Err(ConfigError::Invalid {
+            setting,
+            expected: "non-empty text found in backup AMI descriptions",
+            got: raw.to_owned(),
+        });
+    }
+    Ok(raw.to_owned())
+}
+
 fn non_empty(value: Option<String>) -> Option<String> {
     value.filter(|v| !v.trim().is_empty())
 }
 
 /// `30m`, `2h`, `1d`, `90s` or `0`: a whole number and a unit.
-fn parse_age(raw: &str) -> Result<chrono::Duration, ConfigError> {
+fn parse_age(setting: &'static str, raw: &str) -> Result<chrono::Duration, ConfigError> {
     let invalid = || ConfigError::Invalid {
-        setting: env::MIN_IMAGE_AGE,
+        setting,
         expected: "a whole number with a unit s, m, h or d (e.g. 30m, 2h), at most 90d",
         got: raw.to_owned(),
     };

@@ -169,13 +169,59 @@ pub enum Warning {
         /// The versions that were deleted.
         versions: Vec<i64>,
     },
+    /// No launch template carries the discovery tag (`LAUNCH_TEMPLATE_TAG`).
+    NoTemplateTagged {
+        /// The discovery tag.
+        tag: Tag,
+    },
+    /// A discovered template's `ami-reconciler:*` tag is malformed: the
+    /// template is skipped.
+    BadTemplateTag {
+        /// The launch template.
+        template: String,
+        /// The tag key.
+        tag: String,
+        /// What is wrong, naming the tag, the expected form and the value.
+        problem: String,
+    },
+    /// Several templates are managed and this one has no lineage selector:
+    /// it is skipped, as it would take another workload's backup.
+    NoLineage {
+        /// The launch template.
+        template: String,
+        /// How many templates are managed.
+        templates: usize,
+    },
+    /// Reading one discovered template failed: it is skipped, the others go on.
+    TemplateNotRead {
+        /// The launch template.
+        template: String,
+        /// The error kind (docs/report.md).
+        kind: String,
+        /// The error.
+        error: String,
+    },
+    /// Writes are planned on a template that lacks the tag the deployed
+    /// policies' write statements require.
+    TemplateNotTaggedForWrites {
+        /// The launch template.
+        template: String,
+        /// The tag it lacks.
+        tag: Tag,
+    },
 }
 
 impl Warning {
     /// True when the warning makes the run count as failed (exit 1): the
     /// reconciler is blocked until a person acts.
     pub fn is_failure(&self) -> bool {
-        matches!(self, Warning::VersionWarned { .. })
+        matches!(
+            self,
+            Warning::VersionWarned { .. }
+                | Warning::BadTemplateTag { .. }
+                | Warning::NoLineage { .. }
+                | Warning::TemplateNotRead { .. }
+        )
     }
 
     /// The stable machine code, as in the JSON report: the serde tag, so
@@ -305,6 +351,38 @@ impl fmt::Display for Warning {
                 f,
                 "launch template {template}: {} deleted before a batch failed",
                 versions_label(versions)
+            ),
+            Warning::NoTemplateTagged { tag } => write!(
+                f,
+                "no launch template carries the tag {tag}; nothing is managed"
+            ),
+            Warning::BadTemplateTag {
+                template,
+                tag: _,
+                problem,
+            } => write!(
+                f,
+                "launch template {template} skipped: its tag {problem}"
+            ),
+            Warning::NoLineage {
+                template,
+                templates,
+            } => write!(
+                f,
+                "launch template {template} skipped: {templates} templates are managed and it has no {} tag, so it could take another workload's backup (tag it with the lineage of its backups, e.g. aws:dlm:lifecycle-policy-id=policy-...)",
+                crate::model::template_tags::IMAGE_TAG
+            ),
+            Warning::TemplateNotRead {
+                template,
+                kind: _,
+                error,
+            } => write!(
+                f,
+                "launch template {template} skipped: {error}; the other templates go on"
+            ),
+            Warning::TemplateNotTaggedForWrites { template, tag } => write!(
+                f,
+                "launch template {template} does not carry the tag {tag}: the write statements of the deployed policies (policies/reconciler.json, template.yaml) will deny every change to it (tag it, or grant the writes another way)"
             ),
         }
     }

@@ -106,18 +106,18 @@ async fn bad_settings_exit_2_naming_the_setting_before_any_call() {
         ),
         (
             vec![id, ("LAUNCH_TEMPLATE_PARAMETER", "/app/lt")],
-            "set only one of LAUNCH_TEMPLATE_PARAMETER and LAUNCH_TEMPLATE_ID, not both",
+            "set only one of LAUNCH_TEMPLATE_PARAMETER, LAUNCH_TEMPLATE_ID and LAUNCH_TEMPLATE_TAG",
         ),
         (
             vec![],
-            "set LAUNCH_TEMPLATE_PARAMETER (an SSM parameter holding the launch template id) or LAUNCH_TEMPLATE_ID",
+            "set LAUNCH_TEMPLATE_PARAMETER (an SSM parameter holding the launch template id), LAUNCH_TEMPLATE_ID, or LAUNCH_TEMPLATE_TAG (KEY=VALUE: every launch template carrying it)",
         ),
         (
             vec![
                 ("LAUNCH_TEMPLATE_ID", ""),
                 ("LAUNCH_TEMPLATE_PARAMETER", " "),
             ],
-            "set LAUNCH_TEMPLATE_PARAMETER (an SSM parameter holding the launch template id) or LAUNCH_TEMPLATE_ID",
+            "set LAUNCH_TEMPLATE_PARAMETER (an SSM parameter holding the launch template id), LAUNCH_TEMPLATE_ID, or LAUNCH_TEMPLATE_TAG (KEY=VALUE: every launch template carrying it)",
         ),
         (
             vec![("LAUNCH_TEMPLATE_ID", "web-servers")],

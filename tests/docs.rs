@@ -43,6 +43,11 @@ fn position(warning: &Warning) -> usize {
         Warning::VersionsKept { .. } => 14,
         Warning::VersionNotDeleted { .. } => 15,
         Warning::DeletedBeforeFailure { .. } => 16,
+        Warning::NoTemplateTagged { .. } => 17,
+        Warning::BadTemplateTag { .. } => 18,
+        Warning::NoLineage { .. } => 19,
+        Warning::TemplateNotRead { .. } => 20,
+        Warning::TemplateNotTaggedForWrites { .. } => 21,
     }
 }
 
@@ -75,7 +80,7 @@ fn one_of_each() -> Vec<Warning> {
         },
         Warning::NoLaunchTemplate {
             group: "web".into(),
-            tag,
+            tag: tag.clone(),
         },
         Warning::InstanceRequirements {
             group: "web".into(),
@@ -131,6 +136,25 @@ fn one_of_each() -> Vec<Warning> {
         Warning::DeletedBeforeFailure {
             template: "lt-1".into(),
             versions: vec![1, 2],
+        },
+        Warning::NoTemplateTagged { tag: tag.clone() },
+        Warning::BadTemplateTag {
+            template: "lt-1".into(),
+            tag: "ami-reconciler:keep-versions".into(),
+            problem: "ami-reconciler:keep-versions must be a whole number >= 1, got \"x\"".into(),
+        },
+        Warning::NoLineage {
+            template: "lt-1".into(),
+            templates: 2,
+        },
+        Warning::TemplateNotRead {
+            template: "lt-1".into(),
+            kind: "DescribeTemplateVersionsFailed".into(),
+            error: "failed to describe the versions of launch template lt-1: AccessDenied".into(),
+        },
+        Warning::TemplateNotTaggedForWrites {
+            template: "lt-1".into(),
+            tag,
         },
     ]
 }

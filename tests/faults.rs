@@ -476,8 +476,8 @@ async fn versions_aws_refuses_to_delete_become_warnings_and_nothing_else_breaks(
     account.group("web", &template, "2", true).await;
     let clients = moto.clients().await;
     let settings = settings_for(&template);
-    let state = ami_reconciler::observe(&clients, &settings).await.unwrap();
-    let plan = ami_reconciler::plan(&state, &settings);
+    let observed = ami_reconciler::observe(&clients, &settings).await.unwrap();
+    let plan = ami_reconciler::plan::plan_run(&observed, &settings).plans.remove(0);
     account
         .ec2
         .delete_launch_template_versions()
@@ -488,7 +488,8 @@ async fn versions_aws_refuses_to_delete_become_warnings_and_nothing_else_breaks(
         .unwrap();
 
     // WHEN it is applied
-    let report = ami_reconciler::apply::apply(&clients, plan, 4, None).await;
+    let applied = ami_reconciler::apply::apply(&clients, plan, 4, None).await;
+    let report = Report::of(false, true, vec![applied], Vec::new(), chrono::Utc::now());
 
     // THEN the refusal is a warning naming the version and AWS's code; the
     // group moved and version 2 was deleted; the run counts as a success

@@ -454,6 +454,7 @@ impl Account {
                         description: None,
                     })
                     .collect(),
+                tags: None,
                 ..self.template.clone()
             },
             current_image,

@@ -55,6 +55,10 @@ struct SettingsArgs {
     /// The launch template id (instead of the parameter).
     #[arg(long, global = true, env = env::LAUNCH_TEMPLATE_ID)]
     launch_template_id: Option<String>,
+    /// Manage every launch template carrying this tag, each with the
+    /// settings its ami-reconciler:* tags give (instead of one template).
+    #[arg(long, global = true, env = env::LAUNCH_TEMPLATE_TAG, value_name = "KEY=VALUE")]
+    launch_template_tag: Option<String>,
     #[arg(long, global = true, env = env::AMI_DESCRIPTION_MARKER,
           help = format!("Text backup AMI descriptions contain [default: {DEFAULT_MARKER}]"))]
     marker: Option<String>,
@@ -90,6 +94,7 @@ fn main() -> ExitCode {
     let raw = RawSettings {
         launch_template_parameter: cli.settings.launch_template_parameter,
         launch_template_id: cli.settings.launch_template_id,
+        launch_template_tag: cli.settings.launch_template_tag,
         marker: cli.settings.marker,
         asg_tag: cli.settings.asg_tag,
         keep_versions: cli.settings.keep_versions,

@@ -117,7 +117,20 @@ impl<'a> Account<'a> {
     }
 
     /// Creates a launch template whose version 1 uses `image`; returns its id.
+    /// It carries `ami-reconciler:managed=true`, as the deployed write
+    /// statements require.
     pub async fn template(&self, name: &str, image: &str) -> String {
+        self.tagged_template(name, image, &[("ami-reconciler:managed", "true")])
+            .await
+    }
+
+    /// A template as [`Account::template`] makes it, with exactly these
+    /// tags besides `app=web`.
+    pub async fn tagged_template(&self, name: &str, image: &str, tags: &[(&str, &str)]) -> String {
+        let tags = [("app", "web")]
+            .iter()
+            .chain(tags)
+            .map(|(key, value)| Tag::builder().key(*key).value(*value).build());
         self.ec2
             .create_launch_template()
             .launch_template_name(name)
@@ -131,7 +144,7 @@ impl<'a> Account<'a> {
             .tag_specifications(
                 TagSpecification::builder()
                     .resource_type(ResourceType::LaunchTemplate)
-                    .tags(Tag::builder().key("app").value("web").build())
+                    .set_tags(Some(tags.collect()))
                     .build(),
             )
             .send()

@@ -173,6 +173,7 @@ impl StateExt for State {
                         description: None,
                     })
                     .collect(),
+                tags: None,
             },
             current_image: CurrentImage::Found(image.clone()),
             images: vec![image],
