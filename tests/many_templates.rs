@@ -197,15 +197,16 @@ async fn a_write_refused_on_one_template_does_not_stop_the_next() {
     let moto = Moto::start();
     let account = moto.account().await;
     let a_old = account.backup_of("policy-a", 1, "x86_64").await;
-    account.backup_of("policy-a", 2, "x86_64").await;
+    let a_new = account.backup_of("policy-a", 2, "x86_64").await;
     let b_old = account.backup_of("policy-b", 1, "x86_64").await;
     let b_new = account.backup_of("policy-b", 2, "x86_64").await;
     let mut templates = [
-        fleet_template(&account, "a", &a_old, "policy-a").await,
-        fleet_template(&account, "b", &b_old, "policy-b").await,
+        (fleet_template(&account, "a", &a_old, "policy-a").await, a_new),
+        (fleet_template(&account, "b", &b_old, "policy-b").await, b_new),
     ];
     templates.sort();
-    account.group("a-1", &templates[0], "1", true).await;
+    let [(first, _), (second, second_new)] = &templates;
+    account.group("first-1", first, "1", true).await;
     moto.faults(json!([{
         "action": "CreateLaunchTemplateVersion", "fault": "error", "status": 403,
         "code": "UnauthorizedOperation", "message": "refused for the test", "times": 1
@@ -219,11 +220,11 @@ async fn a_write_refused_on_one_template_does_not_stop_the_next() {
     // THEN the first template's create failed (its group still moved to a
     // usable $Latest); the second template converged; the run exits 1
     assert_eq!(report.templates[0].failed.len(), 1, "{}", report.to_text());
-    assert_eq!(account.versions(&templates[0]).await, (vec![1], 1));
-    assert_eq!(account.group_version("a-1").await, "$Latest");
+    assert_eq!(account.versions(first).await, (vec![1], 1));
+    assert_eq!(account.group_version("first-1").await, "$Latest");
     assert_eq!(
-        account.version_data(&templates[1], "2").await.image_id(),
-        Some(b_new.as_str())
+        account.version_data(second, "2").await.image_id(),
+        Some(second_new.as_str())
     );
     assert!(report.templates[1].failed.is_empty());
     assert_eq!(report.exit_code(), 1);
