@@ -180,7 +180,12 @@ pub async fn describe_template_tags(
 
 fn tag_map(tags: &[aws_sdk_ec2::types::Tag]) -> BTreeMap<String, String> {
     tags.iter()
-        .filter_map(|t| Some((t.key()?.to_owned(), t.value().unwrap_or_default().to_owned())))
+        .filter_map(|t| {
+            Some((
+                t.key()?.to_owned(),
+                t.value().unwrap_or_default().to_owned(),
+            ))
+        })
         .collect()
 }
 
@@ -236,7 +241,10 @@ impl<'a> BackupQuery<'a> {
 
 /// Reads the candidate backups: owned by the account, `available`, and
 /// matching the query (all filtered server-side).
-pub async fn describe_backups(client: &Client, query: &BackupQuery<'_>) -> Result<Backups, AwsError> {
+pub async fn describe_backups(
+    client: &Client,
+    query: &BackupQuery<'_>,
+) -> Result<Backups, AwsError> {
     let lineage = query.lineage.as_ref().map(|(key, values)| {
         Filter::builder()
             .name(format!("tag:{key}"))

@@ -110,7 +110,11 @@ pub async fn run_until(
         dry_run,
         templates = report.templates.len(),
         template = report.template_id.as_deref().unwrap_or(""),
-        newest_backup = report.newest_backup.as_ref().map(|b| b.image_id.as_str()).unwrap_or(""),
+        newest_backup = report
+            .newest_backup
+            .as_ref()
+            .map(|b| b.image_id.as_str())
+            .unwrap_or(""),
         planned = report.changes.len(),
         applied = report.applied.len(),
         failed = report.failed.len(),
@@ -127,12 +131,21 @@ pub async fn run_until(
 /// read once, so that a template the deployed policies would refuse to
 /// write is named in a warning instead of failing without a word of why.
 /// A failed read only loses the warning.
-async fn explain_denials_ahead(clients: &Clients, observed: &plan::Observed, run_plan: &mut plan::RunPlan) {
+async fn explain_denials_ahead(
+    clients: &Clients,
+    observed: &plan::Observed,
+    run_plan: &mut plan::RunPlan,
+) {
     for (observation, plan) in observed.templates.iter().zip(run_plan.plans.iter_mut()) {
         let plan::Observation::Ready { state, settings } = observation else {
             continue;
         };
-        if state.template.tags.is_some() || plan.changes.iter().all(|c| matches!(c, Change::UpdateGroup(_))) {
+        if state.template.tags.is_some()
+            || plan
+                .changes
+                .iter()
+                .all(|c| matches!(c, Change::UpdateGroup(_)))
+        {
             continue;
         }
         match ec2::describe_template_tags(&clients.ec2, &state.template.id).await {

@@ -27,7 +27,6 @@ pub mod template_tags {
     pub const ALL: [&str; 4] = [IMAGE_TAG, MARKER, KEEP_VERSIONS, MIN_IMAGE_AGE];
 }
 
-
 /// An Amazon Machine Image as far as the reconciler cares.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Image {

@@ -31,7 +31,11 @@ pub async fn observe(clients: &Clients, settings: &Settings) -> Result<Observed>
 }
 
 /// One named template: every managed group is its concern.
-async fn observe_one(clients: &Clients, settings: &Settings, template_id: String) -> Result<Observed> {
+async fn observe_one(
+    clients: &Clients,
+    settings: &Settings,
+    template_id: String,
+) -> Result<Observed> {
     tracing::Span::current().record("template", template_id.as_str());
     let query = BackupQuery::of([(settings.marker.as_str(), settings.image_tag.as_ref())]);
     // The three reads are independent: run them together.
@@ -214,7 +218,11 @@ async fn managed_groups(clients: &Clients, settings: &Settings) -> Result<Vec<Gr
 }
 
 /// Where `$Latest` takes its image from. No call when it is a backup.
-async fn current_image(clients: &Clients, template: &Template, backups: &Backups) -> Result<CurrentImage> {
+async fn current_image(
+    clients: &Clients,
+    template: &Template,
+    backups: &Backups,
+) -> Result<CurrentImage> {
     let latest = template.latest().ok_or_else(|| Error::TemplateNotFound {
         id: template.id.clone(),
     })?;
@@ -247,14 +255,21 @@ async fn current_image(clients: &Clients, template: &Template, backups: &Backups
 /// stays at its floor. Each template's `other_groups` is every group not
 /// in its own managed list.
 async fn read_other_groups(clients: &Clients, states: &mut [(State, Settings)]) -> Result<()> {
-    if !states.iter().any(|(state, settings)| may_delete(state, settings)) {
+    if !states
+        .iter()
+        .any(|(state, settings)| may_delete(state, settings))
+    {
         return Ok(());
     }
     let all = autoscaling::describe_groups(&clients.autoscaling, None)
         .await
         .map_err(|source| Error::DescribeGroups { source })?;
     for (state, _) in states.iter_mut() {
-        let own: BTreeSet<&str> = state.managed_groups.iter().map(|g| g.name.as_str()).collect();
+        let own: BTreeSet<&str> = state
+            .managed_groups
+            .iter()
+            .map(|g| g.name.as_str())
+            .collect();
         state.other_groups = Some(
             all.iter()
                 .filter(|g| !own.contains(g.name.as_str()))

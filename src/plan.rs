@@ -286,13 +286,14 @@ pub fn template_settings(
     discovered
         .iter()
         .map(|template| {
-            let own = settings
-                .for_template(&template.tags)
-                .map_err(|err| Warning::BadTemplateTag {
-                    template: template.id.clone(),
-                    tag: err.setting().to_owned(),
-                    problem: err.to_string(),
-                })?;
+            let own =
+                settings
+                    .for_template(&template.tags)
+                    .map_err(|err| Warning::BadTemplateTag {
+                        template: template.id.clone(),
+                        tag: err.setting().to_owned(),
+                        problem: err.to_string(),
+                    })?;
             if discovered.len() > 1 && own.image_tag.is_none() {
                 return Err(Warning::NoLineage {
                     template: template.id.clone(),
@@ -335,22 +336,24 @@ pub fn plan_run(observed: &Observed, settings: &Settings) -> RunPlan {
     }
     let mut strays: Vec<&Group> = observed.stray_groups.iter().collect();
     strays.sort_by(|a, b| a.name.cmp(&b.name));
-    warnings.extend(strays.into_iter().map(|group| match launch_of(group, settings) {
-        Err(warning) => warning,
-        Ok((spec, _)) => Warning::OtherTemplate {
-            group: group.name.clone(),
-            template: spec.template_label(),
-        },
-    }));
+    warnings.extend(
+        strays
+            .into_iter()
+            .map(|group| match launch_of(group, settings) {
+                Err(warning) => warning,
+                Ok((spec, _)) => Warning::OtherTemplate {
+                    group: group.name.clone(),
+                    template: spec.template_label(),
+                },
+            }),
+    );
     RunPlan { plans, warnings }
 }
 
 /// A warning when `changes` write to a template that is known to lack the
 /// tag the deployed policies' write statements require.
 pub fn write_tag_warning(template: &Template, changes: &[Change], tag: Tag) -> Option<Warning> {
-    let writes = changes
-        .iter()
-        .any(|c| !matches!(c, Change::UpdateGroup(_)));
+    let writes = changes.iter().any(|c| !matches!(c, Change::UpdateGroup(_)));
     (writes && template.carries(&tag) == Some(false)).then(|| Warning::TemplateNotTaggedForWrites {
         template: template.id.clone(),
         tag,

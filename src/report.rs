@@ -255,7 +255,9 @@ impl Report {
         if self.changes.is_empty() {
             return match self.templates.len() {
                 1 => "No changes. The launch template and groups are up to date.".to_owned(),
-                n => format!("No changes. The {n} launch templates and their groups are up to date."),
+                n => {
+                    format!("No changes. The {n} launch templates and their groups are up to date.")
+                }
             };
         }
         let counts = plan_counts(&self.changes);
@@ -290,7 +292,6 @@ impl Report {
         let _ = writeln!(out, "{}", self.summary());
         out
     }
-
 }
 
 fn write_warnings<'a>(out: &mut String, warnings: impl Iterator<Item = &'a Warning>) {

@@ -25,7 +25,6 @@ pub const MAX_IMAGE_AGE_DAYS: i64 = 90;
 /// Upper bound for `CONCURRENCY`; more only earns throttling.
 pub const MAX_CONCURRENCY: usize = 32;
 
-
 /// Which launch templates are managed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -38,7 +37,6 @@ pub enum TemplateSource {
     /// its own settings from its tags ([`template_tags`]).
     Tag(Tag),
 }
-
 
 /// Validated settings of one reconciler.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -405,6 +403,98 @@ mod tests {
         .validate()
         .unwrap();
         assert_eq!(s.template, TemplateSource::Parameter("/app/lt".into()));
+    }
+
+    fn tags(pairs: &[(&str, &str)]) -> std::collections::BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn a_templates_tags_replace_the_runs_settings_and_the_rest_stay() {
+        let run = raw().validate().unwrap();
+        let own = run
+            .for_template(&tags(&[
+                (
+                    "ami-reconciler:image-tag",
+                    "aws:dlm:lifecycle-policy-id=policy-api",
+                ),
+                ("ami-reconciler:marker", "API_BACKUP"),
+                ("ami-reconciler:keep-versions", "5"),
+                ("ami-reconciler:min-image-age", "2h"),
+                ("team", "api"),
+            ]))
+            .unwrap();
+        assert_eq!(
+            own.image_tag.unwrap().to_string(),
+            "aws:dlm:lifecycle-policy-id=policy-api"
+        );
+        assert_eq!(own.marker, "API_BACKUP");
+        assert_eq!(own.keep_versions, 5);
+        assert_eq!(own.min_image_age.num_seconds(), 7_200);
+        assert_eq!(run.for_template(&tags(&[])).unwrap(), run);
+    }
+
+    #[test]
+    fn a_malformed_template_tag_is_refused_naming_the_tag() {
+        let run = raw().validate().unwrap();
+        for (key, value, message) in [
+            (
+                "ami-reconciler:image-tag",
+                "policy-api",
+                r#"ami-reconciler:image-tag must be KEY=VALUE with a non-empty key, got "policy-api""#,
+            ),
+            (
+                "ami-reconciler:marker",
+                " ",
+                r#"ami-reconciler:marker must be non-empty text found in backup AMI descriptions, got " ""#,
+            ),
+            (
+                "ami-reconciler:keep-versions",
+                "",
+                r#"ami-reconciler:keep-versions must be a whole number >= 1, got """#,
+            ),
+            (
+                "ami-reconciler:keep-versions",
+                "0",
+                r#"ami-reconciler:keep-versions must be a whole number >= 1, got "0""#,
+            ),
+            (
+                "ami-reconciler:min-image-age",
+                "2 hours",
+                r#"ami-reconciler:min-image-age must be a whole number with a unit s, m, h or d (e.g. 30m, 2h), at most 90d, got "2 hours""#,
+            ),
+        ] {
+            let err = run.for_template(&tags(&[(key, value)])).unwrap_err();
+            assert_eq!(err.to_string(), message);
+            assert_eq!(err.setting(), key);
+        }
+    }
+
+    #[test]
+    fn the_write_tag_follows_the_group_tags_value_when_it_has_the_fixed_key() {
+        let deployed = RawSettings {
+            asg_tag: Some("ami-reconciler:managed=prod".into()),
+            ..raw()
+        }
+        .validate()
+        .unwrap();
+        assert_eq!(
+            deployed.write_tag().to_string(),
+            "ami-reconciler:managed=prod"
+        );
+        let custom = RawSettings {
+            asg_tag: Some("team=web".into()),
+            ..raw()
+        }
+        .validate()
+        .unwrap();
+        assert_eq!(
+            custom.write_tag().to_string(),
+            "ami-reconciler:managed=true"
+        );
     }
 
     #[test]

@@ -360,10 +360,7 @@ impl fmt::Display for Warning {
                 template,
                 tag: _,
                 problem,
-            } => write!(
-                f,
-                "launch template {template} skipped: its tag {problem}"
-            ),
+            } => write!(f, "launch template {template} skipped: its tag {problem}"),
             Warning::NoLineage {
                 template,
                 templates,

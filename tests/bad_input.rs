@@ -120,6 +120,14 @@ async fn bad_settings_exit_2_naming_the_setting_before_any_call() {
             "set LAUNCH_TEMPLATE_PARAMETER (an SSM parameter holding the launch template id), LAUNCH_TEMPLATE_ID, or LAUNCH_TEMPLATE_TAG (KEY=VALUE: every launch template carrying it)",
         ),
         (
+            vec![id, ("LAUNCH_TEMPLATE_TAG", "ami-reconciler:managed=true")],
+            "set only one of LAUNCH_TEMPLATE_PARAMETER, LAUNCH_TEMPLATE_ID and LAUNCH_TEMPLATE_TAG",
+        ),
+        (
+            vec![("LAUNCH_TEMPLATE_TAG", "managed")],
+            r#"LAUNCH_TEMPLATE_TAG must be KEY=VALUE with a non-empty key, got "managed""#,
+        ),
+        (
             vec![("LAUNCH_TEMPLATE_ID", "web-servers")],
             r#"LAUNCH_TEMPLATE_ID must be a launch template id like lt-0123456789abcdef0, got "web-servers""#,
         ),

@@ -477,7 +477,9 @@ async fn versions_aws_refuses_to_delete_become_warnings_and_nothing_else_breaks(
     let clients = moto.clients().await;
     let settings = settings_for(&template);
     let observed = ami_reconciler::observe(&clients, &settings).await.unwrap();
-    let plan = ami_reconciler::plan::plan_run(&observed, &settings).plans.remove(0);
+    let plan = ami_reconciler::plan::plan_run(&observed, &settings)
+        .plans
+        .remove(0);
     account
         .ec2
         .delete_launch_template_versions()

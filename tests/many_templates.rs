@@ -37,7 +37,8 @@ async fn fleet_template(account: &Account<'_>, name: &str, image: &str, policy: 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn each_template_gets_the_newest_backup_of_its_own_lineage_and_a_bad_tag_skips_only_its_own() {
+async fn each_template_gets_the_newest_backup_of_its_own_lineage_and_a_bad_tag_skips_only_its_own()
+{
     // GIVEN the web fleet's x86_64 backups and a newer arm64 one of the same
     // policy; the api fleet's arm64 backups; the database server's newer
     // backups, marker and all; a worker template whose keep-versions tag is
@@ -58,7 +59,10 @@ async fn each_template_gets_the_newest_backup_of_its_own_lineage_and_a_bad_tag_s
             &web_old,
             &[
                 MANAGED,
-                ("ami-reconciler:image-tag", "aws:dlm:lifecycle-policy-id=policy-web"),
+                (
+                    "ami-reconciler:image-tag",
+                    "aws:dlm:lifecycle-policy-id=policy-web",
+                ),
                 ("ami-reconciler:keep-versions", "three"),
             ],
         )
@@ -156,8 +160,14 @@ async fn a_template_whose_versions_cannot_be_read_is_skipped_and_the_others_conv
     let b_old = account.backup_of("policy-b", 1, "x86_64").await;
     let b_new = account.backup_of("policy-b", 2, "x86_64").await;
     let mut templates = [
-        (fleet_template(&account, "a", &a_old, "policy-a").await, a_new),
-        (fleet_template(&account, "b", &b_old, "policy-b").await, b_new),
+        (
+            fleet_template(&account, "a", &a_old, "policy-a").await,
+            a_new,
+        ),
+        (
+            fleet_template(&account, "b", &b_old, "policy-b").await,
+            b_new,
+        ),
     ];
     templates.sort();
     moto.faults(json!([{
@@ -201,8 +211,14 @@ async fn a_write_refused_on_one_template_does_not_stop_the_next() {
     let b_old = account.backup_of("policy-b", 1, "x86_64").await;
     let b_new = account.backup_of("policy-b", 2, "x86_64").await;
     let mut templates = [
-        (fleet_template(&account, "a", &a_old, "policy-a").await, a_new),
-        (fleet_template(&account, "b", &b_old, "policy-b").await, b_new),
+        (
+            fleet_template(&account, "a", &a_old, "policy-a").await,
+            a_new,
+        ),
+        (
+            fleet_template(&account, "b", &b_old, "policy-b").await,
+            b_new,
+        ),
     ];
     templates.sort();
     let [(first, _), (second, second_new)] = &templates;

@@ -2,10 +2,13 @@
 
 mod support;
 
-use ami_reconciler::model::{BlockDevice, CurrentImage, EbsVolume, GroupLaunch, LATEST, State};
+use ami_reconciler::model::{
+    BlockDevice, CurrentImage, DiscoveredTemplate, EbsVolume, GroupLaunch, LATEST, State,
+};
 use ami_reconciler::plan::{
-    Change, CreateVersion, Created, DeleteVersions, SetDefaultVersion, UpdateGroup, VersionTarget,
-    client_token, plan, restore_description,
+    Change, CreateVersion, Created, DeleteVersions, Observation, Observed, SetDefaultVersion,
+    UpdateGroup, VersionTarget, client_token, plan, plan_run, restore_description,
+    template_settings,
 };
 use ami_reconciler::settings::Settings;
 use ami_reconciler::warning::Warning;
@@ -773,4 +776,171 @@ fn a_backup_younger_than_the_soak_time_waits_and_the_plan_says_until_when() {
             usable_from: support::day(29) + chrono::Duration::hours(36),
         }]
     );
+}
+
+// --- many templates (tag mode) --------------------------------------------
+
+fn discovered(id: &str, tags: &[(&str, &str)]) -> DiscoveredTemplate {
+    DiscoveredTemplate {
+        id: id.to_owned(),
+        name: id.trim_start_matches("lt-").to_owned(),
+        tags: tags
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect(),
+    }
+}
+
+const IMAGE_TAG: (&str, &str) = (
+    "ami-reconciler:image-tag",
+    "aws:dlm:lifecycle-policy-id=policy-web",
+);
+
+#[test]
+fn a_lone_template_needs_no_lineage_but_among_several_each_does() {
+    let alone = template_settings(&[discovered("lt-a", &[])], &settings());
+    assert!(alone[0].is_ok());
+
+    let several = template_settings(
+        &[discovered("lt-a", &[IMAGE_TAG]), discovered("lt-b", &[])],
+        &settings(),
+    );
+
+    assert_eq!(
+        several[0]
+            .as_ref()
+            .unwrap()
+            .image_tag
+            .as_ref()
+            .unwrap()
+            .value,
+        "policy-web"
+    );
+    assert_eq!(
+        several[1],
+        Err(Warning::NoLineage {
+            template: "lt-b".into(),
+            templates: 2
+        })
+    );
+}
+
+#[test]
+fn the_runs_image_tag_is_every_templates_lineage_unless_it_has_its_own() {
+    let run = Settings {
+        image_tag: Some(ami_reconciler::model::Tag {
+            key: "team".into(),
+            value: "web".into(),
+        }),
+        ..settings()
+    };
+    let own = template_settings(
+        &[discovered("lt-a", &[IMAGE_TAG]), discovered("lt-b", &[])],
+        &run,
+    );
+    assert_eq!(
+        own[0].as_ref().unwrap().image_tag.as_ref().unwrap().key,
+        "aws:dlm:lifecycle-policy-id"
+    );
+    assert_eq!(
+        own[1].as_ref().unwrap().image_tag.as_ref().unwrap().key,
+        "team"
+    );
+}
+
+#[test]
+fn a_malformed_tag_skips_its_template_with_a_warning_naming_the_tag() {
+    let own = template_settings(
+        &[discovered(
+            "lt-a",
+            &[IMAGE_TAG, ("ami-reconciler:min-image-age", "soon")],
+        )],
+        &settings(),
+    );
+    assert!(
+        matches!(&own[0], Err(Warning::BadTemplateTag { template, tag, problem })
+            if template == "lt-a"
+            && tag == "ami-reconciler:min-image-age"
+            && problem.ends_with(r#"got "soon""#)),
+        "{own:?}"
+    );
+}
+
+#[test]
+fn a_group_on_no_managed_template_is_a_run_warning_and_a_skipped_template_plans_nothing() {
+    let skipped = Observation::Skipped {
+        template: discovered("lt-b", &[]),
+        warning: Warning::NoLineage {
+            template: "lt-b".into(),
+            templates: 2,
+        },
+    };
+    let observed = Observed {
+        templates: vec![
+            Observation::Ready {
+                state: State::fixture().image(backup("b", 2)),
+                settings: settings(),
+            },
+            skipped,
+        ],
+        stray_groups: vec![legacy_group("old"), {
+            let mut g = group("elsewhere", "1");
+            if let ami_reconciler::model::LaunchSource::Template(spec) = &mut g.launch {
+                spec.id = Some("lt-other".into());
+            }
+            g
+        }],
+        discovery_tag: Some(ami_reconciler::model::Tag {
+            key: "ami-reconciler:managed".into(),
+            value: "true".into(),
+        }),
+    };
+
+    let run = plan_run(&observed, &settings());
+
+    assert_eq!(created_image(&run.plans[0]), Some("ami-b"));
+    assert!(run.plans[1].is_converged());
+    assert!(matches!(
+        run.plans[1].warnings[..],
+        [Warning::NoLineage { .. }]
+    ));
+    assert_eq!(
+        run.warnings.iter().map(Warning::code).collect::<Vec<_>>(),
+        ["other_template", "launch_configuration"]
+    );
+}
+
+#[test]
+fn a_template_without_the_write_tag_is_named_only_when_it_would_be_written() {
+    let untagged = |state: State| State {
+        template: ami_reconciler::model::Template {
+            tags: Some(Default::default()),
+            ..state.template.clone()
+        },
+        ..state
+    };
+    let observed = |state: State| Observed {
+        templates: vec![Observation::Ready {
+            state: untagged(state),
+            settings: settings(),
+        }],
+        stray_groups: Vec::new(),
+        discovery_tag: None,
+    };
+
+    let writes = plan_run(
+        &observed(State::fixture().image(backup("b", 2))),
+        &settings(),
+    );
+    let group_only = plan_run(
+        &observed(State::fixture().group(group("web", "1"))),
+        &settings(),
+    );
+
+    assert!(matches!(
+        writes.plans[0].warnings[..],
+        [Warning::TemplateNotTaggedForWrites { .. }]
+    ));
+    assert!(!group_only.plans[0].is_converged());
+    assert!(group_only.plans[0].warnings.is_empty());
 }

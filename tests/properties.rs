@@ -8,6 +8,10 @@
 //! written for these tests: the plan's writes act on a few maps as EC2 and
 //! Auto Scaling would, and the account is observed again as `observe` does.
 //!
+//! Tag mode is checked over generated fleets: up to three templates, each
+//! of its own lineage (or none), over one pool of images of several
+//! lineages and architectures, a database's included.
+//!
 //! Each property runs 1,000 generated cases; `PROPTEST_CASES` overrides.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -15,12 +19,12 @@ use std::collections::{BTreeMap, BTreeSet};
 mod support;
 
 use ami_reconciler::model::{
-    CurrentImage, DEFAULT, Group, Image, LATEST, LaunchSource, MixedTemplate, Override, State, Tag,
-    Template, TemplateRef, TemplateVersion,
+    CurrentImage, DEFAULT, DiscoveredTemplate, Group, Image, LATEST, LaunchSource, MixedTemplate,
+    Override, State, Tag, Template, TemplateRef, TemplateVersion,
 };
 use ami_reconciler::plan::{
-    Change, CreateVersion, DeleteVersions, Plan, SetDefaultVersion, UpdateGroup, VersionTarget,
-    client_token, may_delete, plan,
+    Change, CreateVersion, DeleteVersions, Observation, Observed, Plan, SetDefaultVersion,
+    UpdateGroup, VersionTarget, client_token, may_delete, plan, plan_run, template_settings,
 };
 use ami_reconciler::settings::Settings;
 use proptest::prelude::*;
@@ -739,5 +743,163 @@ proptest! {
         prop_assert!(token.len() <= 64 && token.is_ascii(), "{}", token);
         prop_assert_ne!(&token, &client_token(&template, source + 1, &image));
         prop_assert_ne!(&token, &client_token(&template, source, &format!("{image}0")));
+    }
+}
+
+// --- many templates (tag mode) --------------------------------------------
+
+/// Several templates over one pool of images, as tag mode observes them:
+/// template `i` of lineage `policy-i` (unless its tag is missing), its
+/// `$Latest` on an image of the pool, one managed group on version 1.
+#[derive(Debug, Clone)]
+struct Fleet {
+    discovered: Vec<DiscoveredTemplate>,
+    states: Vec<State>,
+}
+
+/// Images of the lineages `policy-0` to `policy-2` and a database's.
+fn pool() -> impl Strategy<Value = Vec<Image>> {
+    (0usize..10).prop_flat_map(|n| {
+        (0..n)
+            .map(|i| (image(format!("{i:02}")), 0usize..4))
+            .collect::<Vec<_>>()
+            .prop_map(|images| {
+                images
+                    .into_iter()
+                    .map(|(mut image, lineage)| {
+                        let policy = match lineage {
+                            3 => "policy-db".to_owned(),
+                            k => format!("policy-{k}"),
+                        };
+                        image.tags.insert(LINEAGE_KEY.to_owned(), policy);
+                        image
+                    })
+                    .collect()
+            })
+    })
+}
+
+fn fleet() -> impl Strategy<Value = Fleet> {
+    (
+        pool(),
+        prop::collection::vec(
+            (prop::bool::weighted(0.85), any::<Index>(), 1i64..=4),
+            1..=3,
+        ),
+    )
+        .prop_map(|(pool, templates)| {
+            let mut discovered = Vec::new();
+            let mut states = Vec::new();
+            for (i, (has_lineage, current, highest)) in templates.into_iter().enumerate() {
+                let id = format!("lt-{i}");
+                let lineage = format!("{LINEAGE_KEY}=policy-{i}");
+                let mut tags = BTreeMap::new();
+                if has_lineage {
+                    tags.insert("ami-reconciler:image-tag".to_owned(), lineage);
+                }
+                discovered.push(DiscoveredTemplate {
+                    id: id.clone(),
+                    name: format!("fleet-{i}"),
+                    tags,
+                });
+                let current = if pool.is_empty() {
+                    CurrentImage::Missing("ami-gone".to_owned())
+                } else {
+                    CurrentImage::Found(pool[current.index(pool.len())].clone())
+                };
+                let mut g = group(&format!("fleet-{i}-web"), "1");
+                if let LaunchSource::Template(spec) = &mut g.launch {
+                    spec.id = Some(id.clone());
+                }
+                let mut state = State::fixture()
+                    .without_images()
+                    .versions(&(1..=highest).collect::<Vec<_>>())
+                    .default_version(1)
+                    .current(current)
+                    .group(g);
+                state.template.id = id;
+                state.template.name = format!("fleet-{i}");
+                for image in &pool {
+                    state = state.image(image.clone());
+                }
+                states.push(state);
+            }
+            Fleet { discovered, states }
+        })
+}
+
+/// What tag mode's observe hands the planner for these states.
+fn observed(discovered: &[DiscoveredTemplate], states: &[State], run: &Settings) -> Observed {
+    let own = template_settings(discovered, run);
+    Observed {
+        templates: discovered
+            .iter()
+            .zip(states)
+            .zip(own)
+            .map(|((template, state), own)| match own {
+                Ok(settings) => Observation::Ready {
+                    state: state.clone(),
+                    settings,
+                },
+                Err(warning) => Observation::Skipped {
+                    template: template.clone(),
+                    warning,
+                },
+            })
+            .collect(),
+        stray_groups: Vec::new(),
+        discovery_tag: Some(Tag {
+            key: "ami-reconciler:managed".into(),
+            value: "true".into(),
+        }),
+    }
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// No template gets an image outside its own lineage or of another
+    /// architecture than its current image; among several templates none
+    /// is planned without a lineage.
+    #[test]
+    fn no_template_gets_another_lineages_or_architectures_image(fleet in fleet()) {
+        let run = plan_run(&observed(&fleet.discovered, &fleet.states, &settings()), &settings());
+        let several = fleet.states.len() > 1;
+        for (i, (p, state)) in run.plans.iter().zip(&fleet.states).enumerate() {
+            let has_lineage = fleet.discovered[i].tags.contains_key("ami-reconciler:image-tag");
+            if several && !has_lineage {
+                prop_assert!(p.is_converged());
+                let skipped = matches!(p.warnings[..], [ami_reconciler::warning::Warning::NoLineage { .. }]);
+                prop_assert!(skipped, "{:?}", p.warnings);
+                continue;
+            }
+            let Some((to_image, _)) = created(p) else { continue };
+            let chosen = state.images.iter().find(|img| img.id == to_image).unwrap();
+            if has_lineage {
+                let policy = format!("policy-{i}");
+                prop_assert_eq!(chosen.tags.get(LINEAGE_KEY), Some(&policy), "{} of another lineage", to_image);
+            }
+            if let CurrentImage::Found(current) = &state.current_image
+                && let (Some(ours), Some(theirs)) = (&current.architecture, &chosen.architecture)
+            {
+                prop_assert_eq!(ours, theirs);
+            }
+        }
+    }
+
+    /// Applying every template's plan and observing again plans nothing.
+    #[test]
+    fn a_fleet_converges_in_one_step(fleet in fleet()) {
+        let run = settings();
+        let first = plan_run(&observed(&fleet.discovered, &fleet.states, &run), &run);
+        let own = template_settings(&fleet.discovered, &run);
+        let mut after = Vec::new();
+        for ((state, p), own) in fleet.states.iter().zip(&first.plans).zip(&own) {
+            let mut account = Account::from_state(state);
+            prop_assert_eq!(account.apply(p), Ok(()), "{:#?}", p);
+            after.push(account.observe(own.as_ref().unwrap_or(&run)));
+        }
+        let second = plan_run(&observed(&fleet.discovered, &after, &run), &run);
+        prop_assert!(second.is_converged(), "first {:#?}\nthen {:#?}", first.plans, second.plans);
     }
 }
