@@ -207,6 +207,7 @@ async fn removing_any_one_called_action_from_reconciler_json_makes_the_run_fail(
     let called: Vec<&String> = all
         .iter()
         .filter(|a| !CHECKED_BY_AWS_FOR_UPDATE_GROUP.contains(&a.as_str()))
+        .filter(|a| a.as_str() != TAG_MODE_LISTING)
         .collect();
     assert_eq!(called.len(), 8, "{called:?}");
     for removed in called {
@@ -244,6 +245,48 @@ async fn removing_any_one_called_action_from_reconciler_json_makes_the_run_fail(
                     report.to_text()
                 );
             }
+        }
+    }
+}
+
+/// With one named template this action only reads the template's tags
+/// before a write, to warn when the write statements would deny it; tag
+/// mode cannot run without it.
+const TAG_MODE_LISTING: &str = "ec2:DescribeLaunchTemplates";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_describe_launch_templates_one_template_still_converges_and_tag_mode_fails() {
+    let mut actions = policy_actions("reconciler.json");
+    actions.remove(TAG_MODE_LISTING);
+    for tag_mode in [false, true] {
+        // GIVEN a drifted account and a user lacking DescribeLaunchTemplates
+        let moto = Moto::start();
+        drifted(&moto).await;
+        let key = moto.user_with_policy("reconciler", &widened(&actions));
+        moto.enforce_iam();
+        let settings = if tag_mode {
+            ami_reconciler::settings::RawSettings {
+                launch_template_tag: Some("ami-reconciler:managed=true".into()),
+                ..Default::default()
+            }
+            .validate()
+            .unwrap()
+        } else {
+            settings()
+        };
+
+        // WHEN it applies
+        let result = run(&moto.clients_as(&key).await, &settings, false).await;
+
+        // THEN one named template converges (only the tag warning is lost);
+        // tag mode cannot list its templates and changes nothing
+        match (tag_mode, result) {
+            (false, Ok(report)) => assert_eq!(report.exit_code(), 0, "{}", report.to_text()),
+            (true, Err(err)) => {
+                assert_eq!(err.kind(), ami_reconciler::ErrorKind::DescribeTemplatesFailed);
+                assert_eq!(moto.mutating_calls(), Vec::<String>::new());
+            }
+            (mode, other) => panic!("tag mode {mode}: {:?}", other.map(|r| r.to_text())),
         }
     }
 }
