@@ -158,6 +158,99 @@ class Account:
         parallel(create, list(names))
 
 
+class Fleets:
+    """Tag mode: T templates, each of its own DLM lineage, G groups spread over them."""
+
+    LINEAGE = "aws:dlm:lifecycle-policy-id"
+
+    def __init__(self, h: Harness, templates: int):
+        self.h = h
+        self.templates = []
+        for i in range(templates):
+            policy = f"policy-{i:03d}"
+            image = h.ec2.register_image(
+                Name=f"fleet-{i}-{time.monotonic_ns()}",
+                Description=f"Created for policy: {policy} EC2_BACKUP",
+                TagSpecifications=[{"ResourceType": "image", "Tags": [{"Key": self.LINEAGE, "Value": policy}]}],
+            )["ImageId"]
+            lt = h.ec2.create_launch_template(
+                LaunchTemplateName=f"fleet-{i:03d}",
+                LaunchTemplateData={"ImageId": image, "InstanceType": "t3.micro"},
+                TagSpecifications=[{"ResourceType": "launch-template", "Tags": [
+                    {"Key": TAG[0], "Value": TAG[1]},
+                    {"Key": "ami-reconciler:image-tag", "Value": f"{self.LINEAGE}={policy}"},
+                ]}],
+            )["LaunchTemplate"]["LaunchTemplateId"]
+            self.templates.append(lt)
+
+    def groups(self, count):
+        def create(i):
+            name = f"fleet-g{i:04d}"
+            self.h.asg.create_auto_scaling_group(
+                AutoScalingGroupName=name,
+                LaunchTemplate={"LaunchTemplateId": self.templates[i % len(self.templates)], "Version": "$Latest"},
+                MinSize=0, MaxSize=2, DesiredCapacity=0, AvailabilityZones=[f"{REGION}a"],
+                Tags=[{"Key": TAG[0], "Value": TAG[1], "ResourceId": name, "ResourceType": "auto-scaling-group", "PropagateAtLaunch": False}],
+            )
+        parallel(create, list(range(count)))
+
+
+def call_ceiling(templates, groups):
+    """The documented bound of a converged tag-mode run: 2 + T + ceil(G/100)."""
+    return 2 + templates + -(-groups // 100)
+
+
+def many_templates(h, cli, runs, template_counts, group_counts):
+    """Converged accounts in tag mode (LAUNCH_TEMPLATE_TAG): ours only, since
+    the peer manages one template per deployment."""
+    rows = []
+    for templates in template_counts:
+        for groups in group_counts:
+            h.reset_moto()
+            fleets = Fleets(h, templates)
+            fleets.groups(groups)
+            env = h.env({"LAUNCH_TEMPLATE_TAG": f"{TAG[0]}={TAG[1]}"})
+            results = []
+            for _ in range(runs):
+                r = run_tool(h, "ours", cli, env)
+                assert r["mutating"] == 0, f"tag mode changed a converged account: {r['by_action']}"
+                assert r["calls"] <= call_ceiling(templates, groups), f"T={templates} G={groups}: {r['by_action']}"
+                assert len(r["report"]["templates"]) == templates
+                results.append(r)
+            rows.append({"templates": templates, "groups": groups, "results": results})
+            print(f"tag mode T={templates} G={groups}: {median_of(results, 'wall_s'):.2f}s, "
+                  f"{median_of(results, 'calls'):.0f} calls", file=sys.stderr)
+    return rows
+
+
+def templates_table(rows):
+    lines = [
+        "| templates T | groups G | calls (bound 2 + T + ⌈G/100⌉) | wall ms | CPU ms | peak RSS MB |",
+        "|---:|---:|---|---:|---:|---:|",
+    ]
+    for row in rows:
+        o = row["results"]
+        lines.append(
+            f"| {row['templates']} | {row['groups']} "
+            f"| {median_of(o, 'calls'):.0f} ({call_ceiling(row['templates'], row['groups'])}) "
+            f"| {median_of(o, 'wall_s') * 1000:.0f} | {median_of(o, 'cpu_s') * 1000:.0f} "
+            f"| {median_of(o, 'rss_mb'):.1f} |"
+        )
+    return "\n".join(lines)
+
+
+def write_block(marker, text):
+    """Replaces the text between <!-- marker:start --> and <!-- marker:end --> in docs/performance.md."""
+    doc = ROOT / "docs" / "performance.md"
+    current = doc.read_text()
+    start, end = f"<!-- {marker}:start -->", f"<!-- {marker}:end -->"
+    before, found, rest = current.partition(start)
+    if not found:
+        raise SystemExit(f"docs/performance.md has no {start}")
+    _, _, after = rest.partition(end)
+    doc.write_text(f"{before}{start}\n{text}{end}{after}")
+
+
 # --------------------------------------------------------------------------
 # Running a tool
 # --------------------------------------------------------------------------
@@ -494,6 +587,17 @@ def svg_chart(rows, path):
     path.write_text("\n".join(out) + "\n")
 
 
+def templates_text(rows, runs):
+    return (
+        f"Machine: {os.cpu_count()} cores, {platform.platform()}. Medians of {runs} runs per case; "
+        "converged accounts in tag mode, every call counted by the proxy.\n\n"
+        + templates_table(rows) + "\n\n"
+        + "Calls of one run at T = 10, G = 1,000: "
+        + ", ".join(f"{k} x{v}" for k, v in sorted(next(r for r in rows if r['templates'] == 10 and r['groups'] == 1000)['results'][0]['by_action'].items()))
+        + ".\n"
+    )
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small cases, one run, assertions (CI)")
@@ -502,6 +606,7 @@ def main():
     parser.add_argument("--lambda-bin", default=None)
     parser.add_argument("--measure", default=None, help="the examples/measure launcher (default: next to --cli)")
     parser.add_argument("--write-docs", action="store_true")
+    parser.add_argument("--only-templates", action="store_true", help="only the tag-mode (many templates) table")
     args = parser.parse_args()
     lambda_bin = args.lambda_bin or str(Path(args.cli).with_name("ami-reconciler-lambda"))
     global MEASURE
@@ -520,13 +625,23 @@ def main():
             assert ours["mutating"] == 0
             drift = drift_repair(h, args.cli, 1, [20], 0)
             assert drift[0]["results"]["ours"][0]["peak_mutating_in_flight"] <= 4
+            tagged = many_templates(h, args.cli, 1, [3], [150])
+            print(f"tag mode T=3 G=150: {tagged[0]['results'][0]['calls']} calls")
             print("quick benchmark: call-count floor and zero mutating calls hold")
+            return
+        if args.only_templates:
+            tagged = many_templates(h, args.cli, args.runs, [1, 10, 50], [100, 1000])
+            text = templates_text(tagged, args.runs)
+            print(text)
+            if args.write_docs:
+                write_block("templates", text)
             return
         parity(h, args.cli)
         runs = args.runs
         steady = steady_state(h, args.cli, runs, {"groups": [1, 100, 1000], "combos": [(10, 3), (10, 150), (500, 150)]})
         drift = drift_repair(h, args.cli, runs, [250, 1000], 0)
         drift_latency = drift_repair(h, args.cli, runs, [250], 50)
+        tagged = many_templates(h, args.cli, runs, [1, 10, 50], [100, 1000])
         lam = lambda_startup(h, lambda_bin, runs) if Path(lambda_bin).exists() else []
         py_start = peer_startup_only(runs)
     finally:
@@ -536,7 +651,7 @@ def main():
     first_peer = [r["first_request_s"] for row in steady for r in row["results"]["peer"]]
     results = {
         "machine": {"cores": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
-        "runs": runs, "steady": steady, "drift": drift + drift_latency, "lambda_startup": lam, "peer_import_s": py_start,
+        "runs": runs, "steady": steady, "drift": drift + drift_latency, "templates": tagged, "lambda_startup": lam, "peer_import_s": py_start,
     }
     out_dir = ROOT / "benchmark" / "results"
     out_dir.mkdir(exist_ok=True)
@@ -545,6 +660,9 @@ def main():
             for rs in row["results"].values():
                 for r in rs:
                     r.pop("report", None)
+    for row in tagged:
+        for r in row["results"]:
+            r.pop("report", None)
     (out_dir / "latest.json").write_text(json.dumps(results, indent=1))
 
     text = [
@@ -578,12 +696,8 @@ def main():
     print(report)
     if args.write_docs:
         svg_chart(steady, ROOT / "docs" / "performance-scaling.svg")
-        doc = ROOT / "docs" / "performance.md"
-        current = doc.read_text()
-        start, end = "<!-- results:start -->", "<!-- results:end -->"
-        before, _, rest = current.partition(start)
-        _, _, after = rest.partition(end)
-        doc.write_text(f"{before}{start}\n{report}{end}{after}")
+        write_block("templates", templates_text(tagged, runs))
+        write_block("results", report)
 
 
 if __name__ == "__main__":
