@@ -2,6 +2,11 @@
 //! account, and runs `ami-reconciler plan`, `apply`, then `plan` again.
 //!
 //! Run it with `scripts/demo.sh` (which prepares Python and builds the CLI).
+//! By default the reconciler runs in tag mode over two fleets, each with
+//! its own backups, beside a database server whose newer backups carry the
+//! same marker and must never be picked. `scripts/demo.sh single` seeds the
+//! web fleet alone and names its template through the SSM parameter;
+//! `--json` prints the reports as JSON (docs/report.md shows one).
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -9,9 +14,10 @@ mod support;
 use std::path::PathBuf;
 use std::process::Command;
 
-use support::Moto;
+use support::{Account, Moto};
 
 const PARAMETER: &str = "/app/launch-template-id";
+const MANAGED: (&str, &str) = ("ami-reconciler:managed", "true");
 
 fn cli_path() -> PathBuf {
     // target/<profile>/examples/demo -> target/<profile>/ami-reconciler
@@ -22,36 +28,31 @@ fn cli_path() -> PathBuf {
         .expect("target directory")
 }
 
-fn run_cli(moto: &Moto, command: &str) {
+fn run_cli(moto: &Moto, command: &str, source: (&str, &str), json: bool) {
     println!("\n$ ami-reconciler {command}\n");
-    let status = Command::new(cli_path())
-        .arg(command)
-        .envs(moto.env())
-        .env("LAUNCH_TEMPLATE_PARAMETER", PARAMETER)
+    let mut cli = Command::new(cli_path());
+    cli.arg(command).envs(moto.env()).env(source.0, source.1);
+    if json {
+        cli.args(["--output", "json"]);
+    }
+    let status = cli
         .status()
         .expect("run ami-reconciler (build it first: cargo build --bins)");
     println!("(exit code {})", status.code().unwrap_or(-1));
 }
 
-#[tokio::main]
-async fn main() {
-    let moto = Moto::start();
-    let account = moto.account().await;
-
-    // The account as an operator would find it after months of the old
-    // event-driven Lambdas losing events.
-    let golden = account
-        .image("web-golden", "golden image built by Packer", 0)
-        .await;
+/// The web fleet as an operator would find it after months of the old
+/// event-driven Lambdas losing events.
+async fn web_fleet(account: &Account<'_>, tags: &[(&str, &str)]) -> String {
+    let golden = account.golden("web-golden", 0, "x86_64").await;
     let mut backups = Vec::new();
     for day in [23, 24, 25] {
-        backups.push(account.backup(day).await);
+        backups.push(account.backup_of("policy-web", day, "x86_64").await);
     }
-    let template = account.template("web-servers", &golden).await;
+    let template = account.tagged_template("web-servers", &golden, tags).await;
     for _ in 2..=8 {
         account.version(&template, &golden).await;
     }
-    account.parameter(PARAMETER, &template).await;
     account.group("web-a", &template, "1", true).await;
     account.group("batch", &template, "2", false).await;
     account
@@ -63,17 +64,11 @@ async fn main() {
             true,
         )
         .await;
-
     println!(
-        "A drifted account on moto (http://127.0.0.1:{}):",
-        moto.proxy
+        "  launch template {template} (web-servers, x86_64): versions 1-8, default 1, all on the golden image {golden}"
     );
     println!(
-        "  launch template {template} (web-servers): versions 1-8, default 1, all on the golden image {golden}"
-    );
-    println!("  SSM parameter {PARAMETER} = {template}");
-    println!(
-        "  backups (description contains EC2_BACKUP): {}",
+        "  web backups (DLM policy-web, EC2_BACKUP): {}",
         backups.join(", ")
     );
     println!("  group web-a     tagged ami-reconciler:managed=true, pinned to version 1");
@@ -81,8 +76,74 @@ async fn main() {
     println!(
         "  group batch     not tagged, pinned to version 2 (never touched, version 2 is protected)"
     );
+    template
+}
 
-    run_cli(&moto, "plan");
-    run_cli(&moto, "apply");
-    run_cli(&moto, "plan");
+#[tokio::main]
+async fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let single = args.iter().any(|a| a == "single");
+    let json = args.iter().any(|a| a == "--json");
+    let moto = Moto::start();
+    let account = moto.account().await;
+    println!(
+        "A drifted account on moto (http://127.0.0.1:{}):",
+        moto.proxy
+    );
+
+    if single {
+        let template = web_fleet(&account, &[MANAGED]).await;
+        account.parameter(PARAMETER, &template).await;
+        println!("  SSM parameter {PARAMETER} = {template}");
+        for command in ["plan", "apply", "plan"] {
+            run_cli(&moto, command, ("LAUNCH_TEMPLATE_PARAMETER", PARAMETER), json);
+        }
+        return;
+    }
+
+    let web_lineage = "aws:dlm:lifecycle-policy-id=policy-web";
+    web_fleet(
+        &account,
+        &[MANAGED, ("ami-reconciler:image-tag", web_lineage)],
+    )
+    .await;
+    let api_golden = account.golden("api-golden", 0, "arm64").await;
+    let mut api_backups = Vec::new();
+    for day in [24, 25] {
+        api_backups.push(account.backup_of("policy-api", day, "arm64").await);
+    }
+    let api = account
+        .tagged_template(
+            "api-servers",
+            &api_golden,
+            &[
+                MANAGED,
+                (
+                    "ami-reconciler:image-tag",
+                    "aws:dlm:lifecycle-policy-id=policy-api",
+                ),
+            ],
+        )
+        .await;
+    account.group("api-a", &api, "$Default", true).await;
+    let db = account.backup_of("policy-db", 26, "x86_64").await;
+    println!(
+        "  launch template {api} (api-servers, arm64): version 1 on the golden image {api_golden}"
+    );
+    println!(
+        "  api backups (DLM policy-api, EC2_BACKUP): {}",
+        api_backups.join(", ")
+    );
+    println!("  group api-a     tagged, on $Default");
+    println!(
+        "  database backup (DLM policy-db, EC2_BACKUP, the newest of all): {db}: no template may take it"
+    );
+    println!(
+        "  both templates are tagged ami-reconciler:managed=true and ami-reconciler:image-tag=<their DLM policy>"
+    );
+
+    let source = ("LAUNCH_TEMPLATE_TAG", "ami-reconciler:managed=true");
+    for command in ["plan", "apply", "plan"] {
+        run_cli(&moto, command, source, json);
+    }
 }

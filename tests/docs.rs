@@ -204,10 +204,13 @@ fn the_readme_links_the_settings_table_instead_of_copying_it() {
     let settings = [
         env::LAUNCH_TEMPLATE_PARAMETER,
         env::LAUNCH_TEMPLATE_ID,
+        env::LAUNCH_TEMPLATE_TAG,
         env::AMI_DESCRIPTION_MARKER,
         env::ASG_TAG,
         env::KEEP_VERSIONS,
         env::CONCURRENCY,
+        env::IMAGE_TAG,
+        env::MIN_IMAGE_AGE,
         env::DRY_RUN,
     ];
     let rows: Vec<&str> = readme
@@ -228,4 +231,17 @@ fn the_readme_links_the_settings_table_instead_of_copying_it() {
             "docs/configuration.md has no settings row for {setting}"
         );
     }
+}
+
+#[test]
+fn every_template_tag_has_its_row_in_the_configuration_doc() {
+    let configuration = read("docs/configuration.md");
+    let missing: Vec<&str> = ami_reconciler::model::template_tags::ALL
+        .into_iter()
+        .filter(|tag| !has_row(&configuration, tag))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "docs/configuration.md has no template tag row for {missing:?}"
+    );
 }

@@ -44,6 +44,19 @@ impl<'a> Account<'a> {
         .await
     }
 
+    /// Registers an image built by hand (no backup marker) of an architecture.
+    pub async fn golden(&self, name: &str, n: i64, architecture: &str) -> String {
+        self.register(
+            self.ec2
+                .register_image()
+                .name(name)
+                .description("golden image built by Packer")
+                .architecture(aws_sdk_ec2::types::ArchitectureValues::from(architecture)),
+            n,
+        )
+        .await
+    }
+
     /// Registers a DLM-like backup of a policy's lineage from day `n`: the
     /// `aws:dlm:lifecycle-policy-id` tag DLM puts on its images, and an
     /// architecture.
