@@ -389,3 +389,56 @@ async fn no_tagged_template_is_a_warning_and_no_change() {
     assert_eq!(moto.mutating_calls(), Vec::<String>::new());
     assert_eq!(report.exit_code(), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_image_query_serves_templates_with_different_markers_and_lineage_keys() {
+    // GIVEN a web fleet of DLM backups, and an api fleet whose images carry
+    // another marker and are tagged by a key of their own
+    let moto = Moto::start();
+    let account = moto.account().await;
+    let web_old = account.backup_of("policy-web", 1, "x86_64").await;
+    let web_new = account.backup_of("policy-web", 2, "x86_64").await;
+    let api_old = account
+        .image("api-1", "nightly API_SNAPSHOT of api", 1)
+        .await;
+    let api_new = account
+        .image("api-2", "nightly API_SNAPSHOT of api", 2)
+        .await;
+    for image in [&api_old, &api_new] {
+        account.tag_image(image, "team", "api").await;
+    }
+    let web = fleet_template(&account, "web", &web_old, "policy-web").await;
+    let api = account
+        .tagged_template(
+            "api",
+            &api_old,
+            &[
+                MANAGED,
+                ("ami-reconciler:image-tag", "team=api"),
+                ("ami-reconciler:marker", "API_SNAPSHOT"),
+            ],
+        )
+        .await;
+
+    // WHEN it applies
+    let report = run(&moto.clients().await, &tag_mode(|raw| raw), false)
+        .await
+        .unwrap();
+
+    // THEN each template has its own newest image, read in one DescribeImages
+    assert_eq!(report.exit_code(), 0, "{}", report.to_text());
+    assert_eq!(
+        account.version_data(&web, "2").await.image_id(),
+        Some(web_new.as_str())
+    );
+    assert_eq!(
+        account.version_data(&api, "2").await.image_id(),
+        Some(api_new.as_str())
+    );
+    let image_reads = moto
+        .calls()
+        .into_iter()
+        .filter(|c| c.action == "DescribeImages")
+        .count();
+    assert_eq!(image_reads, 1);
+}

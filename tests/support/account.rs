@@ -115,15 +115,15 @@ impl<'a> Account<'a> {
 
     /// Tags an image `ami-reconciler:skip=true`.
     pub async fn skip(&self, image: &str) {
+        self.tag_image(image, "ami-reconciler:skip", "true").await;
+    }
+
+    /// Tags an image `key=value`.
+    pub async fn tag_image(&self, image: &str, key: &str, value: &str) {
         self.ec2
             .create_tags()
             .resources(image)
-            .tags(
-                Tag::builder()
-                    .key("ami-reconciler:skip")
-                    .value("true")
-                    .build(),
-            )
+            .tags(Tag::builder().key(key).value(value).build())
             .send()
             .await
             .unwrap();
