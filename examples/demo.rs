@@ -96,7 +96,12 @@ async fn main() {
         account.parameter(PARAMETER, &template).await;
         println!("  SSM parameter {PARAMETER} = {template}");
         for command in ["plan", "apply", "plan"] {
-            run_cli(&moto, command, ("LAUNCH_TEMPLATE_PARAMETER", PARAMETER), json);
+            run_cli(
+                &moto,
+                command,
+                ("LAUNCH_TEMPLATE_PARAMETER", PARAMETER),
+                json,
+            );
         }
         return;
     }

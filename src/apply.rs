@@ -10,9 +10,10 @@ use tracing::{debug, info, instrument, warn};
 
 use crate::clients::{Clients, OPERATION_TIMEOUT};
 use crate::error::AwsError;
+use crate::model::group_tags;
 use crate::plan::{
-    Change, CreateVersion, Created, DeleteVersions, Plan, Reliance, SetDefaultVersion, UpdateGroup,
-    VersionTarget, client_token, restore_description,
+    Change, CreateVersion, Created, DeleteVersions, Plan, Reliance, SetDefaultVersion,
+    StartInstanceRefresh, UpdateGroup, VersionTarget, client_token, restore_description,
 };
 use crate::report::{Applied, Failed, Skipped, TemplateReport};
 use crate::warning::{Warning, join};
@@ -51,13 +52,16 @@ pub async fn apply(
         default_failed: false,
         failed_groups: BTreeSet::new(),
     };
-    // Each kind relies on the ones before it: versions, default, groups, prune.
-    let (mut creates, mut defaults, mut updates, mut deletes) = (vec![], vec![], vec![], vec![]);
+    // Each kind relies on the ones before it: versions, default, groups,
+    // refreshes, prune.
+    let (mut creates, mut defaults, mut updates, mut refreshes, mut deletes) =
+        (vec![], vec![], vec![], vec![], vec![]);
     for change in &changes {
         match change {
             Change::CreateVersion(c) => creates.push(c),
             Change::SetDefaultVersion(c) => defaults.push(c),
             Change::UpdateGroup(c) => updates.push(c),
+            Change::StartInstanceRefresh(c) => refreshes.push(c),
             Change::DeleteVersions(c) => deletes.push(c),
         }
     }
@@ -69,10 +73,45 @@ pub async fn apply(
     }
     run.update_groups(clients, updates, concurrency.max(1))
         .await;
+    run.start_refreshes(clients, refreshes, concurrency.max(1))
+        .await;
     for change in deletes {
         run.delete_versions(clients, change).await;
     }
     run.report
+}
+
+/// What became of one refresh.
+enum RefreshOutcome {
+    /// Started, with this id.
+    Started(String),
+    /// The tag could not be written: nothing was started.
+    NotRecorded(AwsError),
+    /// AWS refused the start; `restored` tells whether the tag is as before.
+    Refused { error: AwsError, restored: bool },
+}
+
+async fn start_refresh(clients: &Clients, change: &StartInstanceRefresh) -> RefreshOutcome {
+    let client = &clients.autoscaling;
+    let tag = group_tags::ROLLOUT_IMAGE;
+    if let Err(err) = autoscaling::tag_group(client, &change.group, tag, &change.image).await {
+        return RefreshOutcome::NotRecorded(err);
+    }
+    match autoscaling::start_refresh(client, &change.group, &change.template, &change.preferences)
+        .await
+    {
+        Ok(id) => RefreshOutcome::Started(id),
+        Err(error) => {
+            let restore = match &change.previous_rollout_image {
+                Some(previous) => autoscaling::tag_group(client, &change.group, tag, previous).await,
+                None => autoscaling::untag_group(client, &change.group, tag).await,
+            };
+            RefreshOutcome::Refused {
+                error,
+                restored: restore.is_ok(),
+            }
+        }
+    }
 }
 
 /// What happened so far in this run: the report, and the facts later changes
@@ -382,6 +421,63 @@ impl Outcomes {
                 Some(Err(err)) => {
                     self.failed_groups.insert(change.group.clone());
                     self.failed(Change::UpdateGroup(change.clone()), err);
+                }
+            }
+        }
+    }
+
+    /// Each refresh: first the group's `ami-reconciler:rollout-image` tag
+    /// names the image, then the refresh starts. Recorded first, so that a
+    /// refresh that starts is always remembered: a later run never starts
+    /// it again for the same image (no loops), also after AWS forgets the
+    /// refresh. When the start fails, the tag is put back as it was.
+    async fn start_refreshes(
+        &mut self,
+        clients: &Clients,
+        changes: Vec<&StartInstanceRefresh>,
+        concurrency: usize,
+    ) {
+        let created = self.created.is_some();
+        let mut ready = Vec::new();
+        for change in changes {
+            let change_ = Change::StartInstanceRefresh(change.clone());
+            if change.relies_on_created && !created {
+                self.skipped(change_, "the new version was not created");
+            } else if change.relies_on_update && self.failed_groups.contains(&change.group) {
+                self.skipped(change_, "the group's move to $Latest failed");
+            } else {
+                ready.push(change);
+            }
+        }
+        let writes_until = self.writes_until;
+        let mut results: Vec<(&StartInstanceRefresh, Option<RefreshOutcome>)> =
+            stream::iter(ready)
+                .map(|change| async move {
+                    if writes_until.is_some_and(|at| Instant::now() >= at) {
+                        return (change, None);
+                    }
+                    (change, Some(start_refresh(clients, change).await))
+                })
+                .buffer_unordered(concurrency)
+                .collect()
+                .await;
+        results.sort_by(|(a, _), (b, _)| a.group.cmp(&b.group));
+        for (change, outcome) in results {
+            let change_ = Change::StartInstanceRefresh(change.clone());
+            match outcome {
+                None => self.skipped(change_, DEADLINE_REACHED),
+                Some(RefreshOutcome::Started(id)) => {
+                    self.applied(change_, format!("started instance refresh {id}"))
+                }
+                Some(RefreshOutcome::NotRecorded(err)) => self.failed(change_, err),
+                Some(RefreshOutcome::Refused { error, restored }) => {
+                    if !restored {
+                        self.report.warnings.push(Warning::RolloutTagNotRestored {
+                            group: change.group.clone(),
+                            image: change.image.clone(),
+                        });
+                    }
+                    self.failed(change_, error);
                 }
             }
         }

@@ -4,13 +4,15 @@
 
 use aws_sdk_autoscaling::Client;
 use aws_sdk_autoscaling::types::{
-    AutoScalingGroup, Filter, LaunchTemplate, LaunchTemplateOverrides, LaunchTemplateSpecification,
-    MixedInstancesPolicy,
+    AutoScalingGroup, DesiredConfiguration, Filter, LaunchTemplate, LaunchTemplateOverrides,
+    LaunchTemplateSpecification, LifecycleState, MixedInstancesPolicy, RefreshPreferences,
+    RefreshStrategy, Tag as AsgTag,
 };
 
 use crate::error::AwsError;
 use crate::model::{
-    DELETE_IN_PROGRESS, Group, GroupLaunch, LaunchSource, MixedTemplate, Override, Tag, TemplateRef,
+    DELETE_IN_PROGRESS, Group, GroupLaunch, LaunchSource, MixedTemplate, Override, Refresh,
+    RollingPreferences, Tag, TemplateRef,
 };
 
 /// Largest page `DescribeAutoScalingGroups` returns.
@@ -113,8 +115,131 @@ impl From<&AutoScalingGroup> for Group {
                 .to_owned(),
             launch,
             being_deleted: group.status() == Some(DELETE_IN_PROGRESS),
+            tags: group
+                .tags()
+                .iter()
+                .filter_map(|t| {
+                    Some((
+                        t.key()?.to_owned(),
+                        t.value().unwrap_or_default().to_owned(),
+                    ))
+                })
+                .collect(),
+            desired_capacity: group.desired_capacity().unwrap_or_default(),
+            in_service: group
+                .instances()
+                .iter()
+                .filter(|i| i.lifecycle_state() == Some(&LifecycleState::InService))
+                .filter_map(|i| i.instance_id().map(str::to_owned))
+                .collect(),
         }
     }
+}
+
+/// Largest page of `DescribeInstanceRefreshes`.
+const REFRESH_PAGE: i32 = 100;
+
+/// The group's instance refreshes AWS still describes (six weeks), newest
+/// first.
+pub async fn describe_refreshes(client: &Client, group: &str) -> Result<Vec<Refresh>, AwsError> {
+    let mut refreshes = Vec::new();
+    let mut token = None;
+    loop {
+        let page = client
+            .describe_instance_refreshes()
+            .auto_scaling_group_name(group)
+            .max_records(REFRESH_PAGE)
+            .set_next_token(token)
+            .send()
+            .await?;
+        for r in page.instance_refreshes() {
+            refreshes.push(Refresh {
+                id: r.instance_refresh_id().unwrap_or_default().to_owned(),
+                status: r.status().map(|s| s.as_str().to_owned()).unwrap_or_default(),
+                start_time: r.start_time().and_then(|t| {
+                    chrono::DateTime::from_timestamp(t.secs(), t.subsec_nanos())
+                }),
+            });
+        }
+        token = page.next_token().map(str::to_owned);
+        if token.is_none() {
+            break;
+        }
+    }
+    refreshes.sort_by_key(|r| std::cmp::Reverse(r.start_time));
+    Ok(refreshes)
+}
+
+/// Starts the refresh; returns its id. The desired configuration is the
+/// template at `$Latest`: on success AWS writes it onto the group, which
+/// therefore stays on `$Latest` (a version number would pin the group).
+pub async fn start_refresh(
+    client: &Client,
+    group: &str,
+    template: &TemplateRef,
+    rolling: &RollingPreferences,
+) -> Result<String, AwsError> {
+    let preferences = RefreshPreferences::builder()
+        .skip_matching(true)
+        .min_healthy_percentage(rolling.min_healthy_percentage)
+        .set_max_healthy_percentage(rolling.max_healthy_percentage)
+        .set_checkpoint_percentages(
+            (!rolling.checkpoint_percentages.is_empty())
+                .then(|| rolling.checkpoint_percentages.clone()),
+        )
+        .set_checkpoint_delay(
+            rolling
+                .checkpoint_delay_seconds
+                .and_then(|s| i32::try_from(s).ok()),
+        )
+        .build();
+    let out = client
+        .start_instance_refresh()
+        .auto_scaling_group_name(group)
+        .strategy(RefreshStrategy::Rolling)
+        .desired_configuration(
+            DesiredConfiguration::builder()
+                .launch_template(to_spec(template))
+                .build(),
+        )
+        .preferences(preferences)
+        .send()
+        .await?;
+    Ok(out.instance_refresh_id().unwrap_or_default().to_owned())
+}
+
+/// Sets one tag of a group (not propagated to instances).
+pub async fn tag_group(client: &Client, group: &str, key: &str, value: &str) -> Result<(), AwsError> {
+    client
+        .create_or_update_tags()
+        .tags(
+            AsgTag::builder()
+                .resource_id(group)
+                .resource_type("auto-scaling-group")
+                .key(key)
+                .value(value)
+                .propagate_at_launch(false)
+                .build(),
+        )
+        .send()
+        .await?;
+    Ok(())
+}
+
+/// Removes one tag of a group.
+pub async fn untag_group(client: &Client, group: &str, key: &str) -> Result<(), AwsError> {
+    client
+        .delete_tags()
+        .tags(
+            AsgTag::builder()
+                .resource_id(group)
+                .resource_type("auto-scaling-group")
+                .key(key)
+                .build(),
+        )
+        .send()
+        .await?;
+    Ok(())
 }
 
 /// Sets what a group launches from. A mixed instances policy is sent as its

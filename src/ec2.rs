@@ -288,6 +288,42 @@ pub async fn describe_backups(
     Ok(backups)
 }
 
+/// Instance ids per `DescribeInstances` call. The `instance-id` filter is
+/// used, not `InstanceIds`: an id terminated since the group was read would
+/// fail the whole call ("If you specify an instance ID that is not valid,
+/// an error is returned"), a filter value only matches nothing. The
+/// reference names no limit on filter values; 200 is our bound.
+pub const INSTANCE_BATCH: usize = 200;
+
+/// The `ImageId` of each of these instances that EC2 still describes.
+pub async fn describe_instance_images(
+    client: &Client,
+    ids: &[String],
+) -> Result<BTreeMap<String, String>, AwsError> {
+    let mut images = BTreeMap::new();
+    for batch in ids.chunks(INSTANCE_BATCH) {
+        let mut pages = client
+            .describe_instances()
+            .filters(
+                Filter::builder()
+                    .name("instance-id")
+                    .set_values(Some(batch.to_vec()))
+                    .build(),
+            )
+            .max_results(1000)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            for instance in page?.reservations().iter().flat_map(|r| r.instances()) {
+                if let (Some(id), Some(image)) = (instance.instance_id(), instance.image_id()) {
+                    images.insert(id.to_owned(), image.to_owned());
+                }
+            }
+        }
+    }
+    Ok(images)
+}
+
 /// Reads one image by id; `None` when EC2 no longer knows it. `account` is the
 /// owner id of the account's own images, when known.
 pub async fn describe_image(

@@ -12,7 +12,7 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Map, Value, json};
 
-use crate::report::{Report, TemplateReport};
+use crate::report::{RefreshCounts, Report, TemplateReport};
 
 /// The CloudWatch namespace of every metric.
 pub const NAMESPACE: &str = "AmiReconciler";
@@ -26,6 +26,12 @@ pub const DRIFT: &str = "Drift";
 pub const APPLIED: &str = "Applied";
 /// Changes that failed in this run.
 pub const FAILED: &str = "Failed";
+/// Instance refreshes this run started (rolling groups).
+pub const REFRESHES_STARTED: &str = "RefreshesStarted";
+/// Instance refreshes found running.
+pub const REFRESHES_RUNNING: &str = "RefreshesRunning";
+/// Instance refreshes refused, or over with instances left on older images.
+pub const REFRESHES_FAILED: &str = "RefreshesFailed";
 /// The line's `level` for Lambda's log-level filter: it passes an
 /// `ApplicationLogLevel` of up to WARN. ERROR or FATAL would still drop it
 /// (and fire the stale-backup alarm); a higher level here would mark a
@@ -41,6 +47,8 @@ struct Figures {
     drift: usize,
     applied: usize,
     failed: usize,
+    /// The run's line only.
+    refreshes: Option<RefreshCounts>,
 }
 
 /// The EMF document of a run's totals under one `FunctionName` dimension:
@@ -52,6 +60,7 @@ pub fn emf(report: &Report, timestamp: DateTime<Utc>, function_name: &str) -> Va
         drift: report.changes.len(),
         applied: report.applied.len(),
         failed: report.failed.len(),
+        refreshes: Some(report.refreshes),
     };
     let mut doc = document(&figures, timestamp, &[(DIMENSION, function_name)]);
     doc.insert(TEMPLATE_DIMENSION.into(), json!(report.template_id));
@@ -73,6 +82,7 @@ pub fn emf_template(
         drift: template.changes.len(),
         applied: template.applied.len(),
         failed: template.failed.len(),
+        refreshes: None,
     };
     let mut doc = document(
         &figures,
@@ -100,6 +110,11 @@ fn document(
     values.push((DRIFT, "Count", json!(figures.drift)));
     values.push((APPLIED, "Count", json!(figures.applied)));
     values.push((FAILED, "Count", json!(figures.failed)));
+    if let Some(r) = figures.refreshes {
+        values.push((REFRESHES_STARTED, "Count", json!(r.started)));
+        values.push((REFRESHES_RUNNING, "Count", json!(r.running)));
+        values.push((REFRESHES_FAILED, "Count", json!(r.failed)));
+    }
 
     let definitions: Vec<Value> = values
         .iter()
@@ -233,7 +248,15 @@ mod tests {
         assert_eq!(doc[FAILED], 1);
         assert_eq!(
             metric_names(&doc),
-            [NEWEST_BACKUP_AGE_HOURS, DRIFT, APPLIED, FAILED]
+            [
+                NEWEST_BACKUP_AGE_HOURS,
+                DRIFT,
+                APPLIED,
+                FAILED,
+                REFRESHES_STARTED,
+                REFRESHES_RUNNING,
+                REFRESHES_FAILED
+            ]
         );
     }
 
@@ -262,7 +285,17 @@ mod tests {
         let doc = emf(&report, at(3), "reconciler");
 
         assert!(doc.get(NEWEST_BACKUP_AGE_HOURS).is_none());
-        assert_eq!(metric_names(&doc), [DRIFT, APPLIED, FAILED]);
+        assert_eq!(
+            metric_names(&doc),
+            [
+                DRIFT,
+                APPLIED,
+                FAILED,
+                REFRESHES_STARTED,
+                REFRESHES_RUNNING,
+                REFRESHES_FAILED
+            ]
+        );
     }
 
     #[test]

@@ -27,6 +27,69 @@ pub mod template_tags {
     pub const ALL: [&str; 4] = [IMAGE_TAG, MARKER, KEEP_VERSIONS, MIN_IMAGE_AGE];
 }
 
+/// The tags through which a managed group asks for, tunes and records
+/// rollouts of new images to its running instances (instance refreshes).
+pub mod group_tags {
+    /// `rolling` opts the group in.
+    pub const ROLLOUT: &str = "ami-reconciler:rollout";
+    /// The value of [`ROLLOUT`] that opts in.
+    pub const ROLLING: &str = "rolling";
+    /// `MinHealthyPercentage`, 0 to 100 (default 90).
+    pub const MIN_HEALTHY: &str = "ami-reconciler:min-healthy";
+    /// `CheckpointPercentages`, ascending, e.g. `25,50,100`.
+    pub const CHECKPOINTS: &str = "ami-reconciler:checkpoints";
+    /// `CheckpointDelay`, as an age (`30m`, `1h`), at most 2 days.
+    pub const CHECKPOINT_DELAY: &str = "ami-reconciler:checkpoint-delay";
+    /// Written by the reconciler: the image of the last refresh it started.
+    /// Remove it to let a failed image be rolled out again.
+    pub const ROLLOUT_IMAGE: &str = "ami-reconciler:rollout-image";
+}
+
+/// The preferences of an instance refresh the reconciler starts (always
+/// `Rolling`, with `SkipMatching`; the warm-up is the group's own).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RollingPreferences {
+    /// `MinHealthyPercentage`.
+    pub min_healthy_percentage: i32,
+    /// `MaxHealthyPercentage`: 200 for a one-instance group, which then
+    /// launches the new instance before it terminates the old one.
+    pub max_healthy_percentage: Option<i32>,
+    /// `CheckpointPercentages`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub checkpoint_percentages: Vec<i32>,
+    /// `CheckpointDelay`, seconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checkpoint_delay_seconds: Option<i64>,
+}
+
+/// An instance refresh as `DescribeInstanceRefreshes` reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Refresh {
+    /// `InstanceRefreshId`.
+    pub id: String,
+    /// `Status`.
+    pub status: String,
+    /// `StartTime`.
+    pub start_time: Option<DateTime<Utc>>,
+}
+
+impl Refresh {
+    /// Statuses of a refresh that is not over: AWS refuses another one
+    /// meanwhile (`InstanceRefreshInProgress`).
+    pub const ACTIVE: [&str; 5] = [
+        "Pending",
+        "InProgress",
+        "Cancelling",
+        "RollbackInProgress",
+        "Baking",
+    ];
+
+    /// True while the refresh is not over.
+    pub fn is_active(&self) -> bool {
+        Self::ACTIVE.contains(&self.status.as_str())
+    }
+}
+
 /// An Amazon Machine Image as far as the reconciler cares.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Image {
@@ -337,12 +400,24 @@ pub struct Group {
     pub launch: LaunchSource,
     /// `Status` is `Delete in progress`: AWS refuses any update.
     pub being_deleted: bool,
+    /// All its tags.
+    pub tags: BTreeMap<String, String>,
+    /// `DesiredCapacity`.
+    pub desired_capacity: i32,
+    /// Its instances whose `LifecycleState` is `InService`, by id.
+    pub in_service: Vec<String>,
 }
 
 /// The `Status` of a group that is being deleted.
 pub const DELETE_IN_PROGRESS: &str = "Delete in progress";
 
 impl Group {
+    /// True when the group asks for rolling rollouts
+    /// (`ami-reconciler:rollout=rolling`).
+    pub fn is_rolling(&self) -> bool {
+        self.tags.get(group_tags::ROLLOUT).map(String::as_str) == Some(group_tags::ROLLING)
+    }
+
     /// The reference the group launches from (plain, or its mixed
     /// instances policy's), if it uses a launch template.
     pub fn launch_ref(&self) -> Option<&TemplateRef> {
@@ -404,4 +479,9 @@ pub struct State {
     /// Groups without the managed tag, read only when a deletion could be
     /// planned (their references protect versions); `None` when not read.
     pub other_groups: Option<Vec<Group>>,
+    /// The `ImageId` of each in-service instance of the rolling groups.
+    pub instance_images: BTreeMap<String, String>,
+    /// The refreshes of the rolling groups that may need one, newest first;
+    /// a group not listed was not read.
+    pub refreshes: BTreeMap<String, Vec<Refresh>>,
 }

@@ -8,8 +8,9 @@ use tracing::instrument;
 use crate::clients::Clients;
 use crate::ec2::{BackupQuery, Backups};
 use crate::error::{Error, Result, error_chain};
-use crate::model::{CurrentImage, DiscoveredTemplate, Group, State, Tag, Template};
-use crate::plan::{Observation, Observed, may_delete, template_settings};
+use crate::error::AwsError;
+use crate::model::{CurrentImage, DiscoveredTemplate, Group, Refresh, State, Tag, Template};
+use crate::plan::{Observation, Observed, may_delete, refresh_candidates, template_settings};
 use crate::settings::{Settings, TemplateSource};
 use crate::warning::Warning;
 use crate::{autoscaling, ec2, ssm};
@@ -54,10 +55,13 @@ async fn observe_one(
             // The clock is read here, with the state, never in plan().
             observed_at: chrono::Utc::now(),
             other_groups: None,
+            instance_images: BTreeMap::new(),
+            refreshes: BTreeMap::new(),
         },
         settings.clone(),
     )];
     read_other_groups(clients, &mut states).await?;
+    let warnings = read_rollouts(clients, &mut states, settings.concurrency).await;
     Ok(Observed {
         templates: states
             .into_iter()
@@ -65,6 +69,7 @@ async fn observe_one(
             .collect(),
         stray_groups: Vec::new(),
         discovery_tag: None,
+        warnings,
     })
 }
 
@@ -151,6 +156,8 @@ async fn observe_tagged(clients: &Clients, settings: &Settings, tag: &Tag) -> Re
                         .collect(),
                     observed_at,
                     other_groups: None,
+                    instance_images: BTreeMap::new(),
+                    refreshes: BTreeMap::new(),
                 },
                 own,
             )),
@@ -165,6 +172,7 @@ async fn observe_tagged(clients: &Clients, settings: &Settings, tag: &Tag) -> Re
         }
     }
     read_other_groups(clients, &mut states).await?;
+    let warnings = read_rollouts(clients, &mut states, settings.concurrency).await;
     let mut observations: Vec<Observation> = states
         .into_iter()
         .map(|(state, settings)| Observation::Ready { state, settings })
@@ -175,6 +183,7 @@ async fn observe_tagged(clients: &Clients, settings: &Settings, tag: &Tag) -> Re
         templates: observations,
         stray_groups,
         discovery_tag: Some(tag.clone()),
+        warnings,
     })
 }
 
@@ -278,4 +287,90 @@ async fn read_other_groups(clients: &Clients, states: &mut [(State, Settings)]) 
         );
     }
     Ok(())
+}
+
+/// What rollouts need, read only for groups tagged
+/// `ami-reconciler:rollout=rolling` (others add no call): the image of each
+/// in-service instance (`DescribeInstances`, one call per 200 instances of
+/// all templates together), then the refreshes of each rolling group whose
+/// instances do not all run the rollout image (`DescribeInstanceRefreshes`,
+/// one call per such group, `concurrency` at a time). A failed read stops
+/// rollouts for this run, with a warning, and nothing else.
+async fn read_rollouts(
+    clients: &Clients,
+    states: &mut [(State, Settings)],
+    concurrency: usize,
+) -> Vec<Warning> {
+    let rolling: Vec<&Group> = states
+        .iter()
+        .flat_map(|(s, _)| s.managed_groups.iter().filter(|g| g.is_rolling()))
+        .collect();
+    let ids: Vec<String> = rolling
+        .iter()
+        .flat_map(|g| g.in_service.iter().cloned())
+        .collect();
+    if ids.is_empty() {
+        return Vec::new();
+    }
+    let names: Vec<String> = rolling.iter().map(|g| g.name.clone()).collect();
+    let not_read = |error: String| {
+        vec![Warning::RolloutNotRead {
+            groups: names.clone(),
+            error,
+        }]
+    };
+    let images = match ec2::describe_instance_images(&clients.ec2, &ids).await {
+        Ok(images) => images,
+        Err(err) => {
+            return not_read(format!(
+                "failed to describe instances: {}",
+                err.at(clients.endpoint())
+            ));
+        }
+    };
+    for (state, _) in states.iter_mut() {
+        state.instance_images = state
+            .managed_groups
+            .iter()
+            .filter(|g| g.is_rolling())
+            .flat_map(|g| &g.in_service)
+            .filter_map(|id| Some((id.clone(), images.get(id)?.clone())))
+            .collect();
+    }
+    let wanted: Vec<(usize, String)> = states
+        .iter()
+        .enumerate()
+        .flat_map(|(i, (state, settings))| {
+            refresh_candidates(state, settings)
+                .into_iter()
+                .map(move |g| (i, g))
+        })
+        .collect();
+    let read: Vec<(usize, String, Result<Vec<Refresh>, AwsError>)> = stream::iter(wanted)
+        .map(|(i, group)| async move {
+            let result = autoscaling::describe_refreshes(&clients.autoscaling, &group).await;
+            (i, group, result)
+        })
+        .buffer_unordered(concurrency.max(1))
+        .collect()
+        .await;
+    for (i, group, result) in read {
+        match result {
+            Ok(refreshes) => {
+                states[i].0.refreshes.insert(group, refreshes);
+            }
+            Err(err) => {
+                // Without every candidate's refreshes none is started: one
+                // read that failed must not look like "no refresh running".
+                for (state, _) in states.iter_mut() {
+                    state.refreshes.clear();
+                }
+                return not_read(format!(
+                    "failed to describe the instance refreshes of {group}: {}",
+                    err.at(clients.endpoint())
+                ));
+            }
+        }
+    }
+    Vec::new()
 }

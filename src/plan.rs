@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use crate::model::{
     BlockDevice, CurrentImage, DiscoveredTemplate, Group, GroupLaunch, Image, LATEST, LaunchSource,
-    SKIP_TAG_KEY, State, Tag, Template, TemplateRef,
+    RollingPreferences, SKIP_TAG_KEY, State, Tag, Template, TemplateRef, group_tags,
 };
 use crate::settings::Settings;
 use crate::warning::{Warning, join};
@@ -77,6 +77,8 @@ pub enum Change {
     SetDefaultVersion(SetDefaultVersion),
     /// Make a managed group use `$Latest`.
     UpdateGroup(UpdateGroup),
+    /// Replace a rolling group's instances that run an older image.
+    StartInstanceRefresh(StartInstanceRefresh),
     /// Delete old versions.
     DeleteVersions(DeleteVersions),
 }
@@ -142,6 +144,41 @@ pub struct UpdateGroup {
     pub relies_on_created: bool,
 }
 
+/// Start an instance refresh of a rolling group (`ami-reconciler:rollout=rolling`)
+/// whose in-service instances do not all run `image`. The desired
+/// configuration is the group's template at `$Latest`, so the group stays on
+/// `$Latest` when the refresh succeeds; instances already on the image stay
+/// (`SkipMatching`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StartInstanceRefresh {
+    /// `AutoScalingGroupName`.
+    pub group: String,
+    /// The template the group launches from, at `$Latest`.
+    #[serde(skip)]
+    pub template: TemplateRef,
+    /// The image `$Latest` has after this run: what the refresh rolls out.
+    pub image: String,
+    /// In-service instances on another image, of `in_service`.
+    pub outdated: usize,
+    /// In-service instances.
+    pub in_service: usize,
+    /// How instances are replaced.
+    #[serde(flatten)]
+    pub preferences: RollingPreferences,
+    /// Why.
+    pub reason: String,
+    /// The group's `ami-reconciler:rollout-image` before this run: restored
+    /// if the start fails.
+    #[serde(skip)]
+    pub previous_rollout_image: Option<String>,
+    /// The image is the version this run creates.
+    #[serde(skip)]
+    pub relies_on_created: bool,
+    /// The group reaches `$Latest` by this run's update.
+    #[serde(skip)]
+    pub relies_on_update: bool,
+}
+
 /// Delete old versions.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DeleteVersions {
@@ -199,8 +236,18 @@ impl Change {
             Change::CreateVersion(_) => "create_version",
             Change::SetDefaultVersion(_) => "set_default_version",
             Change::UpdateGroup(_) => "update_group",
+            Change::StartInstanceRefresh(_) => "start_instance_refresh",
             Change::DeleteVersions(_) => "delete_versions",
         }
+    }
+
+    /// True when the change writes to the launch template (the writes the
+    /// template's `ami-reconciler:managed` tag must allow).
+    pub fn writes_template(&self) -> bool {
+        matches!(
+            self,
+            Change::CreateVersion(_) | Change::SetDefaultVersion(_) | Change::DeleteVersions(_)
+        )
     }
 
     /// What the change acts on: a template id or a group name.
@@ -210,6 +257,7 @@ impl Change {
             Change::SetDefaultVersion(c) => &c.template_id,
             Change::DeleteVersions(c) => &c.template_id,
             Change::UpdateGroup(c) => &c.group,
+            Change::StartInstanceRefresh(c) => &c.group,
         }
     }
 }
@@ -237,6 +285,8 @@ pub struct Observed {
     pub stray_groups: Vec<Group>,
     /// The discovery tag, in tag mode.
     pub discovery_tag: Option<Tag>,
+    /// What observe could not read and the run goes on without.
+    pub warnings: Vec<Warning>,
 }
 
 /// One managed template as observed.
@@ -330,7 +380,7 @@ pub fn plan_run(observed: &Observed, settings: &Settings) -> RunPlan {
             },
         })
         .collect();
-    let mut warnings = Vec::new();
+    let mut warnings = observed.warnings.clone();
     if let (Some(tag), true) = (&observed.discovery_tag, observed.templates.is_empty()) {
         warnings.push(Warning::NoTemplateTagged { tag: tag.clone() });
     }
@@ -391,6 +441,7 @@ pub fn plan(state: &State, settings: &Settings) -> Plan {
         }
     });
     let creates = create.is_some();
+    let create_image = create.as_ref().map(|c| c.to_image.clone());
     changes.extend(create.map(Change::CreateVersion));
 
     let switch = default_switch(template.default_version, latest_number, creates);
@@ -419,6 +470,24 @@ pub fn plan(state: &State, settings: &Settings) -> Plan {
         }
     }
 
+    let target = rollout_image(state, settings, create_image.as_deref());
+    let mut rolling: Vec<&Group> = state
+        .managed_groups
+        .iter()
+        .filter(|g| g.is_rolling())
+        .collect();
+    rolling.sort_by(|a, b| a.name.cmp(&b.name));
+    for group in rolling {
+        match rollout(group, state, target, moving.contains(group.name.as_str())) {
+            Rollout::Nothing => {}
+            Rollout::Warn(warning) => warnings.push(warning),
+            Rollout::Start(mut change) => {
+                change.relies_on_created = creates;
+                changes.push(Change::StartInstanceRefresh(change));
+            }
+        }
+    }
+
     let window = KeepWindow {
         keep: settings.keep_versions as usize,
         creates,
@@ -441,6 +510,214 @@ pub fn plan(state: &State, settings: &Settings) -> Plan {
         warnings,
     }
 }
+
+/// The image a rollout converges instances to: the image `$Latest` has after
+/// this run, when it is a backup the rules admit now (the soak time holds
+/// for rollouts too). `None`: nothing is rolled out.
+fn rollout_image<'s>(state: &'s State, settings: &Settings, created: Option<&'s str>) -> Option<&'s str> {
+    if created.is_some() {
+        return created;
+    }
+    match &state.current_image {
+        CurrentImage::Found(image) if Eligibility::of(state, settings).admits(image) => {
+            Some(&image.id)
+        }
+        _ => None,
+    }
+}
+
+/// What a rolling group needs.
+enum Rollout {
+    Nothing,
+    Warn(Warning),
+    Start(StartInstanceRefresh),
+}
+
+/// The rolling groups whose instances do not all run the rollout image:
+/// `observe` reads their refreshes, and only theirs.
+pub fn refresh_candidates(state: &State, settings: &Settings) -> Vec<String> {
+    let p = plan(state, settings);
+    let created = p.changes.iter().find_map(|c| match c {
+        Change::CreateVersion(c) => Some(c.to_image.as_str()),
+        _ => None,
+    });
+    let Some(target) = rollout_image(state, settings, created) else {
+        return Vec::new();
+    };
+    state
+        .managed_groups
+        .iter()
+        .filter(|g| g.is_rolling() && outdated(g, state, target) > 0)
+        .map(|g| g.name.clone())
+        .collect()
+}
+
+/// In-service instances known to run another image than `target`. An
+/// instance whose image was not read (gone since the group was read) counts
+/// for neither side.
+fn outdated(group: &Group, state: &State, target: &str) -> usize {
+    group
+        .in_service
+        .iter()
+        .filter_map(|id| state.instance_images.get(id))
+        .filter(|image| image.as_str() != target)
+        .count()
+}
+
+fn rollout(group: &Group, state: &State, target: Option<&str>, moving: bool) -> Rollout {
+    let Some(target) = target else {
+        return Rollout::Nothing;
+    };
+    if group.being_deleted {
+        return Rollout::Nothing;
+    }
+    let spec = match &group.launch {
+        LaunchSource::Template(spec) if spec.points_at(&state.template) => spec,
+        LaunchSource::Mixed(_) => {
+            return Rollout::Warn(Warning::RolloutUnsupported {
+                group: group.name.clone(),
+            });
+        }
+        _ => return Rollout::Nothing,
+    };
+    // Only a group on $Latest (now, or by this run) follows the template.
+    if !spec.is_latest() && !moving {
+        return Rollout::Nothing;
+    }
+    let outdated = outdated(group, state, target);
+    if outdated == 0 {
+        return Rollout::Nothing;
+    }
+    let preferences = match RolloutPreferences::of(group) {
+        Ok(p) => p,
+        Err(warning) => return Rollout::Warn(warning),
+    };
+    let Some(refreshes) = state.refreshes.get(&group.name) else {
+        // Not read: nothing is decided without the group's refreshes.
+        return Rollout::Nothing;
+    };
+    if let Some(active) = refreshes.iter().find(|r| r.is_active()) {
+        return Rollout::Warn(Warning::RolloutRunning {
+            group: group.name.clone(),
+            refresh: active.id.clone(),
+            status: active.status.clone(),
+            outdated,
+        });
+    }
+    let recorded = group.tags.get(group_tags::ROLLOUT_IMAGE);
+    if recorded.map(String::as_str) == Some(target) {
+        // A refresh for this image was started and is over, yet instances
+        // still run older images: never start it again (no loops).
+        return Rollout::Warn(Warning::RolloutStopped {
+            group: group.name.clone(),
+            image: target.to_owned(),
+            last_status: refreshes.first().map(|r| r.status.clone()),
+            outdated,
+        });
+    }
+    Rollout::Start(StartInstanceRefresh {
+        group: group.name.clone(),
+        template: spec.at_latest(),
+        image: target.to_owned(),
+        outdated,
+        in_service: group.in_service.len(),
+        reason: format!(
+            "tagged {}={}: {outdated} of {} in-service instances run another image than {target}",
+            group_tags::ROLLOUT,
+            group_tags::ROLLING,
+            group.in_service.len()
+        ),
+        preferences: RollingPreferences {
+            min_healthy_percentage: preferences.min_healthy(group),
+            max_healthy_percentage: preferences.max_healthy(group),
+            checkpoint_percentages: preferences.checkpoints,
+            checkpoint_delay_seconds: preferences.checkpoint_delay,
+        },
+        previous_rollout_image: recorded.cloned(),
+        relies_on_created: false,
+        relies_on_update: moving,
+    })
+}
+
+/// A rolling group's refresh preferences, from its tags.
+struct RolloutPreferences {
+    min_healthy: Option<i32>,
+    checkpoints: Vec<i32>,
+    checkpoint_delay: Option<i64>,
+}
+
+/// `MinHealthyPercentage` when the group does not say (AWS's own default).
+pub const DEFAULT_MIN_HEALTHY: i32 = 90;
+
+impl RolloutPreferences {
+    fn of(group: &Group) -> Result<Self, Warning> {
+        let bad = |tag: &str, value: &str, expected: &str| Warning::BadRolloutTag {
+            group: group.name.clone(),
+            tag: tag.to_owned(),
+            problem: format!("{tag} must be {expected}, got {value:?}"),
+        };
+        let min_healthy = match group.tags.get(group_tags::MIN_HEALTHY) {
+            None => None,
+            Some(raw) => Some(
+                raw.trim()
+                    .parse::<i32>()
+                    .ok()
+                    .filter(|n| (0..=100).contains(n))
+                    .ok_or_else(|| bad(group_tags::MIN_HEALTHY, raw, "a whole number from 0 to 100"))?,
+            ),
+        };
+        let checkpoints = match group.tags.get(group_tags::CHECKPOINTS) {
+            None => Vec::new(),
+            Some(raw) => {
+                let expected = "ascending whole numbers from 1 to 100, comma-separated (e.g. 25,50,100)";
+                let numbers: Option<Vec<i32>> = raw
+                    .split(',')
+                    .map(|n| n.trim().parse::<i32>().ok().filter(|n| (1..=100).contains(n)))
+                    .collect();
+                let numbers = numbers.ok_or_else(|| bad(group_tags::CHECKPOINTS, raw, expected))?;
+                if numbers.windows(2).any(|w| w[1] <= w[0]) {
+                    return Err(bad(group_tags::CHECKPOINTS, raw, expected));
+                }
+                numbers
+            }
+        };
+        let checkpoint_delay = match group.tags.get(group_tags::CHECKPOINT_DELAY) {
+            None => None,
+            Some(raw) => {
+                let expected = "a whole number with a unit s, m, h or d (e.g. 30m), at most 2d, with ami-reconciler:checkpoints";
+                let seconds = crate::settings::parse_duration(raw)
+                    .map(|d| d.num_seconds())
+                    .filter(|s| *s <= MAX_CHECKPOINT_DELAY && !checkpoints.is_empty())
+                    .ok_or_else(|| bad(group_tags::CHECKPOINT_DELAY, raw, expected))?;
+                Some(seconds)
+            }
+        };
+        Ok(RolloutPreferences {
+            min_healthy,
+            checkpoints,
+            checkpoint_delay,
+        })
+    }
+
+    /// A one-instance group keeps its instance until the new one is
+    /// healthy: 100, whatever the tag says.
+    fn min_healthy(&self, group: &Group) -> i32 {
+        if group.desired_capacity == 1 {
+            100
+        } else {
+            self.min_healthy.unwrap_or(DEFAULT_MIN_HEALTHY)
+        }
+    }
+
+    /// 200 for a one-instance group: launch before terminate. Otherwise
+    /// not sent, so AWS terminates before it launches within MinHealthy.
+    fn max_healthy(&self, group: &Group) -> Option<i32> {
+        (group.desired_capacity == 1).then_some(200)
+    }
+}
+
+/// `CheckpointDelay`'s upper bound in the API (seconds).
+const MAX_CHECKPOINT_DELAY: i64 = 172_800;
 
 /// True when the plan would delete versions if no group outside the managed
 /// tag referenced any: the most a deletion could take. `observe` reads the

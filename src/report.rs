@@ -44,12 +44,47 @@ pub struct Report {
     /// Every template's warnings, then the run's own.
     #[serde(flatten)]
     pub warnings: Warnings,
+    /// Instance refreshes of rolling groups (`ami-reconciler:rollout=rolling`).
+    pub refreshes: RefreshCounts,
     /// One report per managed template, by template id.
     pub templates: Vec<TemplateReport>,
     /// Warnings about no single template (groups on unmanaged templates, no
     /// template found).
     #[serde(skip)]
     pub run_warnings: Vec<Warning>,
+}
+
+/// How the rollouts of this run went.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct RefreshCounts {
+    /// Refreshes planned (in a dry run: those it would start).
+    pub planned: usize,
+    /// Refreshes this run started.
+    pub started: usize,
+    /// Refreshes found running, which the rollout waits for.
+    pub running: usize,
+    /// Refreshes that could not be started, or that ended with instances
+    /// left on older images (`rollout_stopped`).
+    pub failed: usize,
+}
+
+impl RefreshCounts {
+    fn of(changes: &[Change], applied: &[Applied], failed: &[Failed], warnings: &[Warning]) -> Self {
+        let refresh = |c: &Change| matches!(c, Change::StartInstanceRefresh(_));
+        RefreshCounts {
+            planned: changes.iter().filter(|c| refresh(c)).count(),
+            started: applied.iter().filter(|a| refresh(&a.change)).count(),
+            running: warnings
+                .iter()
+                .filter(|w| matches!(w, Warning::RolloutRunning { .. }))
+                .count(),
+            failed: failed.iter().filter(|f| refresh(&f.change)).count()
+                + warnings
+                    .iter()
+                    .filter(|w| matches!(w, Warning::RolloutStopped { .. }))
+                    .count(),
+        }
+    }
 }
 
 /// The outcome of one run for one template.
@@ -216,7 +251,11 @@ impl Report {
             .flat_map(|t| t.warnings.iter().cloned())
             .collect();
         warnings.extend(run_warnings.iter().cloned());
+        let changes: Vec<Change> = templates.iter().flat_map(|t| t.changes.clone()).collect();
+        let applied: Vec<Applied> = templates.iter().flat_map(|t| t.applied.clone()).collect();
+        let failed: Vec<Failed> = templates.iter().flat_map(|t| t.failed.clone()).collect();
         Report {
+            refreshes: RefreshCounts::of(&changes, &applied, &failed, &warnings),
             schema_version: SCHEMA_VERSION,
             dry_run,
             template_id: one.map(|t| t.template_id.clone()),
@@ -226,9 +265,9 @@ impl Report {
                 .iter()
                 .filter_map(|t| t.newest_backup_age_seconds)
                 .max(),
-            changes: templates.iter().flat_map(|t| t.changes.clone()).collect(),
-            applied: templates.iter().flat_map(|t| t.applied.clone()).collect(),
-            failed: templates.iter().flat_map(|t| t.failed.clone()).collect(),
+            changes,
+            applied,
+            failed,
             skipped: templates.iter().flat_map(|t| t.skipped.clone()).collect(),
             warnings: Warnings(warnings),
             templates,
@@ -310,6 +349,7 @@ fn symbol(change: &Change) -> &'static str {
     match change {
         Change::CreateVersion(_) => "+",
         Change::SetDefaultVersion(_) | Change::UpdateGroup(_) => "~",
+        Change::StartInstanceRefresh(_) => ">",
         Change::DeleteVersions(_) => "-",
     }
 }
@@ -334,6 +374,10 @@ fn headline(change: &Change) -> String {
                 c.group
             )
         }
+        Change::StartInstanceRefresh(c) => format!(
+            "auto scaling group {}: instance refresh to {}",
+            c.group, c.image
+        ),
         Change::DeleteVersions(c) => format!(
             "launch template {}: delete {} old version{}",
             c.template_id,
@@ -363,6 +407,22 @@ fn details(change: &Change) -> Vec<(&'static str, String)> {
             ("from", format!("{} {} -> {}", c.template, c.from, c.to)),
             ("why", c.reason.clone()),
         ],
+        Change::StartInstanceRefresh(c) => {
+            let p = &c.preferences;
+            let mut how = format!("min healthy {}%", p.min_healthy_percentage);
+            if let Some(max) = p.max_healthy_percentage {
+                let _ = write!(how, ", max healthy {max}% (launch before terminate)");
+            }
+            if !p.checkpoint_percentages.is_empty() {
+                let points: Vec<String> = p.checkpoint_percentages.iter().map(i32::to_string).collect();
+                let _ = write!(how, ", checkpoints at {}%", points.join("%, "));
+            }
+            vec![
+                ("outdated", format!("{} of {} instances", c.outdated, c.in_service)),
+                ("how", how),
+                ("why", c.reason.clone()),
+            ]
+        }
         Change::DeleteVersions(c) => vec![("delete", join(&c.versions)), ("why", c.reason.clone())],
     }
 }
@@ -372,21 +432,27 @@ fn plan_counts(changes: &[Change]) -> String {
     let mut defaults = 0;
     let mut groups = 0;
     let mut deleted = 0;
+    let mut refreshes = 0;
     for c in changes {
         match c {
             Change::CreateVersion(_) => created += 1,
             Change::SetDefaultVersion(_) => defaults += 1,
             Change::UpdateGroup(_) => groups += 1,
+            Change::StartInstanceRefresh(_) => refreshes += 1,
             Change::DeleteVersions(c) => deleted += c.versions.len(),
         }
     }
     let plural =
         |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
-    [
+    let mut counts = vec![
         plural(created, "version to create", "versions to create"),
         plural(defaults, "default to set", "defaults to set"),
         plural(groups, "group to update", "groups to update"),
         plural(deleted, "version to delete", "versions to delete"),
-    ]
-    .join(", ")
+    ];
+    // Said only when there are any: most deployments have no rolling group.
+    if refreshes > 0 {
+        counts.push(plural(refreshes, "refresh to start", "refreshes to start"));
+    }
+    counts.join(", ")
 }

@@ -266,6 +266,12 @@ fn non_empty(value: Option<String>) -> Option<String> {
     value.filter(|v| !v.trim().is_empty())
 }
 
+/// `30m`, `2h`, `1d`, `90s` or `0`, at most `MAX_IMAGE_AGE_DAYS`; `None`
+/// when malformed.
+pub fn parse_duration(raw: &str) -> Option<chrono::Duration> {
+    parse_age("", raw).ok()
+}
+
 /// `30m`, `2h`, `1d`, `90s` or `0`: a whole number and a unit.
 fn parse_age(setting: &'static str, raw: &str) -> Result<chrono::Duration, ConfigError> {
     let invalid = || ConfigError::Invalid {

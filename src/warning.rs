@@ -201,6 +201,58 @@ pub enum Warning {
         /// The error.
         error: String,
     },
+    /// The reads rollouts need failed: no refresh is started this run.
+    RolloutNotRead {
+        /// The rolling groups.
+        groups: Vec<String>,
+        /// The error.
+        error: String,
+    },
+    /// A rolling group's refresh is still running: the rollout waits.
+    RolloutRunning {
+        /// The group.
+        group: String,
+        /// `InstanceRefreshId`.
+        refresh: String,
+        /// Its status.
+        status: String,
+        /// In-service instances on another image.
+        outdated: usize,
+    },
+    /// The refresh started for this image is over and instances still run
+    /// older images: it is not started again for the same image.
+    RolloutStopped {
+        /// The group.
+        group: String,
+        /// The image.
+        image: String,
+        /// The newest refresh's status, if AWS still describes it.
+        last_status: Option<String>,
+        /// In-service instances on another image.
+        outdated: usize,
+    },
+    /// A rolling group's rollout tag is malformed: no refresh for it.
+    BadRolloutTag {
+        /// The group.
+        group: String,
+        /// The tag key.
+        tag: String,
+        /// What is wrong.
+        problem: String,
+    },
+    /// A rolling group uses a mixed instances policy: no refresh for it.
+    RolloutUnsupported {
+        /// The group.
+        group: String,
+    },
+    /// A refresh could not be started and the group's record of it could
+    /// not be put back.
+    RolloutTagNotRestored {
+        /// The group.
+        group: String,
+        /// The image the tag names now.
+        image: String,
+    },
     /// Writes are planned on a template that lacks the tag the deployed
     /// policies' write statements require.
     TemplateNotTaggedForWrites {
@@ -221,6 +273,9 @@ impl Warning {
                 | Warning::BadTemplateTag { .. }
                 | Warning::NoLineage { .. }
                 | Warning::TemplateNotRead { .. }
+                | Warning::RolloutStopped { .. }
+                | Warning::RolloutNotRead { .. }
+                | Warning::BadRolloutTag { .. }
         )
     }
 
@@ -376,6 +431,47 @@ impl fmt::Display for Warning {
             } => write!(
                 f,
                 "launch template {template} skipped: {error}; the other templates go on"
+            ),
+            Warning::RolloutNotRead { groups, error } => write!(
+                f,
+                "no rollout this run: {error} (rolling groups {}); the rest of the run goes on",
+                groups.join(", ")
+            ),
+            Warning::RolloutRunning {
+                group,
+                refresh,
+                status,
+                outdated,
+            } => write!(
+                f,
+                "group {group}: instance refresh {refresh} is {status} ({outdated} in-service instances on another image); the rollout waits for it"
+            ),
+            Warning::RolloutStopped {
+                group,
+                image,
+                last_status,
+                outdated,
+            } => write!(
+                f,
+                "group {group}: the instance refresh for {image} ended ({}) with {outdated} in-service instances on another image; not started again for {image} (a newer backup starts the next one; to retry this one, remove the group's tag {})",
+                last_status.as_deref().unwrap_or("no longer described: older than six weeks"),
+                crate::model::group_tags::ROLLOUT_IMAGE
+            ),
+            Warning::BadRolloutTag {
+                group,
+                tag: _,
+                problem,
+            } => write!(f, "group {group}: no rollout: its tag {problem}"),
+            Warning::RolloutUnsupported { group } => write!(
+                f,
+                "group {group} is tagged {}={} but uses a mixed instances policy, which rollouts do not support; no instance refresh",
+                crate::model::group_tags::ROLLOUT,
+                crate::model::group_tags::ROLLING
+            ),
+            Warning::RolloutTagNotRestored { group, image } => write!(
+                f,
+                "group {group}: the instance refresh was not started and its tag {} still names {image}; remove the tag, or no run starts a refresh for {image}",
+                crate::model::group_tags::ROLLOUT_IMAGE
             ),
             Warning::TemplateNotTaggedForWrites { template, tag } => write!(
                 f,

@@ -48,6 +48,12 @@ fn position(warning: &Warning) -> usize {
         Warning::NoLineage { .. } => 19,
         Warning::TemplateNotRead { .. } => 20,
         Warning::TemplateNotTaggedForWrites { .. } => 21,
+        Warning::RolloutNotRead { .. } => 22,
+        Warning::RolloutRunning { .. } => 23,
+        Warning::RolloutStopped { .. } => 24,
+        Warning::BadRolloutTag { .. } => 25,
+        Warning::RolloutUnsupported { .. } => 26,
+        Warning::RolloutTagNotRestored { .. } => 27,
     }
 }
 
@@ -155,6 +161,34 @@ fn one_of_each() -> Vec<Warning> {
         Warning::TemplateNotTaggedForWrites {
             template: "lt-1".into(),
             tag,
+        },
+        Warning::RolloutNotRead {
+            groups: vec!["web".into()],
+            error: "failed to describe instances: UnauthorizedOperation: denied".into(),
+        },
+        Warning::RolloutRunning {
+            group: "web".into(),
+            refresh: "0f5e-1".into(),
+            status: "InProgress".into(),
+            outdated: 2,
+        },
+        Warning::RolloutStopped {
+            group: "web".into(),
+            image: "ami-2".into(),
+            last_status: Some("Failed".into()),
+            outdated: 2,
+        },
+        Warning::BadRolloutTag {
+            group: "web".into(),
+            tag: "ami-reconciler:min-healthy".into(),
+            problem: "ami-reconciler:min-healthy must be a whole number from 0 to 100, got \"most\"".into(),
+        },
+        Warning::RolloutUnsupported {
+            group: "web".into(),
+        },
+        Warning::RolloutTagNotRestored {
+            group: "web".into(),
+            image: "ami-2".into(),
         },
     ]
 }

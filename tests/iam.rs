@@ -283,7 +283,10 @@ async fn without_describe_launch_templates_one_template_still_converges_and_tag_
         match (tag_mode, result) {
             (false, Ok(report)) => assert_eq!(report.exit_code(), 0, "{}", report.to_text()),
             (true, Err(err)) => {
-                assert_eq!(err.kind(), ami_reconciler::ErrorKind::DescribeTemplatesFailed);
+                assert_eq!(
+                    err.kind(),
+                    ami_reconciler::ErrorKind::DescribeTemplatesFailed
+                );
                 assert_eq!(moto.mutating_calls(), Vec::<String>::new());
             }
             (mode, other) => panic!("tag mode {mode}: {:?}", other.map(|r| r.to_text())),

@@ -894,6 +894,7 @@ fn a_group_on_no_managed_template_is_a_run_warning_and_a_skipped_template_plans_
             key: "ami-reconciler:managed".into(),
             value: "true".into(),
         }),
+        warnings: Vec::new(),
     };
 
     let run = plan_run(&observed, &settings());
@@ -926,6 +927,7 @@ fn a_template_without_the_write_tag_is_named_only_when_it_would_be_written() {
         }],
         stray_groups: Vec::new(),
         discovery_tag: None,
+        warnings: Vec::new(),
     };
 
     let writes = plan_run(

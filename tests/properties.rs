@@ -173,6 +173,9 @@ fn groups(highest: i64) -> impl Strategy<Value = Vec<(bool, Group)>> {
                         name,
                         launch,
                         being_deleted: false,
+                        tags: Default::default(),
+                        desired_capacity: 0,
+                        in_service: Vec::new(),
                     },
                 )
             })
@@ -417,6 +420,10 @@ impl Account {
                         other => return Err(format!("{group} has no launch template: {other:?}")),
                     }
                 }
+                // Generated groups are never rolling: no refresh is planned.
+                Change::StartInstanceRefresh(c) => {
+                    return Err(format!("{} is not a rolling group", c.group));
+                }
                 Change::DeleteVersions(DeleteVersions { versions, .. }) => {
                     for n in versions {
                         if *n == self.default {
@@ -466,6 +473,8 @@ impl Account {
             managed_groups: self.managed.clone(),
             observed_at: self.observed_at,
             other_groups: None,
+            instance_images: Default::default(),
+            refreshes: Default::default(),
         };
         debug_assert_eq!(state.template.latest().map(|v| v.number), Some(latest));
         if may_delete(&state, settings) {
@@ -852,6 +861,7 @@ fn observed(discovered: &[DiscoveredTemplate], states: &[State], run: &Settings)
             key: "ami-reconciler:managed".into(),
             value: "true".into(),
         }),
+        warnings: Vec::new(),
     }
 }
 

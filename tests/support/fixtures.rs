@@ -82,6 +82,9 @@ pub fn group(name: &str, version: &str) -> Group {
         name: name.to_owned(),
         launch: LaunchSource::Template(spec(version)),
         being_deleted: false,
+        tags: Default::default(),
+        desired_capacity: 0,
+        in_service: Vec::new(),
     }
 }
 
@@ -103,6 +106,9 @@ pub fn mixed_group(name: &str, version: &str, overrides: &[&str]) -> Group {
                 .collect(),
         }),
         being_deleted: false,
+        tags: Default::default(),
+        desired_capacity: 0,
+        in_service: Vec::new(),
     }
 }
 
@@ -112,6 +118,9 @@ pub fn legacy_group(name: &str) -> Group {
         name: name.to_owned(),
         launch: LaunchSource::LaunchConfiguration(format!("{name}-lc")),
         being_deleted: false,
+        tags: Default::default(),
+        desired_capacity: 0,
+        in_service: Vec::new(),
     }
 }
 
@@ -180,6 +189,8 @@ impl StateExt for State {
             managed_groups: Vec::new(),
             observed_at: day(30),
             other_groups: Some(Vec::new()),
+            instance_images: Default::default(),
+            refreshes: Default::default(),
         }
     }
 
