@@ -103,7 +103,9 @@ async fn start_refresh(clients: &Clients, change: &StartInstanceRefresh) -> Refr
         Ok(id) => RefreshOutcome::Started(id),
         Err(error) => {
             let restore = match &change.previous_rollout_image {
-                Some(previous) => autoscaling::tag_group(client, &change.group, tag, previous).await,
+                Some(previous) => {
+                    autoscaling::tag_group(client, &change.group, tag, previous).await
+                }
                 None => autoscaling::untag_group(client, &change.group, tag).await,
             };
             RefreshOutcome::Refused {
@@ -450,17 +452,16 @@ impl Outcomes {
             }
         }
         let writes_until = self.writes_until;
-        let mut results: Vec<(&StartInstanceRefresh, Option<RefreshOutcome>)> =
-            stream::iter(ready)
-                .map(|change| async move {
-                    if writes_until.is_some_and(|at| Instant::now() >= at) {
-                        return (change, None);
-                    }
-                    (change, Some(start_refresh(clients, change).await))
-                })
-                .buffer_unordered(concurrency)
-                .collect()
-                .await;
+        let mut results: Vec<(&StartInstanceRefresh, Option<RefreshOutcome>)> = stream::iter(ready)
+            .map(|change| async move {
+                if writes_until.is_some_and(|at| Instant::now() >= at) {
+                    return (change, None);
+                }
+                (change, Some(start_refresh(clients, change).await))
+            })
+            .buffer_unordered(concurrency)
+            .collect()
+            .await;
         results.sort_by(|(a, _), (b, _)| a.group.cmp(&b.group));
         for (change, outcome) in results {
             let change_ = Change::StartInstanceRefresh(change.clone());

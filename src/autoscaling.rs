@@ -155,10 +155,13 @@ pub async fn describe_refreshes(client: &Client, group: &str) -> Result<Vec<Refr
         for r in page.instance_refreshes() {
             refreshes.push(Refresh {
                 id: r.instance_refresh_id().unwrap_or_default().to_owned(),
-                status: r.status().map(|s| s.as_str().to_owned()).unwrap_or_default(),
-                start_time: r.start_time().and_then(|t| {
-                    chrono::DateTime::from_timestamp(t.secs(), t.subsec_nanos())
-                }),
+                status: r
+                    .status()
+                    .map(|s| s.as_str().to_owned())
+                    .unwrap_or_default(),
+                start_time: r
+                    .start_time()
+                    .and_then(|t| chrono::DateTime::from_timestamp(t.secs(), t.subsec_nanos())),
             });
         }
         token = page.next_token().map(str::to_owned);
@@ -209,7 +212,12 @@ pub async fn start_refresh(
 }
 
 /// Sets one tag of a group (not propagated to instances).
-pub async fn tag_group(client: &Client, group: &str, key: &str, value: &str) -> Result<(), AwsError> {
+pub async fn tag_group(
+    client: &Client,
+    group: &str,
+    key: &str,
+    value: &str,
+) -> Result<(), AwsError> {
     client
         .create_or_update_tags()
         .tags(

@@ -514,7 +514,11 @@ pub fn plan(state: &State, settings: &Settings) -> Plan {
 /// The image a rollout converges instances to: the image `$Latest` has after
 /// this run, when it is a backup the rules admit now (the soak time holds
 /// for rollouts too). `None`: nothing is rolled out.
-fn rollout_image<'s>(state: &'s State, settings: &Settings, created: Option<&'s str>) -> Option<&'s str> {
+fn rollout_image<'s>(
+    state: &'s State,
+    settings: &Settings,
+    created: Option<&'s str>,
+) -> Option<&'s str> {
     if created.is_some() {
         return created;
     }
@@ -663,16 +667,24 @@ impl RolloutPreferences {
                     .parse::<i32>()
                     .ok()
                     .filter(|n| (0..=100).contains(n))
-                    .ok_or_else(|| bad(group_tags::MIN_HEALTHY, raw, "a whole number from 0 to 100"))?,
+                    .ok_or_else(|| {
+                        bad(group_tags::MIN_HEALTHY, raw, "a whole number from 0 to 100")
+                    })?,
             ),
         };
         let checkpoints = match group.tags.get(group_tags::CHECKPOINTS) {
             None => Vec::new(),
             Some(raw) => {
-                let expected = "ascending whole numbers from 1 to 100, comma-separated (e.g. 25,50,100)";
+                let expected =
+                    "ascending whole numbers from 1 to 100, comma-separated (e.g. 25,50,100)";
                 let numbers: Option<Vec<i32>> = raw
                     .split(',')
-                    .map(|n| n.trim().parse::<i32>().ok().filter(|n| (1..=100).contains(n)))
+                    .map(|n| {
+                        n.trim()
+                            .parse::<i32>()
+                            .ok()
+                            .filter(|n| (1..=100).contains(n))
+                    })
                     .collect();
                 let numbers = numbers.ok_or_else(|| bad(group_tags::CHECKPOINTS, raw, expected))?;
                 if numbers.windows(2).any(|w| w[1] <= w[0]) {

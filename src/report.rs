@@ -69,7 +69,12 @@ pub struct RefreshCounts {
 }
 
 impl RefreshCounts {
-    fn of(changes: &[Change], applied: &[Applied], failed: &[Failed], warnings: &[Warning]) -> Self {
+    fn of(
+        changes: &[Change],
+        applied: &[Applied],
+        failed: &[Failed],
+        warnings: &[Warning],
+    ) -> Self {
         let refresh = |c: &Change| matches!(c, Change::StartInstanceRefresh(_));
         RefreshCounts {
             planned: changes.iter().filter(|c| refresh(c)).count(),
@@ -414,11 +419,18 @@ fn details(change: &Change) -> Vec<(&'static str, String)> {
                 let _ = write!(how, ", max healthy {max}% (launch before terminate)");
             }
             if !p.checkpoint_percentages.is_empty() {
-                let points: Vec<String> = p.checkpoint_percentages.iter().map(i32::to_string).collect();
+                let points: Vec<String> = p
+                    .checkpoint_percentages
+                    .iter()
+                    .map(i32::to_string)
+                    .collect();
                 let _ = write!(how, ", checkpoints at {}%", points.join("%, "));
             }
             vec![
-                ("outdated", format!("{} of {} instances", c.outdated, c.in_service)),
+                (
+                    "outdated",
+                    format!("{} of {} instances", c.outdated, c.in_service),
+                ),
                 ("how", how),
                 ("why", c.reason.clone()),
             ]

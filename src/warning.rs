@@ -454,7 +454,9 @@ impl fmt::Display for Warning {
             } => write!(
                 f,
                 "group {group}: the instance refresh for {image} ended ({}) with {outdated} in-service instances on another image; not started again for {image} (a newer backup starts the next one; to retry this one, remove the group's tag {})",
-                last_status.as_deref().unwrap_or("no longer described: older than six weeks"),
+                last_status
+                    .as_deref()
+                    .unwrap_or("no longer described: older than six weeks"),
                 crate::model::group_tags::ROLLOUT_IMAGE
             ),
             Warning::BadRolloutTag {

@@ -181,7 +181,9 @@ fn one_of_each() -> Vec<Warning> {
         Warning::BadRolloutTag {
             group: "web".into(),
             tag: "ami-reconciler:min-healthy".into(),
-            problem: "ami-reconciler:min-healthy must be a whole number from 0 to 100, got \"most\"".into(),
+            problem:
+                "ami-reconciler:min-healthy must be a whole number from 0 to 100, got \"most\""
+                    .into(),
         },
         Warning::RolloutUnsupported {
             group: "web".into(),

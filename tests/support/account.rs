@@ -248,6 +248,50 @@ impl<'a> Account<'a> {
             .unwrap();
     }
 
+    /// A managed group tagged `ami-reconciler:rollout=rolling` (and `tags`)
+    /// on `$Latest`, with `instances` in-service instances running `image`.
+    pub async fn rolling_group(
+        &self,
+        name: &str,
+        template: &str,
+        instances: i32,
+        image: &str,
+        tags: &[(&str, &str)],
+    ) {
+        let extra = [("ami-reconciler:rollout", "rolling")]
+            .iter()
+            .chain(tags)
+            .map(|(key, value)| {
+                AsgTag::builder()
+                    .key(*key)
+                    .value(*value)
+                    .resource_id(name)
+                    .resource_type("auto-scaling-group")
+                    .propagate_at_launch(false)
+                    .build()
+            });
+        let mut all = Self::tags(name, true);
+        all.extend(extra);
+        self.new_group(name, true)
+            .set_tags(Some(all))
+            .desired_capacity(instances)
+            .launch_template(Self::spec(template, "$Latest"))
+            .send()
+            .await
+            .unwrap();
+        self.run_instances(name, image, instances);
+    }
+
+    /// Replaces the group's instances with `count` running `image` (test set-up).
+    pub fn run_instances(&self, group: &str, image: &str, count: i32) {
+        let answer = self.moto.control(
+            "POST",
+            &format!("/_harness/groups/{group}/instances"),
+            &serde_json::json!({"image_id": image, "count": count}),
+        );
+        assert_eq!(answer["ok"], true, "{answer}");
+    }
+
     /// A group request with what every test group shares: no instances, one
     /// zone, the `app` tag and, if `managed`, the managed tag.
     fn new_group(

@@ -1,0 +1,319 @@
+//! Rollouts: groups tagged `ami-reconciler:rollout=rolling` get an instance
+//! refresh when their in-service instances do not all run the template's
+//! image. Against moto with instance refresh emulated from the Auto Scaling
+//! API reference (tests/support/instance_refresh.py, docs/testing.md).
+
+mod support;
+
+use ami_reconciler::warning::Warning;
+use ami_reconciler::{Change, Report, run};
+use serde_json::{Value, json};
+use support::{Account, Moto, settings_for};
+
+/// A template whose $Latest is on `old`, a newer backup `new`.
+async fn fleet(account: &Account<'_>) -> (String, String, String) {
+    let old = account.backup(1).await;
+    let new = account.backup(2).await;
+    let template = account.template("web", &old).await;
+    (template, old, new)
+}
+
+async fn refreshes(
+    account: &Account<'_>,
+    group: &str,
+) -> Vec<aws_sdk_autoscaling::types::InstanceRefresh> {
+    account
+        .asg
+        .describe_instance_refreshes()
+        .auto_scaling_group_name(group)
+        .send()
+        .await
+        .unwrap()
+        .instance_refreshes
+        .unwrap_or_default()
+}
+
+fn move_refresh(moto: &Moto, group: &str, status: &str) -> Value {
+    let answer = moto.control(
+        "POST",
+        &format!("/_harness/refreshes/{group}"),
+        &json!({"status": status, "replace_instances": true}),
+    );
+    assert_eq!(answer["ok"], true, "{answer}");
+    answer
+}
+
+fn started(report: &Report) -> Vec<&str> {
+    report
+        .applied
+        .iter()
+        .filter(|a| matches!(a.change, Change::StartInstanceRefresh(_)))
+        .map(|a| a.change.target())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rolling_group_on_an_old_image_gets_one_refresh_and_converges_after_it() {
+    // GIVEN a rolling group of three instances on the old image, and a newer backup
+    let moto = Moto::start();
+    let account = moto.account().await;
+    let (template, old, _new) = fleet(&account).await;
+    account.rolling_group("web", &template, 3, &old, &[]).await;
+    let clients = moto.clients().await;
+    let settings = settings_for(&template);
+
+    // WHEN it applies
+    let first = run(&clients, &settings, false).await.unwrap();
+
+    // THEN one refresh starts, rolling, skipping matching instances, at 90%
+    // healthy, toward $Latest, and the group remembers the image
+    assert_eq!(started(&first), ["web"], "{}", first.to_text());
+    assert_eq!(first.refreshes.started, 1);
+    let refresh = &refreshes(&account, "web").await[0];
+    let prefs = refresh.preferences.as_ref().unwrap();
+    assert_eq!(prefs.skip_matching, Some(true));
+    assert_eq!(prefs.min_healthy_percentage, Some(90));
+    assert_eq!(prefs.max_healthy_percentage, None);
+    let desired = refresh.desired_configuration.as_ref().unwrap();
+    assert_eq!(
+        desired.launch_template.as_ref().unwrap().version.as_deref(),
+        Some("$Latest")
+    );
+    let group = account.describe_group("web").await;
+    let new_image = match &first.changes[0] {
+        Change::CreateVersion(c) => c.to_image.clone(),
+        other => panic!("{other:?}"),
+    };
+    assert!(
+        group
+            .tags()
+            .iter()
+            .any(|t| t.key() == Some("ami-reconciler:rollout-image")
+                && t.value() == Some(new_image.as_str()))
+    );
+
+    // WHEN it runs again while the refresh runs
+    moto.reset();
+    let second = run(&clients, &settings, false).await.unwrap();
+
+    // THEN nothing starts; the report says it waits
+    assert_eq!(moto.mutating_calls(), Vec::<String>::new());
+    assert_eq!(second.refreshes.running, 1);
+    assert!(
+        second
+            .warnings
+            .iter()
+            .any(|w| matches!(w, Warning::RolloutRunning { group, .. } if group == "web")),
+        "{}",
+        second.to_text()
+    );
+
+    // WHEN the refresh succeeds and replaces the instances
+    move_refresh(&moto, "web", "Successful");
+    moto.reset();
+    let third = run(&clients, &settings, false).await.unwrap();
+
+    // THEN the next run is converged: no change, no write, no refresh read,
+    // and the group is still on $Latest
+    assert!(third.changes.is_empty(), "{}", third.to_text());
+    assert!(third.warnings.is_empty(), "{}", third.to_text());
+    assert_eq!(moto.mutating_calls(), Vec::<String>::new());
+    assert!(
+        !moto
+            .calls()
+            .iter()
+            .any(|c| c.action == "DescribeInstanceRefreshes")
+    );
+    assert_eq!(account.group_version("web").await, "$Latest");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_refresh_is_not_restarted_for_the_same_image_and_a_newer_image_starts_one() {
+    // GIVEN a rolling group whose refresh to the new backup failed
+    let moto = Moto::start();
+    let account = moto.account().await;
+    let (template, old, _new) = fleet(&account).await;
+    account.rolling_group("web", &template, 2, &old, &[]).await;
+    let clients = moto.clients().await;
+    let settings = settings_for(&template);
+    run(&clients, &settings, false).await.unwrap();
+    move_refresh(&moto, "web", "Failed");
+
+    // WHEN the next runs come
+    for _ in 0..2 {
+        moto.reset();
+        let report = run(&clients, &settings, false).await.unwrap();
+
+        // THEN no refresh starts; the report names the failure and exits 1
+        assert_eq!(moto.mutating_calls(), Vec::<String>::new());
+        assert!(
+            report.warnings.iter().any(|w| matches!(w,
+                Warning::RolloutStopped { group, last_status: Some(status), outdated: 2, .. }
+                    if group == "web" && status == "Failed")),
+            "{}",
+            report.to_text()
+        );
+        assert_eq!(report.refreshes.failed, 1);
+        assert_eq!(report.exit_code(), 1);
+    }
+    assert_eq!(refreshes(&account, "web").await.len(), 1);
+
+    // WHEN a newer backup arrives
+    account.backup(3).await;
+    moto.reset();
+    let report = run(&clients, &settings, false).await.unwrap();
+
+    // THEN a refresh for it starts
+    assert_eq!(started(&report), ["web"], "{}", report.to_text());
+    assert_eq!(refreshes(&account, "web").await.len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_one_instance_group_launches_before_it_terminates() {
+    let moto = Moto::start();
+    let account = moto.account().await;
+    let (template, old, _new) = fleet(&account).await;
+    account
+        .rolling_group(
+            "solo",
+            &template,
+            1,
+            &old,
+            &[("ami-reconciler:min-healthy", "50")],
+        )
+        .await;
+
+    let report = run(&moto.clients().await, &settings_for(&template), false)
+        .await
+        .unwrap();
+
+    assert_eq!(started(&report), ["solo"], "{}", report.to_text());
+    let prefs = refreshes(&account, "solo").await[0]
+        .preferences
+        .clone()
+        .unwrap();
+    assert_eq!(prefs.min_healthy_percentage, Some(100));
+    assert_eq!(prefs.max_healthy_percentage, Some(200));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_without_the_rollout_tag_never_gets_a_refresh_nor_a_read() {
+    // GIVEN a managed group with running instances on the old image, not rolling
+    let moto = Moto::start();
+    let account = moto.account().await;
+    let (template, old, _new) = fleet(&account).await;
+    account.group("web", &template, "$Latest", true).await;
+    account.run_instances("web", &old, 2);
+
+    let report = run(&moto.clients().await, &settings_for(&template), false)
+        .await
+        .unwrap();
+
+    assert!(started(&report).is_empty(), "{}", report.to_text());
+    assert!(refreshes(&account, "web").await.is_empty());
+    let rollout_calls: Vec<String> = moto
+        .calls()
+        .into_iter()
+        .filter(|c| c.action.contains("Instance"))
+        .map(|c| c.action)
+        .collect();
+    assert_eq!(rollout_calls, Vec::<String>::new());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refresh_aws_refuses_is_reported_its_record_put_back_and_the_rest_goes_on() {
+    // GIVEN two rolling groups; someone else starts a refresh of the first
+    // just before ours
+    let moto = Moto::start();
+    let account = moto.account().await;
+    let (template, old, _new) = fleet(&account).await;
+    account
+        .rolling_group("web-a", &template, 2, &old, &[])
+        .await;
+    account
+        .rolling_group("web-b", &template, 2, &old, &[])
+        .await;
+    moto.faults(json!([{
+        "action": "StartInstanceRefresh", "group": "web-a", "fault": "before", "times": 1,
+        "request": {"service": "autoscaling", "action": "StartInstanceRefresh",
+                    "params": {"AutoScalingGroupName": "web-a"}}
+    }]));
+
+    // WHEN it applies
+    let report = run(&moto.clients().await, &settings_for(&template), false)
+        .await
+        .unwrap();
+
+    // THEN the refusal is a failed change with AWS's code, web-a's record
+    // is removed again, and web-b's refresh started
+    let failed: Vec<(&str, Option<&str>)> = report
+        .failed
+        .iter()
+        .map(|f| (f.change.target(), f.error_code.as_deref()))
+        .collect();
+    assert_eq!(failed, [("web-a", Some("InstanceRefreshInProgress"))]);
+    assert_eq!(started(&report), ["web-b"]);
+    let tags = account.describe_group("web-a").await;
+    assert!(
+        !tags
+            .tags()
+            .iter()
+            .any(|t| t.key() == Some("ami-reconciler:rollout-image"))
+    );
+    assert_eq!(report.refreshes.failed, 1);
+    assert_eq!(report.exit_code(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dry_run_shows_the_refresh_it_would_start_and_why() {
+    let moto = Moto::start();
+    let account = moto.account().await;
+    let (template, old, _new) = fleet(&account).await;
+    account
+        .rolling_group(
+            "web",
+            &template,
+            4,
+            &old,
+            &[("ami-reconciler:checkpoints", "50,100")],
+        )
+        .await;
+
+    let report = run(&moto.clients().await, &settings_for(&template), true)
+        .await
+        .unwrap();
+
+    assert_eq!(moto.mutating_calls(), Vec::<String>::new());
+    assert_eq!(report.refreshes.planned, 1);
+    let text = report.to_text();
+    assert!(
+        text.contains("auto scaling group web: instance refresh to ami-"),
+        "{text}"
+    );
+    assert!(text.contains("4 of 4 instances"), "{text}");
+    assert!(text.contains("checkpoints at 50%, 100%"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_still_soaking_is_not_rolled_out() {
+    // GIVEN $Latest was given (by hand) a backup younger than
+    // MIN_IMAGE_AGE, and the group's instances run the older backup
+    let moto = Moto::start();
+    let account = moto.account().await;
+    let old = account.backup(1).await;
+    let fresh = account.backup(2).await;
+    moto.set_image(&fresh, None, Some(chrono::Utc::now()));
+    let template = account.template("web", &fresh).await;
+    account.rolling_group("web", &template, 2, &old, &[]).await;
+    let settings = ami_reconciler::Settings {
+        min_image_age: chrono::Duration::hours(2),
+        ..settings_for(&template)
+    };
+
+    // WHEN it applies
+    let report = run(&moto.clients().await, &settings, false).await.unwrap();
+
+    // THEN the unsoaked image is not rolled out to running instances
+    assert!(report.changes.is_empty(), "{}", report.to_text());
+    assert!(refreshes(&account, "web").await.is_empty());
+}
