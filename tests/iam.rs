@@ -5,13 +5,16 @@
 //! moto checks the action of each call but ignores resources and conditions,
 //! so the users' policies keep each file's actions with `Resource: "*"` and
 //! no condition. Resource scoping and tag conditions are checked by the
-//! linters and reviewed in policies/README.md, not here.
+//! linters and reviewed in policies/README.md; the one exception is the
+//! instance refresh emulation, which evaluates them for its own actions
+//! (the last test here runs the shipped reconciler.json against it).
 
 mod support;
 
 use std::collections::BTreeSet;
 
 use ami_reconciler::run;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use ami_reconciler::settings::{RawSettings, Settings};
 use serde_json::{Value, json};
 use support::{Key, Moto};
@@ -27,6 +30,17 @@ const CHECKED_BY_AWS_FOR_UPDATE_GROUP: [&str; 4] = [
     "ec2:CreateTags",
     "iam:PassRole",
     "ssm:GetParameters",
+];
+
+/// Called only when AWS refuses to start a refresh: the group's record of
+/// the rollout is put back (tests/rollout.rs).
+const CALLED_WHEN_A_REFRESH_IS_REFUSED: &str = "autoscaling:DeleteTags";
+
+/// Reads of rollouts: without them the run goes on and only the rollouts
+/// stop, with warning `rollout_not_read`.
+const ROLLOUT_READS: [&str; 2] = [
+    "ec2:DescribeInstances",
+    "autoscaling:DescribeInstanceRefreshes",
 ];
 
 fn policy_actions(file: &str) -> BTreeSet<String> {
@@ -69,7 +83,8 @@ fn settings() -> Settings {
 
 /// An account where a full apply makes every kind of call: the template id
 /// in SSM, a newer backup (new version + default switch), a managed group
-/// pinned to version 1 (group update) and four old versions (deletion).
+/// pinned to version 1 (group update), a rolling group with instances on the
+/// golden image (refresh) and four old versions (deletion).
 async fn drifted(moto: &Moto) -> String {
     let account = moto.account().await;
     let golden = account.image("golden", "golden image", 0).await;
@@ -80,6 +95,9 @@ async fn drifted(moto: &Moto) -> String {
         account.version(&template, &golden).await;
     }
     account.group("web", &template, "1", true).await;
+    account
+        .rolling_group("web-rolling", &template, 2, &golden, &[])
+        .await;
     account.parameter(PARAMETER, &template).await;
     template
 }
@@ -128,6 +146,7 @@ async fn apply_succeeds_with_the_actions_of_reconciler_json_and_calls_each_of_th
             "create_version",
             "set_default_version",
             "update_group",
+            "start_instance_refresh",
             "delete_versions"
         ]
     );
@@ -139,9 +158,11 @@ async fn apply_succeeds_with_the_actions_of_reconciler_json_and_calls_each_of_th
     let expected: BTreeSet<String> = actions
         .iter()
         .filter(|a| !CHECKED_BY_AWS_FOR_UPDATE_GROUP.contains(&a.as_str()))
+        .filter(|a| a.as_str() != CALLED_WHEN_A_REFRESH_IS_REFUSED)
         .cloned()
         .collect();
     assert_eq!(called(&moto), expected);
+    assert!(actions.contains(CALLED_WHEN_A_REFRESH_IS_REFUSED));
     for action in CHECKED_BY_AWS_FOR_UPDATE_GROUP {
         assert!(actions.contains(action), "reconciler.json lacks {action}");
     }
@@ -160,7 +181,7 @@ async fn plan_succeeds_with_the_read_only_policy_and_calls_each_of_its_actions()
         .await
         .unwrap();
 
-    assert_eq!(report.changes.len(), 4, "{}", report.to_text());
+    assert_eq!(report.changes.len(), 5, "{}", report.to_text());
     assert_eq!(called(&moto), actions);
 }
 
@@ -208,8 +229,9 @@ async fn removing_any_one_called_action_from_reconciler_json_makes_the_run_fail(
         .iter()
         .filter(|a| !CHECKED_BY_AWS_FOR_UPDATE_GROUP.contains(&a.as_str()))
         .filter(|a| a.as_str() != TAG_MODE_LISTING)
+        .filter(|a| a.as_str() != CALLED_WHEN_A_REFRESH_IS_REFUSED)
         .collect();
-    assert_eq!(called.len(), 8, "{called:?}");
+    assert_eq!(called.len(), 12, "{called:?}");
     for removed in called {
         // GIVEN a fresh drifted account and a user lacking one action
         let moto = Moto::start();
@@ -222,7 +244,18 @@ async fn removing_any_one_called_action_from_reconciler_json_makes_the_run_fail(
         // WHEN it applies
         let result = run(&moto.clients_as(&key).await, &settings(), false).await;
 
-        // THEN the run fails: a read makes it an error, a write a failed change
+        // THEN the run fails: a read makes it an error (a rollout read stops
+        // the rollouts with a warning), a write a failed change
+        if ROLLOUT_READS.contains(&removed.as_str()) {
+            let report = result.unwrap();
+            assert!(
+                report.warnings.iter().any(|w| w.code() == "rollout_not_read"),
+                "without {removed}: {}",
+                report.to_text()
+            );
+            assert_eq!(report.exit_code(), 1);
+            continue;
+        }
         match result {
             Err(err) => assert!(
                 ami_reconciler::error_chain(&err).contains("AccessDenied"),
@@ -342,4 +375,45 @@ async fn a_group_on_a_template_resolving_its_image_from_ssm_moves_only_with_ssm_
             assert_eq!(version, "1", "{outcome}");
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconciler_json_lets_a_refresh_start_only_on_a_group_tagged_managed() {
+    // GIVEN a user with reconciler.json as it is (resources and conditions
+    // included: the refresh emulation evaluates them), and two groups with
+    // instances, one tagged ami-reconciler:managed=true and one not
+    let moto = Moto::start();
+    let account = moto.account().await;
+    let image = account.backup(1).await;
+    let template = account.template("web", &image).await;
+    account.group("managed", &template, "$Latest", true).await;
+    account.group("other", &template, "$Latest", false).await;
+    account.run_instances("managed", &image, 1);
+    account.run_instances("other", &image, 1);
+    let shipped: Value = serde_json::from_str(
+        &std::fs::read_to_string(support::root().join("policies/reconciler.json")).unwrap(),
+    )
+    .unwrap();
+    let key = moto.user_with_policy("reconciler", &shipped);
+    moto.enforce_iam();
+    let asg = moto.account_as(&key).await.asg;
+
+    // WHEN it starts a refresh of each
+    let start = |group: &'static str| {
+        asg.start_instance_refresh()
+            .auto_scaling_group_name(group)
+            .send()
+    };
+    let managed = start("managed").await;
+    let other = start("other").await;
+
+    // THEN only the managed group's starts; the other is denied
+    assert!(managed.is_ok(), "{managed:?}");
+    let code = other
+        .unwrap_err()
+        .into_service_error()
+        .meta()
+        .code()
+        .map(str::to_owned);
+    assert_eq!(code.as_deref(), Some("AccessDenied"));
 }

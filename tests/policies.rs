@@ -83,8 +83,8 @@ fn a_template_missing_an_action_of_the_policy_file_is_caught() {
 fn a_template_with_a_wider_resource_is_caught() {
     let t = template_with(
         "wider-resource",
-        "autoScalingGroup:*:autoScalingGroupName/*",
-        "*",
+        "autoscaling:StartInstanceRefresh\n                Resource: !Sub \"arn:${AWS::Partition}:autoscaling:${AWS::Region}:${AWS::AccountId}:autoScalingGroup:*:autoScalingGroupName/*\"",
+        "autoscaling:StartInstanceRefresh\n                Resource: \"*\"",
     );
     let (ok, out) = check(&t, &root().join("policies"));
     assert!(!ok, "{out}");
