@@ -281,3 +281,23 @@ fn every_template_tag_has_its_row_in_the_configuration_doc() {
         "docs/configuration.md has no template tag row for {missing:?}"
     );
 }
+
+#[test]
+fn every_group_tag_has_its_row_in_the_configuration_doc() {
+    use ami_reconciler::model::group_tags;
+    let configuration = read("docs/configuration.md");
+    let missing: Vec<&str> = [
+        group_tags::ROLLOUT,
+        group_tags::MIN_HEALTHY,
+        group_tags::CHECKPOINTS,
+        group_tags::CHECKPOINT_DELAY,
+        group_tags::ROLLOUT_IMAGE,
+    ]
+    .into_iter()
+    .filter(|tag| !has_row(&configuration, tag))
+    .collect();
+    assert!(
+        missing.is_empty(),
+        "docs/configuration.md has no group tag row for {missing:?}"
+    );
+}
