@@ -11,7 +11,9 @@ peak RSS of the whole process (wait4, through examples/measure.rs), the peak num
 flight, and the time from process start to the first AWS request.
 
 --quick (for CI) runs small cases once and asserts the call-count floor and
-zero mutating calls in the steady state, for both tools.
+zero mutating calls in the steady state, for both tools, and for ours in tag
+mode (3 templates) and with rolling groups.
+--only-templates measures only the tag-mode and rollout tables.
 --write-docs writes the tables into docs/performance.md and the chart into
 docs/performance-scaling.svg.
 """
@@ -193,6 +195,59 @@ class Fleets:
                 Tags=[{"Key": TAG[0], "Value": TAG[1], "ResourceId": name, "ResourceType": "auto-scaling-group", "PropagateAtLaunch": False}],
             )
         parallel(create, list(range(count)))
+
+
+def rollouts(h, cli, runs, cases):
+    """Converged rolling groups (ami-reconciler:rollout=rolling, every
+    instance on the template's image): the reads rollouts add to the
+    steady state. Ours only."""
+    rows = []
+    for groups, per_group in cases:
+        h.reset_moto()
+        acct = Account(h)
+        image = acct.image(10_000)
+        acct.template(image)
+
+        def create(i):
+            name = f"roll-{i:04d}"
+            tags = [(TAG[0], TAG[1]), ("ami-reconciler:rollout", "rolling")]
+            h.asg.create_auto_scaling_group(
+                AutoScalingGroupName=name,
+                LaunchTemplate={"LaunchTemplateId": acct.lt, "Version": "$Latest"},
+                MinSize=0, MaxSize=per_group, DesiredCapacity=per_group,
+                AvailabilityZones=[f"{REGION}a"],
+                Tags=[{"Key": k, "Value": v, "ResourceId": name, "ResourceType": "auto-scaling-group",
+                       "PropagateAtLaunch": False} for k, v in tags],
+            )
+            h.control("POST", f"/_harness/groups/{name}/instances", {"image_id": image, "count": per_group})
+        parallel(create, list(range(groups)))
+        env = h.env({"LAUNCH_TEMPLATE_PARAMETER": PARAMETER})
+        results = []
+        for _ in range(runs):
+            r = run_tool(h, "ours", cli, env)
+            assert r["mutating"] == 0, f"rollouts changed a converged account: {r['by_action']}"
+            instances = groups * per_group
+            assert r["by_action"].get("ec2:DescribeInstances", 0) == -(-instances // 200), r["by_action"]
+            assert "autoscaling:DescribeInstanceRefreshes" not in r["by_action"], r["by_action"]
+            results.append(r)
+        rows.append({"groups": groups, "instances": groups * per_group, "results": results})
+        print(f"rollouts R={groups} N={groups * per_group}: {median_of(results, 'calls'):.0f} calls", file=sys.stderr)
+    return rows
+
+
+def rollouts_table(rows):
+    lines = [
+        "| rolling groups R | in-service instances N | calls (of which `DescribeInstances`, ⌈N/200⌉) | wall ms | CPU ms |",
+        "|---:|---:|---|---:|---:|",
+    ]
+    for row in rows:
+        o = row["results"]
+        lines.append(
+            f"| {row['groups']} | {row['instances']} "
+            f"| {median_of(o, 'calls'):.0f} ({o[0]['by_action'].get('ec2:DescribeInstances', 0)}) "
+            f"| {median_of(o, 'wall_s') * 1000:.0f} | {median_of(o, 'cpu_s') * 1000:.0f} |"
+        )
+    return "\n".join(lines)
 
 
 def call_ceiling(templates, groups):
@@ -625,16 +680,19 @@ def main():
             assert ours["mutating"] == 0
             drift = drift_repair(h, args.cli, 1, [20], 0)
             assert drift[0]["results"]["ours"][0]["peak_mutating_in_flight"] <= 4
-            tagged = many_templates(h, args.cli, 1, [3], [150])
-            print(f"tag mode T=3 G=150: {tagged[0]['results'][0]['calls']} calls")
+            many_templates(h, args.cli, 1, [3], [150])
+            rollouts(h, args.cli, 1, [(3, 2)])
             print("quick benchmark: call-count floor and zero mutating calls hold")
             return
         if args.only_templates:
             tagged = many_templates(h, args.cli, args.runs, [1, 10, 50], [100, 1000])
+            rolled = rollouts(h, args.cli, args.runs, [(10, 5), (100, 4)])
             text = templates_text(tagged, args.runs)
             print(text)
+            print(rollouts_table(rolled))
             if args.write_docs:
                 write_block("templates", text)
+                write_block("rollouts", rollouts_table(rolled) + "\n")
             return
         parity(h, args.cli)
         runs = args.runs
@@ -642,6 +700,7 @@ def main():
         drift = drift_repair(h, args.cli, runs, [250, 1000], 0)
         drift_latency = drift_repair(h, args.cli, runs, [250], 50)
         tagged = many_templates(h, args.cli, runs, [1, 10, 50], [100, 1000])
+        rolled = rollouts(h, args.cli, runs, [(10, 5), (100, 4)])
         lam = lambda_startup(h, lambda_bin, runs) if Path(lambda_bin).exists() else []
         py_start = peer_startup_only(runs)
     finally:
@@ -651,7 +710,7 @@ def main():
     first_peer = [r["first_request_s"] for row in steady for r in row["results"]["peer"]]
     results = {
         "machine": {"cores": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
-        "runs": runs, "steady": steady, "drift": drift + drift_latency, "templates": tagged, "lambda_startup": lam, "peer_import_s": py_start,
+        "runs": runs, "steady": steady, "drift": drift + drift_latency, "templates": tagged, "rollouts": rolled, "lambda_startup": lam, "peer_import_s": py_start,
     }
     out_dir = ROOT / "benchmark" / "results"
     out_dir.mkdir(exist_ok=True)
@@ -660,7 +719,7 @@ def main():
             for rs in row["results"].values():
                 for r in rs:
                     r.pop("report", None)
-    for row in tagged:
+    for row in tagged + rolled:
         for r in row["results"]:
             r.pop("report", None)
     (out_dir / "latest.json").write_text(json.dumps(results, indent=1))
@@ -697,6 +756,7 @@ def main():
     if args.write_docs:
         svg_chart(steady, ROOT / "docs" / "performance-scaling.svg")
         write_block("templates", templates_text(tagged, runs))
+        write_block("rollouts", rollouts_table(rolled) + "\n")
         write_block("results", report)
 
 
