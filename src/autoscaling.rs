@@ -6,7 +6,7 @@ use aws_sdk_autoscaling::Client;
 use aws_sdk_autoscaling::types::{
     AutoScalingGroup, DesiredConfiguration, Filter, LaunchTemplate, LaunchTemplateOverrides,
     LaunchTemplateSpecification, LifecycleState, MixedInstancesPolicy, RefreshPreferences,
-    RefreshStrategy, Tag as AsgTag,
+    RefreshStrategy, ScaleInProtectedInstances, StandbyInstances, Tag as AsgTag,
 };
 
 use crate::error::AwsError;
@@ -130,6 +130,10 @@ impl From<&AutoScalingGroup> for Group {
                 .instances()
                 .iter()
                 .filter(|i| i.lifecycle_state() == Some(&LifecycleState::InService))
+                // Protected from scale-in: a refresh leaves them (it is sent
+                // with ScaleInProtectedInstances=Ignore), so they are not
+                // the rollout's to converge.
+                .filter(|i| i.protected_from_scale_in() != Some(true))
                 .filter_map(|i| i.instance_id().map(str::to_owned))
                 .collect(),
         }
@@ -182,9 +186,13 @@ pub async fn start_refresh(
     template: &TemplateRef,
     rolling: &RollingPreferences,
 ) -> Result<String, AwsError> {
+    // Protected and standby instances are left alone rather than waited
+    // for: AWS's default (Wait) fails the refresh after an hour.
     let preferences = RefreshPreferences::builder()
         .skip_matching(true)
-        .min_healthy_percentage(rolling.min_healthy_percentage)
+        .scale_in_protected_instances(ScaleInProtectedInstances::Ignore)
+        .standby_instances(StandbyInstances::Ignore)
+        .set_min_healthy_percentage(rolling.min_healthy_percentage)
         .set_max_healthy_percentage(rolling.max_healthy_percentage)
         .set_checkpoint_percentages(
             (!rolling.checkpoint_percentages.is_empty())

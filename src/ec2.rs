@@ -231,7 +231,13 @@ impl<'a> BackupQuery<'a> {
         markers.dedup();
         values.sort_unstable();
         values.dedup();
-        let lineage = match (every_template_has_one, keys.len()) {
+        // The lineage filter is dropped rather than split: it only narrows
+        // the answer, and the planner checks each lineage anyway.
+        // One value of the `state` filter besides the markers and lineages.
+        let state_filter = 1;
+        let fits =
+            markers.len().min(MARKERS_PER_CALL) + values.len() + state_filter <= MAX_FILTER_VALUES;
+        let lineage = match (every_template_has_one && fits, keys.len()) {
             (true, 1) => keys.into_iter().next().map(|key| (key, values)),
             _ => None,
         };
@@ -239,12 +245,36 @@ impl<'a> BackupQuery<'a> {
     }
 }
 
+/// EC2's limit on the filter values of one call, all filters together:
+/// "The maximum number of filter values specified on a single call is 200"
+/// (its `FilterLimitExceeded` message; the reference names the code only).
+pub const MAX_FILTER_VALUES: usize = 200;
+/// Markers per `DescribeImages` call: half the limit, so a lineage filter
+/// of as many values still fits. More markers (tag mode beyond 100 distinct
+/// markers) take more calls.
+const MARKERS_PER_CALL: usize = 100;
+
 /// Reads the candidate backups: owned by the account, `available`, and
 /// matching the query (all filtered server-side).
 pub async fn describe_backups(
     client: &Client,
     query: &BackupQuery<'_>,
 ) -> Result<Backups, AwsError> {
+    let mut backups = Backups::default();
+    for markers in query.markers.chunks(MARKERS_PER_CALL) {
+        describe_backups_of(client, markers, query, &mut backups).await?;
+    }
+    let mut seen = BTreeSet::new();
+    backups.images.retain(|i| seen.insert(i.id.clone()));
+    Ok(backups)
+}
+
+async fn describe_backups_of(
+    client: &Client,
+    markers: &[&str],
+    query: &BackupQuery<'_>,
+    backups: &mut Backups,
+) -> Result<(), AwsError> {
     let lineage = query.lineage.as_ref().map(|(key, values)| {
         Filter::builder()
             .name(format!("tag:{key}"))
@@ -259,8 +289,7 @@ pub async fn describe_backups(
             Filter::builder()
                 .name("description")
                 .set_values(Some(
-                    query
-                        .markers
+                    markers
                         .iter()
                         .map(|m| format!("*{}*", escape_filter(m)))
                         .collect(),
@@ -271,7 +300,6 @@ pub async fn describe_backups(
         .max_results(IMAGES_PAGE)
         .into_paginator()
         .send();
-    let mut backups = Backups::default();
     while let Some(page) = pages.next().await {
         let page = page?;
         if backups.account.is_none() {
@@ -285,15 +313,15 @@ pub async fn describe_backups(
             .images
             .extend(page.images().iter().map(|i| to_image(i, true)));
     }
-    Ok(backups)
+    Ok(())
 }
 
 /// Instance ids per `DescribeInstances` call. The `instance-id` filter is
 /// used, not `InstanceIds`: an id terminated since the group was read would
 /// fail the whole call ("If you specify an instance ID that is not valid,
-/// an error is returned"), a filter value only matches nothing. The
-/// reference names no limit on filter values; 200 is our bound.
-pub const INSTANCE_BATCH: usize = 200;
+/// an error is returned"), a filter value only matches nothing. 200 values
+/// is EC2's limit per call ([`MAX_FILTER_VALUES`]).
+pub const INSTANCE_BATCH: usize = MAX_FILTER_VALUES;
 
 /// The `ImageId` of each of these instances that EC2 still describes.
 pub async fn describe_instance_images(

@@ -46,11 +46,14 @@ pub mod group_tags {
 }
 
 /// The preferences of an instance refresh the reconciler starts (always
-/// `Rolling`, with `SkipMatching`; the warm-up is the group's own).
+/// `Rolling`, with `SkipMatching`, protected and standby instances left
+/// alone; the warm-up is the group's own).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RollingPreferences {
-    /// `MinHealthyPercentage`.
-    pub min_healthy_percentage: i32,
+    /// `MinHealthyPercentage`: the group's `ami-reconciler:min-healthy`, or
+    /// 100 for a one-instance group; `None` sends nothing, so AWS takes the
+    /// group's instance maintenance policy, else 90.
+    pub min_healthy_percentage: Option<i32>,
     /// `MaxHealthyPercentage`: 200 for a one-instance group, which then
     /// launches the new instance before it terminates the old one.
     pub max_healthy_percentage: Option<i32>,
@@ -404,7 +407,8 @@ pub struct Group {
     pub tags: BTreeMap<String, String>,
     /// `DesiredCapacity`.
     pub desired_capacity: i32,
-    /// Its instances whose `LifecycleState` is `InService`, by id.
+    /// Its instances whose `LifecycleState` is `InService` and that are not
+    /// protected from scale-in, by id.
     pub in_service: Vec<String>,
 }
 

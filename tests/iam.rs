@@ -14,7 +14,6 @@ mod support;
 use std::collections::BTreeSet;
 
 use ami_reconciler::run;
-use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use ami_reconciler::settings::{RawSettings, Settings};
 use serde_json::{Value, json};
 use support::{Key, Moto};
@@ -249,7 +248,10 @@ async fn removing_any_one_called_action_from_reconciler_json_makes_the_run_fail(
         if ROLLOUT_READS.contains(&removed.as_str()) {
             let report = result.unwrap();
             assert!(
-                report.warnings.iter().any(|w| w.code() == "rollout_not_read"),
+                report
+                    .warnings
+                    .iter()
+                    .any(|w| w.code() == "rollout_not_read"),
                 "without {removed}: {}",
                 report.to_text()
             );

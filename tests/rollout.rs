@@ -317,3 +317,125 @@ async fn a_backup_still_soaking_is_not_rolled_out() {
     assert!(report.changes.is_empty(), "{}", report.to_text());
     assert!(refreshes(&account, "web").await.is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_newer_backup_waits_for_a_running_refresh_and_a_rollback_does_not() {
+    // GIVEN a rolling group whose refresh to the new backup runs
+    let moto = Moto::start();
+    let account = moto.account().await;
+    let (template, old, new) = fleet(&account).await;
+    account.rolling_group("web", &template, 2, &old, &[]).await;
+    let clients = moto.clients().await;
+    let settings = settings_for(&template);
+    run(&clients, &settings, false).await.unwrap();
+    let (versions, _) = account.versions(&template).await;
+
+    // WHEN a newer backup arrives while it runs
+    let newer = account.backup(3).await;
+    moto.reset();
+    let report = run(&clients, &settings, false).await.unwrap();
+
+    // THEN $Latest keeps the image the refresh rolls out, and the report says why
+    assert_eq!(account.versions(&template).await.0, versions);
+    assert_eq!(moto.mutating_calls(), Vec::<String>::new());
+    assert!(
+        report.warnings.iter().any(|w| matches!(w,
+            Warning::ImageWaitsForRollout { image, group, .. } if *image == newer && group == "web")),
+        "{}",
+        report.to_text()
+    );
+
+    // WHEN the image being rolled out is skip-tagged (a rollback)
+    account.skip(&new).await;
+    let rollback = run(&clients, &settings, false).await.unwrap();
+
+    // THEN the rollback does not wait: $Latest gets the newest good backup
+    let created = rollback.changes.iter().find_map(|c| match c {
+        Change::CreateVersion(c) => Some(c.to_image.clone()),
+        _ => None,
+    });
+    assert_eq!(created, Some(newer), "{}", rollback.to_text());
+    assert!(rollback.failed.is_empty(), "{}", rollback.to_text());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn protected_instances_are_left_alone_and_not_counted() {
+    // GIVEN a rolling group of two instances on the old image, one
+    // protected from scale-in
+    let moto = Moto::start();
+    let account = moto.account().await;
+    let (template, old, _new) = fleet(&account).await;
+    account.rolling_group("web", &template, 2, &old, &[]).await;
+    let instances = account
+        .describe_group("web")
+        .await
+        .instances
+        .unwrap_or_default();
+    account
+        .asg
+        .set_instance_protection()
+        .auto_scaling_group_name("web")
+        .instance_ids(instances[0].instance_id().unwrap())
+        .protected_from_scale_in(true)
+        .send()
+        .await
+        .unwrap();
+
+    // WHEN it applies
+    let report = run(&moto.clients().await, &settings_for(&template), false)
+        .await
+        .unwrap();
+
+    // THEN the refresh counts one outdated instance and ignores protected
+    // and standby ones instead of waiting for them
+    let change = report.changes.iter().find_map(|c| match c {
+        Change::StartInstanceRefresh(c) => Some(c.clone()),
+        _ => None,
+    });
+    assert_eq!(change.map(|c| (c.outdated, c.in_service)), Some((1, 1)));
+    let prefs = refreshes(&account, "web").await[0]
+        .preferences
+        .clone()
+        .unwrap();
+    assert_eq!(
+        prefs
+            .scale_in_protected_instances
+            .map(|p| p.as_str().to_owned()),
+        Some("Ignore".to_owned())
+    );
+    assert_eq!(
+        prefs.standby_instances.map(|p| p.as_str().to_owned()),
+        Some("Ignore".to_owned())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checkpoints_that_stop_short_of_100_are_refused_for_that_group_only() {
+    let moto = Moto::start();
+    let account = moto.account().await;
+    let (template, old, _new) = fleet(&account).await;
+    account
+        .rolling_group(
+            "short",
+            &template,
+            2,
+            &old,
+            &[("ami-reconciler:checkpoints", "25,50")],
+        )
+        .await;
+    account.rolling_group("full", &template, 2, &old, &[]).await;
+
+    let report = run(&moto.clients().await, &settings_for(&template), false)
+        .await
+        .unwrap();
+
+    assert_eq!(started(&report), ["full"]);
+    assert!(
+        report.warnings.iter().any(|w| matches!(w,
+            Warning::BadRolloutTag { group, tag, .. }
+                if group == "short" && tag == "ami-reconciler:checkpoints")),
+        "{}",
+        report.to_text()
+    );
+    assert_eq!(report.exit_code(), 1);
+}
