@@ -466,6 +466,19 @@ pub fn is_launch_template_id(s: &str) -> bool {
     })
 }
 
+impl State {
+    /// The managed groups tagged `ami-reconciler:rollout=rolling`, by name.
+    pub fn rolling_groups(&self) -> Vec<&Group> {
+        let mut rolling: Vec<&Group> = self
+            .managed_groups
+            .iter()
+            .filter(|g| g.is_rolling())
+            .collect();
+        rolling.sort_by(|a, b| a.name.cmp(&b.name));
+        rolling
+    }
+}
+
 /// Everything one run observed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct State {

@@ -303,7 +303,7 @@ async fn read_rollouts(
 ) -> Vec<Warning> {
     let rolling: Vec<&Group> = states
         .iter()
-        .flat_map(|(s, _)| s.managed_groups.iter().filter(|g| g.is_rolling()))
+        .flat_map(|(s, _)| s.rolling_groups())
         .collect();
     let ids: Vec<String> = rolling
         .iter()
@@ -330,9 +330,8 @@ async fn read_rollouts(
     };
     for (state, _) in states.iter_mut() {
         state.instance_images = state
-            .managed_groups
-            .iter()
-            .filter(|g| g.is_rolling())
+            .rolling_groups()
+            .into_iter()
             .flat_map(|g| &g.in_service)
             .filter_map(|id| Some((id.clone(), images.get(id)?.clone())))
             .collect();

@@ -485,13 +485,7 @@ pub fn plan(state: &State, settings: &Settings) -> Plan {
     }
 
     let target = rollout_image(state, settings, create_image.as_deref());
-    let mut rolling: Vec<&Group> = state
-        .managed_groups
-        .iter()
-        .filter(|g| g.is_rolling())
-        .collect();
-    rolling.sort_by(|a, b| a.name.cmp(&b.name));
-    for group in rolling {
+    for group in state.rolling_groups() {
         match rollout(group, state, target, moving.contains(group.name.as_str())) {
             Rollout::Nothing => {}
             Rollout::Warn(warning) => warnings.push(warning),
@@ -547,13 +541,7 @@ fn rollout_image<'s>(
 /// A rolling group of this template with a refresh that is not over, and
 /// the refresh's id; the first by group name.
 fn running_refresh(state: &State) -> Option<(&str, &str)> {
-    let mut rolling: Vec<&Group> = state
-        .managed_groups
-        .iter()
-        .filter(|g| g.is_rolling())
-        .collect();
-    rolling.sort_by(|a, b| a.name.cmp(&b.name));
-    rolling.into_iter().find_map(|g| {
+    state.rolling_groups().into_iter().find_map(|g| {
         let active = state
             .refreshes
             .get(&g.name)?
@@ -582,9 +570,9 @@ pub fn refresh_candidates(state: &State, settings: &Settings) -> Vec<String> {
         return Vec::new();
     };
     state
-        .managed_groups
-        .iter()
-        .filter(|g| g.is_rolling() && outdated(g, state, target) > 0)
+        .rolling_groups()
+        .into_iter()
+        .filter(|g| outdated(g, state, target) > 0)
         .map(|g| g.name.clone())
         .collect()
 }
