@@ -946,3 +946,111 @@ fn a_template_without_the_write_tag_is_named_only_when_it_would_be_written() {
     assert!(!group_only.plans[0].is_converged());
     assert!(group_only.plans[0].warnings.is_empty());
 }
+
+// --- rollouts -------------------------------------------------------------
+
+/// A rolling group of `desired` instances, all on `image`, with `tags`; its
+/// refreshes read (none).
+fn rolling(state: State, desired: i32, image: &str, tags: &[(&str, &str)]) -> State {
+    let mut g = group("web", "$Latest");
+    g.tags
+        .insert("ami-reconciler:rollout".into(), "rolling".into());
+    for (k, v) in tags {
+        g.tags.insert((*k).into(), (*v).into());
+    }
+    g.desired_capacity = desired;
+    let mut state = state.group(g);
+    for i in 0..desired {
+        let id = format!("i-{i}");
+        state.managed_groups[0].in_service.push(id.clone());
+        state.instance_images.insert(id, image.to_owned());
+    }
+    state.refreshes.insert("web".into(), Vec::new());
+    state
+}
+
+fn refresh(p: &ami_reconciler::Plan) -> Option<&ami_reconciler::plan::StartInstanceRefresh> {
+    p.changes.iter().find_map(|c| match c {
+        Change::StartInstanceRefresh(c) => Some(c),
+        _ => None,
+    })
+}
+
+#[test]
+fn a_rolling_group_on_the_new_image_plans_no_refresh_and_one_on_the_old_image_does() {
+    let new = State::fixture().image(backup("b", 2));
+    assert!(refresh(&plan(&rolling(new.clone(), 2, "ami-b", &[]), &settings())).is_none());
+
+    let p = plan(&rolling(new, 2, "ami-a", &[]), &settings());
+
+    let r = refresh(&p).unwrap();
+    assert_eq!(
+        (r.image.as_str(), r.outdated, r.in_service),
+        ("ami-b", 2, 2)
+    );
+    assert!(r.relies_on_created);
+    assert_eq!(r.preferences.min_healthy_percentage, None);
+    assert_eq!(r.preferences.max_healthy_percentage, None);
+}
+
+#[test]
+fn a_one_instance_group_keeps_its_instance_until_the_new_one_is_healthy_whatever_its_tag() {
+    let state = rolling(
+        State::fixture().image(backup("b", 2)),
+        1,
+        "ami-a",
+        &[("ami-reconciler:min-healthy", "50")],
+    );
+    let r = plan(&state, &settings());
+    let prefs = &refresh(&r).unwrap().preferences;
+    assert_eq!(
+        (prefs.min_healthy_percentage, prefs.max_healthy_percentage),
+        (Some(100), Some(200))
+    );
+}
+
+#[test]
+fn malformed_rollout_tags_are_named_and_plan_no_refresh() {
+    for (tag, value) in [
+        ("ami-reconciler:min-healthy", "101"),
+        ("ami-reconciler:checkpoints", "50,25,100"),
+        ("ami-reconciler:checkpoint-delay", "30m"),
+    ] {
+        let state = rolling(
+            State::fixture().image(backup("b", 2)),
+            2,
+            "ami-a",
+            &[(tag, value)],
+        );
+        let p = plan(&state, &settings());
+        assert!(refresh(&p).is_none(), "{tag}={value}");
+        assert!(
+            p.warnings.iter().any(|w| matches!(w,
+                Warning::BadRolloutTag { tag: t, .. } if t == tag)),
+            "{tag}={value}: {:?}",
+            p.warnings
+        );
+    }
+}
+
+#[test]
+fn a_group_pinned_to_a_version_gets_its_refresh_only_with_its_move_to_latest() {
+    let mut state = rolling(State::fixture().image(backup("b", 2)), 2, "ami-a", &[]);
+    if let ami_reconciler::model::LaunchSource::Template(spec) = &mut state.managed_groups[0].launch
+    {
+        spec.version = Some("1".into());
+    }
+    let p = plan(&state, &settings());
+    let r = refresh(&p).unwrap();
+    assert!(r.relies_on_update);
+    let order: Vec<&str> = p.changes.iter().map(Change::action).collect();
+    let at = |a: &str| order.iter().position(|x| *x == a).unwrap();
+    assert!(at("update_group") < at("start_instance_refresh"));
+}
+
+#[test]
+fn without_its_refreshes_read_a_rolling_group_plans_no_refresh() {
+    let mut state = rolling(State::fixture().image(backup("b", 2)), 2, "ami-a", &[]);
+    state.refreshes.clear();
+    assert!(refresh(&plan(&state, &settings())).is_none());
+}
