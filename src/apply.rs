@@ -102,6 +102,22 @@ async fn start_refresh(clients: &Clients, change: &StartInstanceRefresh) -> Refr
     {
         Ok(id) => RefreshOutcome::Started(id),
         Err(error) => {
+            // Another run may have started the same refresh a moment ago:
+            // its record is this tag, which must then stay.
+            if error.code.as_deref() == Some("InstanceRefreshInProgress")
+                && autoscaling::describe_refreshes(client, &change.group)
+                    .await
+                    .is_ok_and(|found| {
+                        found
+                            .iter()
+                            .any(|r| r.rolls_out_latest_of(&change.template))
+                    })
+            {
+                return RefreshOutcome::Refused {
+                    error,
+                    restored: true,
+                };
+            }
             let restore = match &change.previous_rollout_image {
                 Some(previous) => {
                     autoscaling::tag_group(client, &change.group, tag, previous).await

@@ -166,6 +166,10 @@ pub async fn describe_refreshes(client: &Client, group: &str) -> Result<Vec<Refr
                 start_time: r
                     .start_time()
                     .and_then(|t| chrono::DateTime::from_timestamp(t.secs(), t.subsec_nanos())),
+                desired: r
+                    .desired_configuration()
+                    .and_then(|d| d.launch_template())
+                    .map(template_ref),
             });
         }
         token = page.next_token().map(str::to_owned);

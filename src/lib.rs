@@ -140,12 +140,7 @@ async fn explain_denials_ahead(
         let plan::Observation::Ready { state, settings } = observation else {
             continue;
         };
-        if state.template.tags.is_some()
-            || plan
-                .changes
-                .iter()
-                .all(|c| matches!(c, Change::UpdateGroup(_)))
-        {
+        if state.template.tags.is_some() || !plan.changes.iter().any(Change::writes_template) {
             continue;
         }
         match ec2::describe_template_tags(&clients.ec2, &state.template.id).await {

@@ -74,6 +74,8 @@ pub struct Refresh {
     pub status: String,
     /// `StartTime`.
     pub start_time: Option<DateTime<Utc>>,
+    /// The launch template of its `DesiredConfiguration`, if it has one.
+    pub desired: Option<TemplateRef>,
 }
 
 impl Refresh {
@@ -90,6 +92,19 @@ impl Refresh {
     /// True while the refresh is not over.
     pub fn is_active(&self) -> bool {
         Self::ACTIVE.contains(&self.status.as_str())
+    }
+
+    /// True while it runs toward `template` at `$Latest`: what the
+    /// reconciler would have started.
+    pub fn rolls_out_latest_of(&self, template: &TemplateRef) -> bool {
+        let Some(desired) = self.desired.as_ref().filter(|d| d.is_latest()) else {
+            return false;
+        };
+        let same = match (&desired.id, &template.id) {
+            (Some(a), Some(b)) => a == b,
+            _ => desired.name.is_some() && desired.name == template.name,
+        };
+        self.is_active() && same
     }
 }
 
@@ -467,12 +482,16 @@ pub fn is_launch_template_id(s: &str) -> bool {
 }
 
 impl State {
-    /// The managed groups tagged `ami-reconciler:rollout=rolling`, by name.
+    /// The managed groups of this template tagged
+    /// `ami-reconciler:rollout=rolling`, by name. A group on another
+    /// template is that template's concern (with one named template,
+    /// `managed_groups` holds every managed group).
     pub fn rolling_groups(&self) -> Vec<&Group> {
         let mut rolling: Vec<&Group> = self
             .managed_groups
             .iter()
             .filter(|g| g.is_rolling())
+            .filter(|g| g.launch_ref().is_some_and(|s| s.points_at(&self.template)))
             .collect();
         rolling.sort_by(|a, b| a.name.cmp(&b.name));
         rolling
@@ -501,4 +520,6 @@ pub struct State {
     /// The refreshes of the rolling groups that may need one, newest first;
     /// a group not listed was not read.
     pub refreshes: BTreeMap<String, Vec<Refresh>>,
+    /// The reads of rollouts failed: whether a refresh runs is unknown.
+    pub rollouts_unread: bool,
 }

@@ -57,6 +57,7 @@ async fn observe_one(
             other_groups: None,
             instance_images: BTreeMap::new(),
             refreshes: BTreeMap::new(),
+            rollouts_unread: false,
         },
         settings.clone(),
     )];
@@ -158,6 +159,7 @@ async fn observe_tagged(clients: &Clients, settings: &Settings, tag: &Tag) -> Re
                     other_groups: None,
                     instance_images: BTreeMap::new(),
                     refreshes: BTreeMap::new(),
+                    rollouts_unread: false,
                 },
                 own,
             )),
@@ -313,7 +315,13 @@ async fn read_rollouts(
         return Vec::new();
     }
     let names: Vec<String> = rolling.iter().map(|g| g.name.clone()).collect();
-    let not_read = |error: String| {
+    let not_read = |states: &mut [(State, Settings)], error: String| {
+        // Without them, whether a refresh runs is unknown: no refresh
+        // starts, and a newer image waits (the planner's hold).
+        for (state, _) in states.iter_mut() {
+            state.refreshes.clear();
+            state.rollouts_unread = true;
+        }
         vec![Warning::RolloutNotRead {
             groups: names.clone(),
             error,
@@ -322,10 +330,11 @@ async fn read_rollouts(
     let images = match ec2::describe_instance_images(&clients.ec2, &ids).await {
         Ok(images) => images,
         Err(err) => {
-            return not_read(format!(
+            let error = format!(
                 "failed to describe instances: {}",
                 err.at(clients.endpoint())
-            ));
+            );
+            return not_read(states, error);
         }
     };
     for (state, _) in states.iter_mut() {
@@ -359,15 +368,12 @@ async fn read_rollouts(
                 states[i].0.refreshes.insert(group, refreshes);
             }
             Err(err) => {
-                // Without every candidate's refreshes none is started: one
-                // read that failed must not look like "no refresh running".
-                for (state, _) in states.iter_mut() {
-                    state.refreshes.clear();
-                }
-                return not_read(format!(
+                // One read that failed must not look like "no refresh running".
+                let error = format!(
                     "failed to describe the instance refreshes of {group}: {}",
                     err.at(clients.endpoint())
-                ));
+                );
+                return not_read(states, error);
             }
         }
     }

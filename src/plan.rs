@@ -403,7 +403,7 @@ pub fn plan_run(observed: &Observed, settings: &Settings) -> RunPlan {
 /// A warning when `changes` write to a template that is known to lack the
 /// tag the deployed policies' write statements require.
 pub fn write_tag_warning(template: &Template, changes: &[Change], tag: Tag) -> Option<Warning> {
-    let writes = changes.iter().any(|c| !matches!(c, Change::UpdateGroup(_)));
+    let writes = changes.iter().any(Change::writes_template);
     (writes && template.carries(&tag) == Some(false)).then(|| Warning::TemplateNotTaggedForWrites {
         template: template.id.clone(),
         tag,
@@ -433,7 +433,7 @@ pub fn plan(state: &State, settings: &Settings) -> Plan {
             template: template.id.clone(),
             image: newest.id.clone(),
             group: group.to_owned(),
-            refresh: refresh.to_owned(),
+            refresh: refresh.map(str::to_owned),
         });
         image = None;
     }
@@ -539,15 +539,22 @@ fn rollout_image<'s>(
 }
 
 /// A rolling group of this template with a refresh that is not over, and
-/// the refresh's id; the first by group name.
-fn running_refresh(state: &State) -> Option<(&str, &str)> {
+/// the refresh's id; the first by group name. When the refreshes could not
+/// be read, the first rolling group, with no id: one may be running.
+fn running_refresh(state: &State) -> Option<(&str, Option<&str>)> {
+    if state.rollouts_unread {
+        return state
+            .rolling_groups()
+            .first()
+            .map(|g| (g.name.as_str(), None));
+    }
     state.rolling_groups().into_iter().find_map(|g| {
         let active = state
             .refreshes
             .get(&g.name)?
             .iter()
             .find(|r| r.is_active())?;
-        Some((g.name.as_str(), active.id.as_str()))
+        Some((g.name.as_str(), Some(active.id.as_str())))
     })
 }
 

@@ -298,6 +298,7 @@ impl Report {
     pub fn summary(&self) -> String {
         if self.changes.is_empty() {
             return match self.templates.len() {
+                0 => "No changes. No launch template is managed.".to_owned(),
                 1 => "No changes. The launch template and groups are up to date.".to_owned(),
                 n => {
                     format!("No changes. The {n} launch templates and their groups are up to date.")

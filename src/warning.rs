@@ -210,8 +210,9 @@ pub enum Warning {
         image: String,
         /// The group whose refresh runs.
         group: String,
-        /// The refresh.
-        refresh: String,
+        /// The refresh; `None` when the refreshes could not be read, so
+        /// one may be running.
+        refresh: Option<String>,
     },
     /// The reads rollouts need failed: no refresh is started this run.
     RolloutNotRead {
@@ -449,10 +450,16 @@ impl fmt::Display for Warning {
                 image,
                 group,
                 refresh,
-            } => write!(
-                f,
-                "launch template {template}: newer backup {image} waits until instance refresh {refresh} of group {group} is over (a new $Latest now would replace its new instances again)"
-            ),
+            } => match refresh {
+                Some(refresh) => write!(
+                    f,
+                    "launch template {template}: newer backup {image} waits until instance refresh {refresh} of group {group} is over (a new $Latest now would replace its new instances again)"
+                ),
+                None => write!(
+                    f,
+                    "launch template {template}: newer backup {image} waits: the instance refreshes of rolling group {group} could not be read, and one may be running"
+                ),
+            },
             Warning::RolloutNotRead { groups, error } => write!(
                 f,
                 "no rollout this run: {error} (rolling groups {}); the rest of the run goes on",

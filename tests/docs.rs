@@ -197,7 +197,7 @@ fn one_of_each() -> Vec<Warning> {
             template: "lt-1".into(),
             image: "ami-3".into(),
             group: "web".into(),
-            refresh: "0f5e-1".into(),
+            refresh: Some("0f5e-1".into()),
         },
     ]
 }

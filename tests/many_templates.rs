@@ -381,6 +381,10 @@ async fn no_tagged_template_is_a_warning_and_no_change() {
         .unwrap();
 
     assert!(report.templates.is_empty());
+    assert_eq!(
+        report.summary(),
+        "No changes. No launch template is managed."
+    );
     assert!(
         matches!(&report.warnings[..], [Warning::NoTemplateTagged { .. }]),
         "{}",

@@ -475,6 +475,7 @@ impl Account {
             other_groups: None,
             instance_images: Default::default(),
             refreshes: Default::default(),
+            rollouts_unread: false,
         };
         debug_assert_eq!(state.template.latest().map(|v| v.number), Some(latest));
         if may_delete(&state, settings) {

@@ -439,3 +439,143 @@ async fn checkpoints_that_stop_short_of_100_are_refused_for_that_group_only() {
     );
     assert_eq!(report.exit_code(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_the_rollout_reads_fail_no_refresh_starts_and_a_newer_backup_waits() {
+    // GIVEN a rolling group on the old image, a newer backup, and
+    // DescribeInstances denied
+    let moto = Moto::start();
+    let account = moto.account().await;
+    let (template, old, _new) = fleet(&account).await;
+    account.rolling_group("web", &template, 2, &old, &[]).await;
+    moto.faults(json!([{
+        "action": "DescribeInstances", "fault": "error", "status": 403,
+        "code": "UnauthorizedOperation", "message": "denied for the test"
+    }]));
+
+    // WHEN it applies
+    let report = run(&moto.clients().await, &settings_for(&template), false)
+        .await
+        .unwrap();
+
+    // THEN nothing is written (a refresh may be running for all it knows),
+    // and the report says why; the run exits 1
+    assert_eq!(
+        moto.mutating_calls(),
+        Vec::<String>::new(),
+        "{}",
+        report.to_text()
+    );
+    let codes: Vec<String> = report.warnings.iter().map(Warning::code).collect();
+    assert!(codes.contains(&"rollout_not_read".to_owned()), "{codes:?}");
+    assert!(
+        report.warnings.iter().any(|w| matches!(w,
+            Warning::ImageWaitsForRollout { refresh: None, group, .. } if group == "web")),
+        "{}",
+        report.to_text()
+    );
+    assert_eq!(report.exit_code(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rolling_group_of_another_template_is_neither_read_nor_refreshed() {
+    // GIVEN a converged template, and a rolling managed group of another
+    // template whose instances run that template's image
+    let moto = Moto::start();
+    let account = moto.account().await;
+    let image = account.backup(1).await;
+    let template = account.template("web", &image).await;
+    let other_image = account.image("db-golden", "golden image", 1).await;
+    let other = account.template("db", &other_image).await;
+    account
+        .rolling_group("db", &other, 2, &other_image, &[])
+        .await;
+
+    // WHEN this template's reconciler runs
+    let report = run(&moto.clients().await, &settings_for(&template), false)
+        .await
+        .unwrap();
+
+    // THEN the other group adds no rollout read and no refresh
+    assert!(started(&report).is_empty(), "{}", report.to_text());
+    let rollout_reads = moto
+        .calls()
+        .into_iter()
+        .filter(|c| c.action == "DescribeInstances" || c.action == "DescribeInstanceRefreshes")
+        .count();
+    assert_eq!(rollout_reads, 0);
+    assert!(
+        !report
+            .warnings
+            .iter()
+            .any(|w| w.code().starts_with("rollout")),
+        "{}",
+        report.to_text()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refresh_alone_does_not_read_the_templates_tags() {
+    // GIVEN a converged template and a rolling group whose instances still
+    // run an older image
+    let moto = Moto::start();
+    let account = moto.account().await;
+    let old = account.backup(1).await;
+    let new = account.backup(2).await;
+    let template = account.template("web", &new).await;
+    account.rolling_group("web", &template, 2, &old, &[]).await;
+
+    // WHEN it applies
+    let report = run(&moto.clients().await, &settings_for(&template), false)
+        .await
+        .unwrap();
+
+    // THEN the refresh starts; the template is not written, so its write
+    // tag is not read
+    assert_eq!(started(&report), ["web"], "{}", report.to_text());
+    assert!(
+        !moto
+            .calls()
+            .iter()
+            .any(|c| c.action == "DescribeLaunchTemplates")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_another_run_started_the_same_refresh_first_its_record_stays() {
+    // GIVEN another run of the reconciler starts the same refresh (the
+    // template at $Latest) just before this one
+    let moto = Moto::start();
+    let account = moto.account().await;
+    let (template, old, _new) = fleet(&account).await;
+    account.rolling_group("web", &template, 2, &old, &[]).await;
+    moto.faults(json!([{
+        "action": "StartInstanceRefresh", "group": "web", "fault": "before", "times": 1,
+        "request": {"service": "autoscaling", "action": "StartInstanceRefresh",
+                    "params": {"AutoScalingGroupName": "web",
+                               "DesiredConfiguration": {"LaunchTemplate": {
+                                   "LaunchTemplateId": template, "Version": "$Latest"}},
+                               "Preferences": {"SkipMatching": true}}}
+    }]));
+
+    // WHEN it applies
+    let report = run(&moto.clients().await, &settings_for(&template), false)
+        .await
+        .unwrap();
+
+    // THEN its own start is refused, and the group's record of the image
+    // stays: that refresh, if it fails, is not started again
+    assert_eq!(report.failed.len(), 1, "{}", report.to_text());
+    let image = match &report.changes[0] {
+        Change::CreateVersion(c) => c.to_image.clone(),
+        other => panic!("{other:?}"),
+    };
+    let group = account.describe_group("web").await;
+    assert!(
+        group
+            .tags()
+            .iter()
+            .any(|t| t.key() == Some("ami-reconciler:rollout-image")
+                && t.value() == Some(image.as_str()))
+    );
+}

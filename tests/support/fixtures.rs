@@ -191,6 +191,7 @@ impl StateExt for State {
             other_groups: Some(Vec::new()),
             instance_images: Default::default(),
             refreshes: Default::default(),
+            rollouts_unread: false,
         }
     }
 
