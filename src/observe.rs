@@ -7,8 +7,7 @@ use tracing::instrument;
 
 use crate::clients::Clients;
 use crate::ec2::{BackupQuery, Backups};
-use crate::error::AwsError;
-use crate::error::{Error, Result, error_chain};
+use crate::error::{AwsError, Error, Result, error_chain};
 use crate::model::{CurrentImage, DiscoveredTemplate, Group, Refresh, State, Tag, Template};
 use crate::plan::{Observation, Observed, may_delete, refresh_candidates, template_settings};
 use crate::settings::{Settings, TemplateSource};
