@@ -110,6 +110,8 @@ from http.client import HTTPConnection, RemoteDisconnected
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from aws_errors import AUTOSCALING_XMLNS, query_error, xml_escape
+
 ACCOUNT_ID = "123456789012"
 
 # ---------------------------------------------------------------------------
@@ -215,6 +217,13 @@ def _first_values(encoded: str) -> dict[str, str]:
 # AWS error shapes
 # ---------------------------------------------------------------------------
 
+# The common AWS error codes: other services', and Auto Scaling's and SSM's
+# where _CANNED names no other.
+_CANNED_DEFAULT = {
+    "throttle": (400, "ThrottlingException", "Rate exceeded"),
+    "http500": (500, "InternalFailure", "The request processing has failed because of an unknown error, exception or failure."),
+    "http503": (503, "ServiceUnavailable", "The request has failed due to a temporary failure of the server."),
+}
 # Fault name -> (status, code, message) per service, as the real services answer.
 _CANNED = {
     "ec2": {
@@ -222,27 +231,9 @@ _CANNED = {
         "http500": (500, "InternalError", "An internal error has occurred."),
         "http503": (503, "Unavailable", "The server is overloaded and can't handle the request."),
     },
-    "autoscaling": {
-        "throttle": (400, "Throttling", "Rate exceeded"),
-        "http500": (500, "InternalFailure", "The request processing has failed because of an unknown error, exception or failure."),
-        "http503": (503, "ServiceUnavailable", "The request has failed due to a temporary failure of the server."),
-    },
-    "ssm": {
-        "throttle": (400, "ThrottlingException", "Rate exceeded"),
-        "http500": (500, "InternalServerError", "An error occurred on the server side."),
-        "http503": (503, "ServiceUnavailable", "The request has failed due to a temporary failure of the server."),
-    },
+    "autoscaling": {**_CANNED_DEFAULT, "throttle": (400, "Throttling", "Rate exceeded")},
+    "ssm": {**_CANNED_DEFAULT, "http500": (500, "InternalServerError", "An error occurred on the server side.")},
 }
-# Other services: the common AWS error codes.
-_CANNED_DEFAULT = {
-    "throttle": (400, "ThrottlingException", "Rate exceeded"),
-    "http500": (500, "InternalFailure", "The request processing has failed because of an unknown error, exception or failure."),
-    "http503": (503, "ServiceUnavailable", "The request has failed due to a temporary failure of the server."),
-}
-
-
-def _xml_escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def error_response(call: Call, status: int, code: str, message: str) -> tuple[int, list[tuple[str, str]], bytes]:
@@ -253,21 +244,14 @@ def error_response(call: Call, status: int, code: str, message: str) -> tuple[in
     elif call.service == "ec2":
         body = (
             '<?xml version="1.0" encoding="UTF-8"?>\n'
-            f"<Response><Errors><Error><Code>{_xml_escape(code)}</Code>"
-            f"<Message>{_xml_escape(message)}</Message></Error></Errors>"
+            f"<Response><Errors><Error><Code>{xml_escape(code)}</Code>"
+            f"<Message>{xml_escape(message)}</Message></Error></Errors>"
             f"<RequestID>{request_id}</RequestID></Response>"
         ).encode()
         headers = [("Content-Type", "text/xml;charset=UTF-8")]
     else:
-        namespace = (
-            ' xmlns="http://autoscaling.amazonaws.com/doc/2011-01-01/"' if call.service == "autoscaling" else ""
-        )
-        kind = "Receiver" if status >= 500 else "Sender"
-        body = (
-            f"<ErrorResponse{namespace}><Error><Type>{kind}</Type>"
-            f"<Code>{_xml_escape(code)}</Code><Message>{_xml_escape(message)}</Message></Error>"
-            f"<RequestId>{request_id}</RequestId></ErrorResponse>"
-        ).encode()
+        namespace = AUTOSCALING_XMLNS if call.service == "autoscaling" else None
+        body = query_error(code, message, request_id, status, namespace).encode()
         headers = [("Content-Type", "text/xml"), ("x-amzn-RequestId", request_id)]
     return status, headers, body
 
@@ -283,8 +267,8 @@ def _with_warning(xml: bytes, code: str, message: str) -> bytes:
     if end < 0:
         return xml
     warning = (
-        f"<warning><errorSet><item><code>{_xml_escape(code)}</code>"
-        f"<message>{_xml_escape(message)}</message></item></errorSet></warning>"
+        f"<warning><errorSet><item><code>{xml_escape(code)}</code>"
+        f"<message>{xml_escape(message)}</message></item></errorSet></warning>"
     ).encode()
     return xml[:end] + warning + xml[end:]
 
@@ -476,9 +460,7 @@ class ProxyHandler(BaseHTTPRequestHandler):
                 message = rule.message or "Injected error"
             else:
                 status, code, message = _CANNED.get(call.service, _CANNED_DEFAULT)[fault]
-            status, headers, data = error_response(call, status, code, message)
-            record["status"] = status
-            self._send(status, headers, data)
+            self._send_error(call, record, status, code, message)
             return
         if fault == "hang":
             delay = rule.delay_ms if rule.delay_ms is not None else 60000
@@ -487,9 +469,7 @@ class ProxyHandler(BaseHTTPRequestHandler):
             failure = _perform(rule.request, call)
             if failure:
                 # 400, so that no SDK retries past a broken test setup.
-                status, headers, data = error_response(call, 400, "HarnessInjectionFailed", failure)
-                record["status"] = status
-                self._send(status, headers, data)
+                self._send_error(call, record, 400, "HarnessInjectionFailed", failure)
                 return
         status, reason, headers, data = self._forward(body)
         if fault == "warn" and status == 200:
@@ -500,6 +480,12 @@ class ProxyHandler(BaseHTTPRequestHandler):
         except OSError:
             # The client gave up (e.g. timed out on a hang); nothing to answer.
             self.close_connection = True
+
+    def _send_error(self, call: Call, record: dict, status: int, code: str, message: str):
+        """Answers the call with an error of the proxy's own (moto never sees it)."""
+        status, headers, data = error_response(call, status, code, message)
+        record["status"] = status
+        self._send(status, headers, data)
 
     # -- control endpoints -------------------------------------------------
 

@@ -21,9 +21,7 @@ Every behaviour and its source is listed in docs/testing.md, "Instance refresh".
 
 from __future__ import annotations
 
-import base64
 import copy
-import json
 import random
 import re
 import threading
@@ -31,19 +29,13 @@ import uuid
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from moto import settings
 from moto.autoscaling.exceptions import AutoscalingClientError
-from moto.autoscaling.models import (
-    ASG_NAME_TAG,
-    FakeAutoScalingGroup,
-    InstanceState,
-    autoscaling_backends,
-)
+from moto.autoscaling.models import ASG_NAME_TAG, FakeAutoScalingGroup, InstanceState
 from moto.autoscaling.responses import AutoScalingResponse
-from moto.core.authorization import ActionAuthenticatorMixin
 from moto.core.responses import ActionResult
 
-ACCOUNT_ID = "123456789012"
+from aws_errors import query_error
+from moto_gaps import decode_token, enforcing, groups, iam_request, page_of
 
 # All statuses of the InstanceRefresh data type, in the reference's order.
 STATUSES = (
@@ -73,6 +65,10 @@ _TRANSITIONS = {
 # "Gets information about the instance refreshes for the specified Auto
 # Scaling group from the previous six weeks."
 HISTORY = timedelta(weeks=6)
+
+# The reasons given when none is sent.
+_FAILED_REASON = "The instance refresh failed."
+_USER_ROLLBACK_REASON = "Rollback started by user request."
 
 _LOCK = threading.RLock()
 
@@ -154,6 +150,15 @@ def _group_not_found(name: str) -> AutoscalingClientError:
     return _validation(f"AutoScalingGroup name not found - AutoScalingGroup {name!r} not found")
 
 
+def _invalid_next_token() -> AutoscalingClientError:
+    # HTTP 400, from the reference's error list.
+    return AutoscalingClientError("InvalidNextToken", "The NextToken value is not valid.")
+
+
+def _not_fully_formed(detail: str) -> AutoscalingClientError:
+    return _validation(f"You must use a valid fully-formed launch template. {detail}")
+
+
 # ---------------------------------------------------------------------------
 # State
 # ---------------------------------------------------------------------------
@@ -186,12 +191,7 @@ class Refresh:
             "StartTime": self.start_time,
             "PercentageComplete": self.percentage_complete,
             "InstancesToUpdate": self.instances_to_update,
-            "ProgressDetails": {
-                "LivePoolProgress": {
-                    "PercentageComplete": self.percentage_complete,
-                    "InstancesToUpdate": self.instances_to_update,
-                }
-            },
+            "ProgressDetails": self.progress(),
             "Preferences": copy.deepcopy(self.preferences),
             "Strategy": self.strategy,
         }
@@ -206,6 +206,14 @@ class Refresh:
         if self.rollback is not None:
             item["RollbackDetails"] = copy.deepcopy(self.rollback)
         return item
+
+    def progress(self) -> dict:
+        return {
+            "LivePoolProgress": {
+                "PercentageComplete": self.percentage_complete,
+                "InstancesToUpdate": self.instances_to_update,
+            }
+        }
 
 
 def _sequence():
@@ -280,32 +288,31 @@ class _Constraints:
     def _add(self, value: Any, path: str, rule: str) -> None:
         self.errors.append(f"Value '{value}' at '{path}' failed to satisfy constraint: {rule}")
 
+    def _bounds(self, value: Any, measured: int, path: str, low: int | None, high: int | None, what: str) -> None:
+        if low is not None and measured < low:
+            self._add(value, path, f"Member must have {what} greater than or equal to {low}")
+        if high is not None and measured > high:
+            self._add(value, path, f"Member must have {what} less than or equal to {high}")
+
     def range(self, value: int | None, path: str, low: int | None, high: int | None) -> None:
-        if value is None:
-            return
-        if low is not None and value < low:
-            self._add(value, path, f"Member must have value greater than or equal to {low}")
-        if high is not None and value > high:
-            self._add(value, path, f"Member must have value less than or equal to {high}")
+        if value is not None:
+            self._bounds(value, value, path, low, high, "value")
 
     def enum(self, value: Any, path: str, allowed: list[str]) -> None:
         if value is not None and value not in allowed:
             self._add(value, path, f"Member must satisfy enum value set: [{', '.join(allowed)}]")
 
     def length(self, value: str | None, path: str, low: int, high: int) -> None:
-        if value is None:
-            return
-        if len(value) < low:
-            self._add(value, path, f"Member must have length greater than or equal to {low}")
-        if len(value) > high:
-            self._add(value, path, f"Member must have length less than or equal to {high}")
+        if value is not None:
+            self._bounds(value, len(value), path, low, high, "length")
 
     def members(self, values: list[int], path: str, low: int, high: int) -> None:
+        shown = f"[{', '.join(map(str, values))}]"
         if any(v < low for v in values):
-            self._add(f"[{', '.join(map(str, values))}]", path,
+            self._add(shown, path,
                       f"Member must satisfy constraint: [Member must have value greater than or equal to {low}]")
         if any(v > high for v in values):
-            self._add(f"[{', '.join(map(str, values))}]", path,
+            self._add(shown, path,
                       f"Member must satisfy constraint: [Member must have value less than or equal to {high}]")
 
     def raise_if_any(self) -> None:
@@ -339,31 +346,21 @@ def _resolve_spec(group: FakeAutoScalingGroup, spec: dict) -> tuple[Any, Any]:
     if template_id:
         template = ec2.launch_templates.get(template_id)
         if template is None:
-            raise _validation(
-                "You must use a valid fully-formed launch template. "
-                f"The specified launch template, with template ID {template_id}, does not exist."
-            )
+            raise _not_fully_formed(f"The specified launch template, with template ID {template_id}, does not exist.")
     else:
         ids = ec2.launch_template_name_to_ids.get(name)
         template = ec2.launch_templates.get(ids[0] if isinstance(ids, list) else ids) if ids else None
         if template is None:
-            raise _validation(
-                "You must use a valid fully-formed launch template. "
-                f"The specified launch template, with template name {name}, does not exist."
-            )
+            raise _not_fully_formed(f"The specified launch template, with template name {name}, does not exist.")
     wanted = spec.get("Version") or "$Default"
     if wanted not in ("$Latest", "$Default") and not re.fullmatch(r"[0-9]+", wanted):
-        raise _validation(
-            "You must use a valid fully-formed launch template. "
-            f"The version {wanted!r} is not valid: specify a version number, $Latest or $Default."
-        )
+        raise _not_fully_formed(f"The version {wanted!r} is not valid: specify a version number, $Latest or $Default.")
     try:
         version = template.get_version(wanted)
     except Exception:
         version = None
     if version is None:
-        raise _validation(
-            "You must use a valid fully-formed launch template. "
+        raise _not_fully_formed(
             f"The specified launch template, with template ID {template.id}, version {wanted}, does not exist."
         )
     return template, version
@@ -547,15 +544,7 @@ def _validate_start(response: AutoScalingResponse, group: FakeAutoScalingGroup) 
 _CONDITIONED_ACTIONS = {"StartInstanceRefresh", "CancelInstanceRefresh", "RollbackInstanceRefresh"}
 
 
-def _enforcing() -> bool:
-    # moto checks a request when its count of unchecked requests is used up
-    # (POST /moto-api/reset-auth sets the count; 0 = check everything).
-    return ActionAuthenticatorMixin.request_count >= settings.INITIAL_NO_AUTH_ACTION_COUNT
-
-
-def _group_arn(response: AutoScalingResponse, name: str | None) -> str:
-    backend = response.autoscaling_backend
-    group = backend.autoscaling_groups.get(name or "")
+def _group_arn(response: AutoScalingResponse, group: FakeAutoScalingGroup | None, name: str) -> str:
     if group is not None:
         return group.arn
     # No such group: an ARN with no id, so resource patterns still apply.
@@ -572,18 +561,13 @@ def _authenticate_and_authorize_normal_action(self: AutoScalingResponse, resourc
     as met, so a conditional Deny always denies). For the refresh actions only
     the signature is checked here; the policies are evaluated in full by
     _authorize once the group is known."""
-    if self._get_action() in _CONDITIONED_ACTIONS and _enforcing():
+    if self._get_action() in _CONDITIONED_ACTIONS and enforcing():
         from urllib.parse import urlparse
-
-        from moto.iam.access_control import IAMRequest
 
         path = self.raw_path
         if urlparse(self.uri).query:
             path += "?" + urlparse(self.uri).query
-        IAMRequest(
-            account_id=self.current_account, method=self.method, path=path, data=self.data,
-            body=self.raw_body, headers=self.headers, action=self._get_action(),
-        ).check_signature()
+        iam_request(self, path).check_signature()
         return
     _original_authorize(self, resource)
 
@@ -657,13 +641,13 @@ def _statement_applies(statement: dict, action: str, resource: str, context: dic
 
 def _authorize(response: AutoScalingResponse, group: FakeAutoScalingGroup | None, name: str) -> tuple | None:
     """None if the caller may act on the group, else an AccessDenied response."""
-    if not _enforcing():
+    if not enforcing():
         return None
     from moto.iam.access_control import IAMPolicy, create_access_key
     from moto.utilities.utils import get_partition
 
     action = f"autoscaling:{response._get_action()}"
-    resource = group.arn if group is not None else _group_arn(response, name)
+    resource = _group_arn(response, group, name)
     context: dict[str, str] = {}
     for tag in (group.tags if group is not None else []):
         for prefix in ("aws:ResourceTag/", "autoscaling:ResourceTag/"):
@@ -692,16 +676,7 @@ def _authorize(response: AutoScalingResponse, group: FakeAutoScalingGroup | None
 
 def _access_denied(response: AutoScalingResponse, who: str, action: str, resource: str, why: str) -> tuple:
     message = f"User: {who} is not authorized to perform: {action} on resource: {resource} {why}"
-    body = (
-        '<ErrorResponse xmlns="http://autoscaling.amazonaws.com/doc/2011-01-01/"><Error><Type>Sender</Type>'
-        f"<Code>AccessDenied</Code><Message>{_xml(message)}</Message></Error>"
-        f"<RequestId>{uuid.uuid4()}</RequestId></ErrorResponse>"
-    )
-    return body, {"status": 403, "Content-Type": "text/xml"}
-
-
-def _xml(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return query_error("AccessDenied", message, str(uuid.uuid4()), 403), {"status": 403, "Content-Type": "text/xml"}
 
 
 # ---------------------------------------------------------------------------
@@ -709,21 +684,34 @@ def _xml(text: str) -> str:
 # ---------------------------------------------------------------------------
 
 
-def _find_group(response: AutoScalingResponse) -> tuple[str, FakeAutoScalingGroup | None]:
+def _target(response: AutoScalingResponse, authorize: bool = True) -> tuple[FakeAutoScalingGroup | None, tuple | None]:
+    """The group the request names and, if ``authorize`` and the caller may
+    not act on it, the AccessDenied answer to return. An unknown group the
+    caller may act on is a ValidationError."""
     name = response._get_param("AutoScalingGroupName")
     if not name:
         raise _validation("1 validation error detected: Value null at 'autoScalingGroupName' failed to satisfy "
                           "constraint: Member must not be null")
-    return name, response.autoscaling_backend.autoscaling_groups.get(name)
+    group = response.autoscaling_backend.autoscaling_groups.get(name)
+    denied = _authorize(response, group, name) if authorize else None
+    if group is None and not denied:
+        raise _group_not_found(name)
+    return group, denied
+
+
+def _active_in(response: AutoScalingResponse, group: FakeAutoScalingGroup, statuses: frozenset) -> Refresh:
+    """The group's active refresh if its status is one of ``statuses``, else
+    ActiveInstanceRefreshNotFound. Under _LOCK."""
+    refresh = _active(response.autoscaling_backend, group)
+    if refresh is None or refresh.status not in statuses:
+        raise _not_found()
+    return refresh
 
 
 def start_instance_refresh(self: AutoScalingResponse) -> Any:
-    name, group = _find_group(self)
-    denied = _authorize(self, group, name)
+    group, denied = _target(self)
     if denied:
         return denied
-    if group is None:
-        raise _group_not_found(name)
     with _LOCK:
         strategy, prefs, desired = _validate_start(self, group)
         backend = self.autoscaling_backend
@@ -736,9 +724,7 @@ def start_instance_refresh(self: AutoScalingResponse) -> Any:
 
 
 def describe_instance_refreshes(self: AutoScalingResponse) -> Any:
-    name, group = _find_group(self)
-    if group is None:
-        raise _group_not_found(name)
+    group, _ = _target(self, authorize=False)
     max_records = _as_int(self._get_param("MaxRecords"))
     if max_records is not None and not 1 <= max_records <= 100:
         # "The default value is 50 and the maximum value is 100."
@@ -752,33 +738,20 @@ def describe_instance_refreshes(self: AutoScalingResponse) -> Any:
             found = [r for r in found if r.id in wanted_ids]
         # Newest first.
         found.sort(key=lambda r: (r.start_time, r.sequence), reverse=True)
-        offset = 0
-        if token:
-            try:
-                offset = json.loads(base64.urlsafe_b64decode(token.encode()))["offset"]
-                assert isinstance(offset, int) and offset >= 0
-            except Exception:
-                raise AutoscalingClientError("InvalidNextToken", "The NextToken value is not valid.")
-        page = found[offset: offset + max_records]
+        offset = decode_token(token, _invalid_next_token) if token else 0
+        page, next_token = page_of(found, offset, max_records)
         result: dict[str, Any] = {"InstanceRefreshes": [r.describe(group) for r in page]}
-        if offset + max_records < len(found):
-            result["NextToken"] = base64.urlsafe_b64encode(
-                json.dumps({"offset": offset + max_records}).encode()
-            ).decode()
+        if next_token:
+            result["NextToken"] = next_token
     return ActionResult(result)
 
 
 def cancel_instance_refresh(self: AutoScalingResponse) -> Any:
-    name, group = _find_group(self)
-    denied = _authorize(self, group, name)
+    group, denied = _target(self)
     if denied:
         return denied
-    if group is None:
-        raise _group_not_found(name)
     with _LOCK:
-        refresh = _active(self.autoscaling_backend, group)
-        if refresh is None or refresh.status not in CANCELLABLE:
-            raise _not_found()
+        refresh = _active_in(self, group, CANCELLABLE)
         # User guide: "The status of the instance refresh is set to
         # Cancelling. After the cancellation is complete, the status of the
         # instance refresh is set to Cancelled."
@@ -787,20 +760,15 @@ def cancel_instance_refresh(self: AutoScalingResponse) -> Any:
 
 
 def rollback_instance_refresh(self: AutoScalingResponse) -> Any:
-    name, group = _find_group(self)
-    denied = _authorize(self, group, name)
+    group, denied = _target(self)
     if denied:
         return denied
-    if group is None:
-        raise _group_not_found(name)
     with _LOCK:
-        refresh = _active(self.autoscaling_backend, group)
-        if refresh is None or refresh.status not in ROLLBACKABLE:
-            raise _not_found()
+        refresh = _active_in(self, group, ROLLBACKABLE)
         why = _rollback_unsupported(group, refresh.desired)
         if why:
             raise _irreversible(why)
-        _start_rollback(refresh, "Rollback started by user request.")
+        _start_rollback(refresh, _USER_ROLLBACK_REASON)
     return ActionResult({"InstanceRefreshId": refresh.id})
 
 
@@ -810,12 +778,7 @@ def _start_rollback(refresh: Refresh, reason: str) -> None:
         "RollbackStartTime": now(),
         "PercentageCompleteOnRollback": refresh.percentage_complete,
         "InstancesToUpdateOnRollback": refresh.instances_to_update,
-        "ProgressDetailsOnRollback": {
-            "LivePoolProgress": {
-                "PercentageComplete": refresh.percentage_complete,
-                "InstancesToUpdate": refresh.instances_to_update,
-            }
-        },
+        "ProgressDetailsOnRollback": refresh.progress(),
     }
     refresh.status = "RollbackInProgress"
 
@@ -943,6 +906,20 @@ def _after_change(group: FakeAutoScalingGroup) -> None:
         backend.update_attached_target_groups(group.name)
 
 
+def _swap(group: FakeAutoScalingGroup, states: list[InstanceState], image_id: str, instance_type: str | None,
+          count: int | None = None) -> tuple[list[str], list[str]]:
+    """Terminate `states` and launch `count` (default: as many) instances
+    running `image_id`; the terminated and the launched ids."""
+    old = _terminate(group, states)
+    new = _launch(group, len(old) if count is None else count, image_id, instance_type)
+    _after_change(group)
+    return old, new
+
+
+def _pairs(old: list[str], new: list[str]) -> list[dict]:
+    return [{"old": o, "new": n} for o, n in zip(old, new)]
+
+
 def _current_image(group: FakeAutoScalingGroup) -> tuple[str, str | None]:
     return group.image_id, group.instance_type
 
@@ -960,19 +937,12 @@ def _replace(group: FakeAutoScalingGroup, how_many: int | None, skip_matching: b
         ]
     if how_many is not None:
         candidates = candidates[:how_many]
-    old = _terminate(group, candidates)
-    new = _launch(group, len(old), image_id, instance_type)
-    _after_change(group)
-    return [{"old": o, "new": n} for o, n in zip(old, new)]
+    return _pairs(*_swap(group, candidates, image_id, instance_type))
 
 
 # ---------------------------------------------------------------------------
 # Control interface (served by the harness proxy; never seen by clients)
 # ---------------------------------------------------------------------------
-
-
-def _backend(payload: dict) -> Any:
-    return autoscaling_backends[ACCOUNT_ID][payload.get("region") or "us-east-1"]
 
 
 def _instances_of(group: FakeAutoScalingGroup) -> list[dict]:
@@ -982,12 +952,12 @@ def _instances_of(group: FakeAutoScalingGroup) -> list[dict]:
     ]
 
 
-def _move(group: FakeAutoScalingGroup, backend: Any, payload: dict) -> tuple[int, dict]:
+def _move(group: FakeAutoScalingGroup, payload: dict) -> tuple[int, dict]:
     status = payload.get("status")
     if status not in STATUSES:
         return 400, {"error": f"status must be one of {list(STATUSES)}, not {status!r}"}
     wanted_id = payload.get("instance_refresh_id")
-    refreshes = _of_group(backend, group)
+    refreshes = _of_group(group.autoscaling_backend, group)
     if wanted_id:
         refresh = next((r for r in refreshes if r.id == wanted_id), None)
     else:
@@ -1011,12 +981,12 @@ def _move(group: FakeAutoScalingGroup, backend: Any, payload: dict) -> tuple[int
         # back automatically when the instance refresh fails."
         if how_many:
             replaced = _replace_towards(group, refresh, how_many)
-        refresh.status_reason = payload.get("status_reason") or "The instance refresh failed."
+        refresh.status_reason = payload.get("status_reason") or _FAILED_REASON
         _start_rollback(refresh, "Auto rollback started because the instance refresh failed.")
         return 200, _moved(refresh, group, replaced)
 
     if status == "RollbackInProgress":
-        _start_rollback(refresh, payload.get("status_reason") or "Rollback started by user request.")
+        _start_rollback(refresh, payload.get("status_reason") or _USER_ROLLBACK_REASON)
         return 200, _moved(refresh, group, replaced)
 
     if status == "Successful":
@@ -1047,7 +1017,7 @@ def _move(group: FakeAutoScalingGroup, backend: Any, payload: dict) -> tuple[int
     if "status_reason" in payload:
         refresh.status_reason = payload["status_reason"]
     elif status == "Failed" and not refresh.status_reason:
-        refresh.status_reason = "The instance refresh failed."
+        refresh.status_reason = _FAILED_REASON
     if status in ("Successful", "Failed", "Cancelled", "RollbackSuccessful", "RollbackFailed"):
         refresh.end_time = now()
     return 200, _moved(refresh, group, replaced)
@@ -1065,10 +1035,7 @@ def _replace_towards(group: FakeAutoScalingGroup, refresh: Refresh, how_many: in
         image_id = version.image_id
         instance_type = version.instance_type or instance_type
     candidates = [s for s in group.instance_states if s.instance.image_id != image_id][:how_many]
-    old = _terminate(group, candidates)
-    new = _launch(group, len(old), image_id, instance_type)
-    _after_change(group)
-    return [{"old": o, "new": n} for o, n in zip(old, new)]
+    return _pairs(*_swap(group, candidates, image_id, instance_type))
 
 
 def _moved(refresh: Refresh, group: FakeAutoScalingGroup, replaced: list[dict]) -> dict:
@@ -1103,9 +1070,7 @@ def _set_instances(group: FakeAutoScalingGroup, payload: dict) -> tuple[int, dic
     count = payload.get("count")
     if count is None:
         count = len(group.instance_states) or (group.desired_capacity or 0)
-    old = _terminate(group, list(group.instance_states))
-    new = _launch(group, int(count), image_id, instance_type)
-    _after_change(group)
+    old, new = _swap(group, list(group.instance_states), image_id, instance_type, int(count))
     return 200, {"ok": True, "terminated": old, "launched": new, "instances": _instances_of(group)}
 
 
@@ -1118,17 +1083,12 @@ def control(method: str, path: str, payload: dict) -> tuple[int, dict]:
             return 200, _set_clock(payload)
         if path == "/_harness/clock" and method == "GET":
             return 200, {"now": _iso(now())}
-        match = re.fullmatch(r"/_harness/refreshes/([^/]+)", path)
-        if match and method == "POST":
-            backend = _backend(payload)
-            group = backend.autoscaling_groups.get(match.group(1))
-            if group is None:
-                return 404, {"error": f"unknown Auto Scaling group {match.group(1)}"}
-            return _move(group, backend, payload)
-        match = re.fullmatch(r"/_harness/groups/([^/]+)/instances", path)
-        if match and method == "POST":
-            group = _backend(payload).autoscaling_groups.get(match.group(1))
-            if group is None:
-                return 404, {"error": f"unknown Auto Scaling group {match.group(1)}"}
-            return _set_instances(group, payload)
+        for pattern, endpoint in ((r"/_harness/refreshes/([^/]+)", _move),
+                                  (r"/_harness/groups/([^/]+)/instances", _set_instances)):
+            match = re.fullmatch(pattern, path)
+            if match and method == "POST":
+                group = groups(payload.get("region") or "us-east-1").get(match.group(1))
+                if group is None:
+                    return 404, {"error": f"unknown Auto Scaling group {match.group(1)}"}
+                return endpoint(group, payload)
     return 404, {"error": f"no control endpoint {method} {path}"}

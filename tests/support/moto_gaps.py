@@ -17,6 +17,12 @@ Public helpers for other harness modules:
 ``set_group_status(name, status, region="us-east-1")``
     Sets or (``status=None``) clears a group's ``Status``; returns False if
     the group does not exist. Used by ``POST /_harness/groups/<name>``.
+``groups(region="us-east-1")``, ``enforcing()``, ``iam_request(response, path=None)``
+    A region's Auto Scaling groups; whether moto's IAM enforcement is on;
+    moto's IAM check of a request.
+``decode_token(token, invalid)``, ``page_of(items, offset, size)``
+    A paging token's offset (``invalid()`` is raised for a bad token); one
+    page of items and the next token.
 """
 
 from __future__ import annotations
@@ -27,8 +33,7 @@ import json
 import re
 import threading
 import uuid
-from typing import Any
-from xml.sax.saxutils import escape as xml_escape
+from typing import Any, Callable
 
 from moto.autoscaling.exceptions import ValidationError as AutoScalingValidationError
 from moto.autoscaling.responses import AutoScalingResponse
@@ -49,6 +54,8 @@ from moto.ec2.responses.amis import AmisResponse
 from moto.ec2.responses.launch_templates import LaunchTemplates
 from moto.ec2.utils import parse_user_data
 from werkzeug.exceptions import HTTPException
+
+from aws_errors import query_error
 
 ACCOUNT_ID = "123456789012"
 
@@ -176,33 +183,46 @@ def _encode_token(offset: int) -> str:
     return base64.urlsafe_b64encode(json.dumps({"offset": offset}).encode()).decode()
 
 
-def _decode_token(token: str) -> int:
+def decode_token(token: str, invalid: Callable[[], Exception]) -> int:
+    """The offset a token encodes; ``invalid()`` is raised for any other text."""
     try:
         offset = json.loads(base64.urlsafe_b64decode(token.encode()))["offset"]
     except Exception:  # any garbage is just an invalid token
-        raise InvalidPaginationToken()
+        raise invalid()
     if not isinstance(offset, int) or offset < 0:
-        raise InvalidPaginationToken()
+        raise invalid()
     return offset
 
 
-def _page(
-    response: Any, items: list[Any], lowest: int, highest: int
-) -> tuple[list[Any], str | None]:
-    """Cut one page of items per MaxResults/NextToken; no MaxResults = one page."""
+def page_of(items: list[Any], offset: int, size: int) -> tuple[list[Any], str | None]:
+    """``size`` items from ``offset``, and the token of the rest if any."""
+    end = offset + size
+    return items[offset:end], (_encode_token(end) if end < len(items) else None)
+
+
+def _paged(
+    response: Any, key: str, items: list[Any], lowest: int, highest: int,
+    shown: Callable[[Any], Any] = lambda item: item,
+) -> ActionResult:
+    """One page of items per MaxResults/NextToken (no MaxResults = one page),
+    answered as ``{key: [shown(item), ...], "NextToken": ...}``."""
     max_results = response._get_param("MaxResults")
     token = response._get_param("NextToken")
-    offset = _decode_token(token) if token else 0
+    offset = decode_token(token, InvalidPaginationToken) if token else 0
     if max_results is None:
-        return items[offset:], None
-    max_results = int(max_results)
-    if not lowest <= max_results <= highest:
-        raise InvalidParameterValue(
-            f"Value ( {max_results} ) for parameter maxResults is invalid. "
-            f"Expecting a value between {lowest} and {highest}."
-        )
-    end = offset + max_results
-    return items[offset:end], (_encode_token(end) if end < len(items) else None)
+        page, next_token = items[offset:], None
+    else:
+        max_results = int(max_results)
+        if not lowest <= max_results <= highest:
+            raise InvalidParameterValue(
+                f"Value ( {max_results} ) for parameter maxResults is invalid. "
+                f"Expecting a value between {lowest} and {highest}."
+            )
+        page, next_token = page_of(items, offset, max_results)
+    result: dict[str, Any] = {key: [shown(item) for item in page]}
+    if next_token:
+        result["NextToken"] = next_token
+    return ActionResult(result)
 
 
 # ---------------------------------------------------------------------------
@@ -237,10 +257,14 @@ def _any_matches(candidates: list[str], values: list[str]) -> bool:
 # ---------------------------------------------------------------------------
 
 
+def _created_by(response: Any) -> str:
+    return f"arn:{response.partition}:iam::{response.current_account}:root"
+
+
 def _version_dict(response: Any, template: LaunchTemplate, version: Any) -> dict:
     return {
         "CreateTime": version.create_time,
-        "CreatedBy": f"arn:{response.partition}:iam::{response.current_account}:root",
+        "CreatedBy": _created_by(response),
         "DefaultVersion": template.is_default(version),
         "LaunchTemplateData": version.data,
         "LaunchTemplateId": template.id,
@@ -250,7 +274,8 @@ def _version_dict(response: Any, template: LaunchTemplate, version: Any) -> dict
     }
 
 
-def _resolve_template(response: Any) -> LaunchTemplate:
+def _template_params(response: Any) -> tuple[str | None, str | None]:
+    """LaunchTemplateId and LaunchTemplateName as sent: one of them, never both."""
     name = response._get_param("LaunchTemplateName")
     tmpl_id = response._get_param("LaunchTemplateId")
     # "You must specify either the launch template ID or the launch template
@@ -259,11 +284,16 @@ def _resolve_template(response: Any) -> LaunchTemplate:
         raise InvalidParameterCombination(
             "You must specify either the launch template ID or the launch template name, but not both."
         )
+    if not (tmpl_id or name):
+        raise MissingParameterError("launch template ID or launch template name")
+    return tmpl_id, name
+
+
+def _resolve_template(response: Any) -> LaunchTemplate:
+    tmpl_id, name = _template_params(response)
     if tmpl_id:
         return response.ec2_backend.get_launch_template(tmpl_id)
-    if name:
-        return response.ec2_backend.get_launch_template_by_name(name)
-    raise MissingParameterError("launch template ID or launch template name")
+    return response.ec2_backend.get_launch_template_by_name(name)
 
 
 def _sent_template_data(response: Any) -> dict[str, Any]:
@@ -344,6 +374,10 @@ _TEMPLATE_ID = re.compile(r"^lt-[0-9a-f]{8,17}$")
 _TEMPLATE_NAME = re.compile(r"^[a-zA-Z0-9().\-/_]{3,128}$")
 
 
+def _bad_template(code: str, what: str) -> tuple[None, dict[str, str]]:
+    return None, {"Code": code, "Message": f"The launch template {what}."}
+
+
 def _template_problem(response: Any) -> tuple[LaunchTemplate | None, dict[str, Any] | None]:
     """The template to delete from, or the per-version ResponseError to report.
 
@@ -351,30 +385,19 @@ def _template_problem(response: Any) -> tuple[LaunchTemplate | None, dict[str, A
     (ResponseError codes launchTemplateId/NameDoesNotExist / ...Malformed)
     rather than failing the call.
     """
-    name = response._get_param("LaunchTemplateName")
-    tmpl_id = response._get_param("LaunchTemplateId")
-    if name and tmpl_id:
-        raise InvalidParameterCombination(
-            "You must specify either the launch template ID or the launch template name, but not both."
-        )
+    tmpl_id, name = _template_params(response)
     backend = response.ec2_backend
     if tmpl_id:
         if not _TEMPLATE_ID.match(tmpl_id):
-            return None, {"Code": "launchTemplateIdMalformed",
-                          "Message": f"The launch template ID '{tmpl_id}' is malformed."}
+            return _bad_template("launchTemplateIdMalformed", f"ID '{tmpl_id}' is malformed")
         if tmpl_id not in backend.launch_templates:
-            return None, {"Code": "launchTemplateIdDoesNotExist",
-                          "Message": f"The launch template ID '{tmpl_id}' does not exist."}
+            return _bad_template("launchTemplateIdDoesNotExist", f"ID '{tmpl_id}' does not exist")
         return backend.launch_templates[tmpl_id], None
-    if name:
-        if not _TEMPLATE_NAME.match(name):
-            return None, {"Code": "launchTemplateNameMalformed",
-                          "Message": f"The launch template name '{name}' is malformed."}
-        if name not in backend.launch_template_name_to_ids:
-            return None, {"Code": "launchTemplateNameDoesNotExist",
-                          "Message": f"The launch template name '{name}' does not exist."}
-        return backend.get_launch_template_by_name(name), None
-    raise MissingParameterError("launch template ID or launch template name")
+    if not _TEMPLATE_NAME.match(name):
+        return _bad_template("launchTemplateNameMalformed", f"name '{name}' is malformed")
+    if name not in backend.launch_template_name_to_ids:
+        return _bad_template("launchTemplateNameDoesNotExist", f"name '{name}' does not exist")
+    return backend.get_launch_template_by_name(name), None
 
 
 def delete_launch_template_versions(self: Any) -> ActionResult:
@@ -447,13 +470,7 @@ def describe_launch_template_versions(self: Any) -> ActionResult:
         template_id=self._get_param("LaunchTemplateId"),
         versions=self._get_param("Versions", []),
     )
-    page, next_token = _page(self, found, 1, 200)
-    result: dict[str, Any] = {
-        "LaunchTemplateVersions": [_version_dict(self, t, v) for t, v in page]
-    }
-    if next_token:
-        result["NextToken"] = next_token
-    return ActionResult(result)
+    return _paged(self, "LaunchTemplateVersions", found, 1, 200, lambda pair: _version_dict(self, *pair))
 
 
 def _tags_of(resource: Any) -> list[dict[str, str]]:
@@ -473,6 +490,18 @@ def _template_matches(template: LaunchTemplate, name: str, values: list[str]) ->
     raise NotEmulated(f"DescribeLaunchTemplates filter {name!r} is not emulated")
 
 
+def _template_dict(response: Any, template: LaunchTemplate) -> dict:
+    return {
+        "CreateTime": template.create_time,
+        "CreatedBy": _created_by(response),
+        "DefaultVersionNumber": template.default_version_number,
+        "LatestVersionNumber": template.latest_version_number,
+        "LaunchTemplateId": template.id,
+        "LaunchTemplateName": template.name,
+        "Tags": _tags_of(template),
+    }
+
+
 def describe_launch_templates(self: Any) -> ActionResult:
     self.error_on_dryrun()
     templates = self.ec2_backend.describe_launch_templates(
@@ -483,24 +512,7 @@ def describe_launch_templates(self: Any) -> ActionResult:
     # Filters are ANDed, the values of one filter ORed.
     for name, values in (self._filters_from_querystring() or {}).items():
         templates = [t for t in templates if _template_matches(t, name, values)]
-    page, next_token = _page(self, list(templates), 1, 200)
-    result: dict[str, Any] = {
-        "LaunchTemplates": [
-            {
-                "CreateTime": t.create_time,
-                "CreatedBy": f"arn:{self.partition}:iam::{self.current_account}:root",
-                "DefaultVersionNumber": t.default_version_number,
-                "LatestVersionNumber": t.latest_version_number,
-                "LaunchTemplateId": t.id,
-                "LaunchTemplateName": t.name,
-                "Tags": _tags_of(t),
-            }
-            for t in page
-        ]
-    }
-    if next_token:
-        result["NextToken"] = next_token
-    return ActionResult(result)
+    return _paged(self, "LaunchTemplates", list(templates), 1, 200, lambda t: _template_dict(self, t))
 
 
 # moto dispatches an action to the response method named after it in
@@ -527,11 +539,7 @@ def describe_images(self: Any) -> ActionResult:
     # AWS gives no ordering guarantee; sorting by id keeps tests repeatable
     # while making insertion (= creation) order useless to clients.
     images = sorted(images, key=lambda image: image.id)
-    page, next_token = _page(self, images, 5, 1000)
-    result: dict[str, Any] = {"Images": page}
-    if next_token:
-        result["NextToken"] = next_token
-    return ActionResult(result)
+    return _paged(self, "Images", images, 5, 1000)
 
 
 _ARCHITECTURES = ("i386", "x86_64", "arm64", "x86_64_mac", "arm64_mac")
@@ -574,7 +582,7 @@ AmisResponse.register_image = register_image
 # ---------------------------------------------------------------------------
 
 
-def _groups(region: str = "us-east-1") -> dict[str, Any]:
+def groups(region: str = "us-east-1") -> dict[str, Any]:
     from moto.autoscaling.models import autoscaling_backends
 
     return autoscaling_backends[ACCOUNT_ID][region].autoscaling_groups
@@ -586,7 +594,7 @@ BEING_DELETED = "Delete in progress"
 
 
 def set_group_status(name: str, status: str | None, region: str = "us-east-1") -> bool:
-    group = _groups(region).get(name)
+    group = groups(region).get(name)
     if group is None:
         return False
     # moto serialises DescribeAutoScalingGroups' Status from this attribute
@@ -751,22 +759,36 @@ class _AutoScalingAccessDenied(HTTPException):
 
     def __init__(self, message: str):
         super().__init__()
-        self.description = (
-            '<ErrorResponse xmlns="http://autoscaling.amazonaws.com/doc/2011-01-01/">'
-            f"<Error><Type>Sender</Type><Code>AccessDenied</Code><Message>{xml_escape(message)}</Message></Error>"
-            f"<RequestId>{uuid.uuid4()}</RequestId></ErrorResponse>"
-        )
+        self.description = query_error("AccessDenied", message, str(uuid.uuid4()), 403)
 
     def get_headers(self, *args: Any, **kwargs: Any) -> list[tuple[str, str]]:
         return [("Content-Type", "text/xml")]
 
 
-def _enforcing() -> bool:
-    # The same test moto's own authorisation makes (POST /moto-api/reset-auth).
+def enforcing() -> bool:
+    # The same test moto's own authorisation makes: a request is checked once
+    # the count of unchecked requests is used up (POST /moto-api/reset-auth
+    # sets the count; 0 = check everything).
     from moto import settings
     from moto.core.authorization import ActionAuthenticatorMixin
 
     return ActionAuthenticatorMixin.request_count >= settings.INITIAL_NO_AUTH_ACTION_COUNT
+
+
+def iam_request(response: Any, path: str | None = None) -> Any:
+    """moto's IAMRequest for the request ``response`` answers (the raw body
+    signed, section 11); ``path`` defaults to the raw path."""
+    from moto.iam.access_control import IAMRequest
+
+    return IAMRequest(
+        account_id=response.current_account,
+        method=response.method,
+        path=response.raw_path if path is None else path,
+        data=response.data,
+        body=response.raw_body,
+        headers=response.headers,
+        action=response._get_action(),
+    )
 
 
 def _caller_may(response: Any, action: str) -> bool:
@@ -774,17 +796,8 @@ def _caller_may(response: Any, action: str) -> bool:
     policy evaluation (actions only: resources and conditions are ignored,
     as for every call moto authorises)."""
     from moto.core.exceptions import AccessDeniedError
-    from moto.iam.access_control import IAMRequest
 
-    request = IAMRequest(
-        account_id=response.current_account,
-        method=response.method,
-        path=response.raw_path,
-        data=response.data,
-        body=response.raw_body,
-        headers=response.headers,
-        action=response._get_action(),
-    )
+    request = iam_request(response)
     request._action = action  # the dependent action instead of the called one
     try:
         request.check_action_permitted("*")
@@ -803,7 +816,7 @@ def _launch_check(response: Any, specs: list[dict[str, Any]]) -> None:
     version: ssm:GetParameters for an ImageId resolve:ssm:..., iam:PassRole
     for an IamInstanceProfile, ec2:CreateTags for TagSpecifications.
     """
-    if not specs or not _enforcing():
+    if not specs or not enforcing():
         return
     ec2 = response.autoscaling_backend.ec2_backend
     for spec in specs:

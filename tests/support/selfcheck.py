@@ -36,19 +36,41 @@ class Harness:
         self.proxy, self.moto = ports["proxy"], ports["moto"]
         self.url = f"http://127.0.0.1:{self.proxy}"
 
-    def client(self, service: str, attempts: int = 1, read_timeout: float = 30):
+    def client(self, service: str, attempts: int = 1, read_timeout: float = 30, validate: bool = True,
+               key: tuple[str, str] = ("AKIDSELFCHECK", "secret")):
+        """A client through the proxy. ``validate=False`` sends out-of-range
+        values (as the Rust SDK does: it checks no ranges), so the server's own
+        validation is what answers; ``key`` is (access key id, secret)."""
         return boto3.client(
             service,
             endpoint_url=self.url,
             region_name="us-east-1",
-            aws_access_key_id="AKIDSELFCHECK",
-            aws_secret_access_key="secret",
+            aws_access_key_id=key[0],
+            aws_secret_access_key=key[1],
             config=Config(
                 retries={"total_max_attempts": attempts, "mode": "standard"},
                 read_timeout=read_timeout,
                 connect_timeout=5,
+                parameter_validation=validate,
             ),
         )
+
+    def user(self, name: str, statements: list[dict]):
+        """An IAM user with these inline policy statements; an Auto Scaling client signed with its key."""
+        iam = self.client("iam")
+        iam.create_user(UserName=name)
+        iam.put_user_policy(UserName=name, PolicyName="p",
+                            PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": statements}))
+        key = iam.create_access_key(UserName=name)["AccessKey"]
+        return self.client("autoscaling", key=(key["AccessKeyId"], key["SecretAccessKey"]))
+
+    def reset_auth(self, count: bytes) -> None:
+        """moto's IAM enforcement: checked after ``count`` more requests (b"0": from now on, b"inf": never)."""
+        request = urllib.request.Request(self.url + "/moto-api/reset-auth", data=count, method="POST",
+                                         headers={"Content-Type": "text/plain"})
+        with urllib.request.urlopen(request) as response:
+            response.read()
+            assert response.status == 200, response.status
 
     def control(self, method: str, path: str, payload: object | None = None):
         data = json.dumps(payload).encode() if payload is not None else None
@@ -71,6 +93,15 @@ class Harness:
         self.proc.wait(timeout=10)
 
 
+def run_checks(h: Harness, *checks) -> None:
+    """Runs each check on the harness, then closes it (also on a failure)."""
+    try:
+        for one in checks:
+            one(h)
+    finally:
+        h.close()
+
+
 _last_check = time.monotonic()
 
 
@@ -90,6 +121,31 @@ def client_error(fn, *args, **kwargs) -> botocore.exceptions.ClientError:
     raise AssertionError(f"{fn.__name__} did not fail")
 
 
+def fails_with(code: str, fn, *args, **kwargs) -> botocore.exceptions.ClientError:
+    """Calls fn, which must fail with the error ``code``; returns the error."""
+    err = client_error(fn, *args, **kwargs)
+    assert err.response["Error"]["Code"] == code, err.response
+    return err
+
+
+def error_of(fn, *args, **kwargs) -> tuple[int, str, str]:
+    """Calls fn, which must fail: (HTTP status, error code, message)."""
+    err = client_error(fn, *args, **kwargs)
+    return err.response["ResponseMetadata"]["HTTPStatusCode"], err.response["Error"]["Code"], err.response["Error"]["Message"]
+
+
+def pages_of(fn, key: str, field: str, **kwargs) -> list[list]:
+    """A paged call followed through NextToken to the end: per page, the
+    ``field`` of each item of the answer's ``key`` list."""
+    pages, token = [], None
+    while True:
+        page = fn(**kwargs, **({"NextToken": token} if token else {}))
+        pages.append([item[field] for item in page[key]])
+        token = page.get("NextToken")
+        if not token:
+            return pages
+
+
 def raw_body_of(client, operation: str, fn, *args, **kwargs) -> tuple[int, bytes]:
     """Call fn and capture the raw HTTP response of `operation`."""
     seen: dict = {}
@@ -107,6 +163,11 @@ def raw_body_of(client, operation: str, fn, *args, **kwargs) -> tuple[int, bytes
     finally:
         client.meta.events.unregister(event, grab)
     return seen["status"], seen["body"]
+
+
+def group_of(asg, name: str) -> dict:
+    """The Auto Scaling group as DescribeAutoScalingGroups describes it."""
+    return asg.describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"][0]
 
 
 def versions_of(ec2, template_id: str, **kwargs) -> list[int]:
@@ -141,11 +202,11 @@ def check_launch_templates(h: Harness) -> None:
     assert versions_of(ec2, tid, Versions=["$Latest"]) == [5]
     assert versions_of(ec2, tid, Versions=["$Default"]) == [1]
     assert versions_of(ec2, tid, Versions=["5", "$Latest", "1"]) == [1, 5]
-    err = client_error(ec2.describe_launch_template_versions, LaunchTemplateId=tid, Versions=["3"])
-    assert err.response["Error"]["Code"] == "InvalidLaunchTemplateId.VersionNotFound", err.response
+    fails_with("InvalidLaunchTemplateId.VersionNotFound",
+               ec2.describe_launch_template_versions, LaunchTemplateId=tid, Versions=["3"])
     ec2.modify_launch_template(LaunchTemplateId=tid, DefaultVersion="4")
-    err = client_error(ec2.modify_launch_template, LaunchTemplateId=tid, DefaultVersion="2")
-    assert err.response["Error"]["Code"] == "InvalidLaunchTemplateId.VersionNotFound"
+    fails_with("InvalidLaunchTemplateId.VersionNotFound",
+               ec2.modify_launch_template, LaunchTemplateId=tid, DefaultVersion="2")
     described = ec2.describe_launch_templates(LaunchTemplateIds=[tid])["LaunchTemplates"][0]
     assert (described["DefaultVersionNumber"], described["LatestVersionNumber"]) == (4, 5)
     assert versions_of(ec2, tid, Versions=["$Default"]) == [4]
@@ -164,10 +225,10 @@ def check_launch_templates(h: Harness) -> None:
     assert failed[4]["Code"] == "unexpectedError", failed
     assert failed[3]["Code"] == "launchTemplateVersionDoesNotExist", failed
     assert result["SuccessfullyDeletedLaunchTemplateVersions"] == []
-    err = client_error(
-        ec2.delete_launch_template_versions, LaunchTemplateId=tid, Versions=[str(n) for n in range(1, 202)]
+    err = fails_with(
+        "InvalidParameterValue",
+        ec2.delete_launch_template_versions, LaunchTemplateId=tid, Versions=[str(n) for n in range(1, 202)],
     )
-    assert err.response["Error"]["Code"] == "InvalidParameterValue"
     assert err.response["ResponseMetadata"]["HTTPStatusCode"] == 400
     for kwargs, code in (
         ({"LaunchTemplateId": "lt-0123456789abcdef0"}, "launchTemplateIdDoesNotExist"),
@@ -199,10 +260,10 @@ def check_launch_templates(h: Harness) -> None:
         LaunchTemplateId=tid, LaunchTemplateData={"ImageId": "ami-77777777"}
     )["LaunchTemplateVersion"]["LaunchTemplateData"]
     assert plain == {"ImageId": "ami-77777777"}, plain
-    err = client_error(
-        ec2.create_launch_template_version, LaunchTemplateId=tid, SourceVersion="2", LaunchTemplateData={}
+    fails_with(
+        "InvalidLaunchTemplateId.VersionNotFound",
+        ec2.create_launch_template_version, LaunchTemplateId=tid, SourceVersion="2", LaunchTemplateData={},
     )
-    assert err.response["Error"]["Code"] == "InvalidLaunchTemplateId.VersionNotFound"
     check("CreateLaunchTemplateVersion honours SourceVersion")
 
     # ClientToken idempotency.
@@ -226,20 +287,13 @@ def check_launch_templates(h: Harness) -> None:
     # Paging of versions.
     numbers = versions_of(ec2, tid)
     assert numbers == [1, 4, 6, 7, 8, 9, 10], numbers
-    pages, token = [], None
-    while True:
-        kwargs = {"NextToken": token} if token else {}
-        page = ec2.describe_launch_template_versions(LaunchTemplateId=tid, MaxResults=4, **kwargs)
-        pages.append([v["VersionNumber"] for v in page["LaunchTemplateVersions"]])
-        token = page.get("NextToken")
-        if not token:
-            break
+    pages = pages_of(ec2.describe_launch_template_versions, "LaunchTemplateVersions", "VersionNumber",
+                     LaunchTemplateId=tid, MaxResults=4)
     assert pages == [numbers[:4], numbers[4:]], pages
     for bad in (0, 201):
-        err = client_error(ec2.describe_launch_template_versions, LaunchTemplateId=tid, MaxResults=bad)
-        assert err.response["Error"]["Code"] == "InvalidParameterValue", err.response
-    err = client_error(ec2.describe_launch_template_versions, LaunchTemplateId=tid, MaxResults=5, NextToken="junk")
-    assert err.response["Error"]["Code"] == "InvalidPaginationToken"
+        fails_with("InvalidParameterValue", ec2.describe_launch_template_versions, LaunchTemplateId=tid, MaxResults=bad)
+    fails_with("InvalidPaginationToken",
+               ec2.describe_launch_template_versions, LaunchTemplateId=tid, MaxResults=5, NextToken="junk")
     paginated = [
         v["VersionNumber"]
         for p in ec2.get_paginator("describe_launch_template_versions").paginate(
@@ -315,8 +369,7 @@ def check_launch_templates(h: Harness) -> None:
         Filters=[{"Name": "tag:team", "Values": ["a"]}], MaxResults=200, NextToken=tagged["NextToken"]
     )
     assert len(rest["LaunchTemplates"]) == 7 and "NextToken" not in rest
-    err = client_error(ec2.describe_launch_templates, MaxResults=201)
-    assert err.response["Error"]["Code"] == "InvalidParameterValue"
+    fails_with("InvalidParameterValue", ec2.describe_launch_templates, MaxResults=201)
 
     def names_for(*filters: dict) -> list[str]:
         found = ec2.describe_launch_templates(Filters=list(filters))["LaunchTemplates"]
@@ -332,8 +385,7 @@ def check_launch_templates(h: Harness) -> None:
     assert names_for({"Name": "tag:owner", "Values": ["OPS-1"]}) == []  # values are case-sensitive
     assert names_for({"Name": "tag:team", "Values": ["a"]}, {"Name": "tag-key", "Values": ["owner"]}) == ["t-03"]
     assert len(names_for({"Name": "tag-key", "Values": ["team"]})) == 24
-    err = client_error(ec2.describe_launch_templates, Filters=[{"Name": "create-time", "Values": ["x"]}])
-    assert err.response["Error"]["Code"] == "NotEmulated", err.response
+    fails_with("NotEmulated", ec2.describe_launch_templates, Filters=[{"Name": "create-time", "Values": ["x"]}])
     check("DescribeLaunchTemplates pages, filters tag:<key> / tag-key, live Tags")
 
 
@@ -349,11 +401,10 @@ def check_images(h: Harness) -> None:
         created.append(image_id)
     one = ec2.describe_images(ImageIds=[created[3]])["Images"][0]
     assert {"Key": "build", "Value": "3"} in one["Tags"], one
-    err = client_error(
-        ec2.register_image, Name="img-snap",
+    fails_with(
+        "InvalidParameterValue", ec2.register_image, Name="img-snap",
         TagSpecifications=[{"ResourceType": "snapshot", "Tags": [{"Key": "k", "Value": "v"}]}],
     )
-    assert err.response["Error"]["Code"] == "InvalidParameterValue", err.response
     check("RegisterImage applies TagSpecifications (image only)")
 
     # Architecture: kept, i386 by default for EBS-backed images, validated.
@@ -362,28 +413,17 @@ def check_images(h: Harness) -> None:
     assert ec2.describe_images(ImageIds=[arm])["Images"][0]["Architecture"] == "arm64"
     by_arch = ec2.describe_images(Owners=["self"], Filters=[{"Name": "architecture", "Values": ["arm64"]}])
     assert [i["ImageId"] for i in by_arch["Images"]] == [arm], by_arch
-    err = client_error(ec2.register_image, Name="img-bad", Architecture="sparc")
-    assert err.response["Error"]["Code"] == "InvalidParameterValue", err.response
+    fails_with("InvalidParameterValue", ec2.register_image, Name="img-bad", Architecture="sparc")
     ec2.deregister_image(ImageId=arm)
     check("RegisterImage keeps Architecture (default i386)")
 
     listed = [i["ImageId"] for i in ec2.describe_images(Owners=["self"])["Images"]]
     assert listed == sorted(created), (listed, created)
-    paged = []
-    token = None
-    while True:
-        kwargs = {"NextToken": token} if token else {}
-        page = ec2.describe_images(Owners=["self"], MaxResults=5, **kwargs)
-        paged.append(len(page["Images"]))
-        paged_ids = [i["ImageId"] for i in page["Images"]]
-        assert paged_ids == sorted(paged_ids)
-        token = page.get("NextToken")
-        if not token:
-            break
-    assert paged == [5, 5, 2], paged
+    paged = pages_of(ec2.describe_images, "Images", "ImageId", Owners=["self"], MaxResults=5)
+    assert all(ids == sorted(ids) for ids in paged), paged
+    assert [len(ids) for ids in paged] == [5, 5, 2], paged
     for bad in (4, 1001):
-        err = client_error(ec2.describe_images, Owners=["self"], MaxResults=bad)
-        assert err.response["Error"]["Code"] == "InvalidParameterValue"
+        fails_with("InvalidParameterValue", ec2.describe_images, Owners=["self"], MaxResults=bad)
     filtered = ec2.describe_images(Owners=["self"], Filters=[{"Name": "description", "Values": ["build 1*"]}])
     assert sorted(i["Name"] for i in filtered["Images"]) == ["img-1", "img-10", "img-11"]
     tag_filtered = ec2.describe_images(Filters=[{"Name": "tag:build", "Values": ["7"]}], MaxResults=5)
@@ -429,7 +469,7 @@ def check_autoscaling(h: Harness) -> None:
 
     policy["LaunchTemplate"]["LaunchTemplateSpecification"]["Version"] = "2"
     asg.update_auto_scaling_group(AutoScalingGroupName="mixed", MixedInstancesPolicy=policy)
-    group = asg.describe_auto_scaling_groups(AutoScalingGroupNames=["mixed"])["AutoScalingGroups"][0]
+    group = group_of(asg, "mixed")
     assert group["MixedInstancesPolicy"]["LaunchTemplate"]["LaunchTemplateSpecification"]["Version"] == "2"
     asg.update_auto_scaling_group(AutoScalingGroupName="plain", LaunchTemplate={"LaunchTemplateId": tid, "Version": "2"})
 
@@ -449,7 +489,7 @@ def check_autoscaling(h: Harness) -> None:
     # A group being deleted: Status shown, updates refused.
     assert "Status" not in groups["plain"]
     assert h.control("POST", "/_harness/groups/plain", {"status": "Delete in progress"})[0] == 200
-    group = asg.describe_auto_scaling_groups(AutoScalingGroupNames=["plain"])["AutoScalingGroups"][0]
+    group = group_of(asg, "plain")
     assert group["Status"] == "Delete in progress", group
     err = client_error(asg.update_auto_scaling_group, AutoScalingGroupName="plain", MaxSize=3)
     assert err.response["Error"] == {
@@ -464,8 +504,7 @@ def check_autoscaling(h: Harness) -> None:
 
     # MixedInstancesPolicy: unspecified properties are kept.
     def policy_of(name: str) -> dict:
-        return asg.describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"][0][
-            "MixedInstancesPolicy"]
+        return group_of(asg, name)["MixedInstancesPolicy"]
 
     overrides = [{"InstanceType": "t3.micro"}, {"InstanceType": "t3a.micro"}]
     asg.create_auto_scaling_group(
@@ -501,8 +540,8 @@ def check_autoscaling(h: Harness) -> None:
 
     # InstancesDistribution rules.
     def refused(**policy) -> str:
-        err = client_error(asg.update_auto_scaling_group, AutoScalingGroupName="spot", MixedInstancesPolicy=policy)
-        assert err.response["Error"]["Code"] == "ValidationError", err.response
+        err = fails_with("ValidationError", asg.update_auto_scaling_group, AutoScalingGroupName="spot",
+                         MixedInstancesPolicy=policy)
         return err.response["Error"]["Message"]
 
     message = refused(InstancesDistribution={"SpotInstancePools": 3})
@@ -513,12 +552,11 @@ def check_autoscaling(h: Harness) -> None:
     refused(InstancesDistribution={"SpotMaxPrice": "0.0001"})
     refused(LaunchTemplate={"Overrides": [{"InstanceType": "t3.micro", "WeightedCapacity": "2"},
                                           {"InstanceType": "t3a.micro"}]})
-    err = client_error(
-        asg.update_auto_scaling_group, AutoScalingGroupName="spot",
+    fails_with(
+        "ValidationError", asg.update_auto_scaling_group, AutoScalingGroupName="spot",
         LaunchTemplate={"LaunchTemplateId": tid, "Version": "1"},
         MixedInstancesPolicy={"InstancesDistribution": {"OnDemandBaseCapacity": 0}},
     )
-    assert err.response["Error"]["Code"] == "ValidationError"
     assert policy_of("spot")["InstancesDistribution"]["OnDemandBaseCapacity"] == 1  # nothing changed
     asg.update_auto_scaling_group(
         AutoScalingGroupName="spot",
@@ -530,15 +568,14 @@ def check_autoscaling(h: Harness) -> None:
         MixedInstancesPolicy={"InstancesDistribution": {"SpotAllocationStrategy": "capacity-optimized"}},
     )
     assert "SpotInstancePools" not in policy_of("spot")["InstancesDistribution"], policy_of("spot")
-    err = client_error(
-        asg.create_auto_scaling_group, AutoScalingGroupName="bad", MinSize=0, MaxSize=1,
+    fails_with(
+        "ValidationError", asg.create_auto_scaling_group, AutoScalingGroupName="bad", MinSize=0, MaxSize=1,
         AvailabilityZones=["us-east-1a"],
         MixedInstancesPolicy={
             "LaunchTemplate": {"LaunchTemplateSpecification": {"LaunchTemplateId": tid}},
             "InstancesDistribution": {"SpotAllocationStrategy": "capacity-optimized", "SpotInstancePools": 2},
         },
     )
-    assert err.response["Error"]["Code"] == "ValidationError", err.response
     check("InstancesDistribution validated as a whole, on create and update")
 
 
@@ -565,9 +602,8 @@ def check_faults(h: Harness) -> None:
     }
     for (service, fault), (status, code) in expected.items():
         h.faults({"service": service, "fault": fault, "times": 1})
-        err = client_error(calls[service])
-        got = (err.response["ResponseMetadata"]["HTTPStatusCode"], err.response["Error"]["Code"])
-        assert got == (status, code), (service, fault, got, err.response)
+        got = error_of(calls[service])
+        assert got[:2] == (status, code), (service, fault, got)
         calls[service]()  # times=1: the next call goes through
     check("throttle / http500 / http503 in each service's shape")
 
@@ -594,9 +630,8 @@ def check_faults(h: Harness) -> None:
     # after / times.
     h.faults({"service": "ec2", "action": "CreateLaunchTemplateVersion", "fault": "http500", "after": 1, "times": 1})
     ec2.create_launch_template_version(LaunchTemplateName="asg-lt", LaunchTemplateData={"ImageId": "ami-1"})
-    assert client_error(
-        ec2.create_launch_template_version, LaunchTemplateName="asg-lt", LaunchTemplateData={"ImageId": "ami-2"}
-    ).response["Error"]["Code"] == "InternalError"
+    fails_with("InternalError", ec2.create_launch_template_version, LaunchTemplateName="asg-lt",
+               LaunchTemplateData={"ImageId": "ami-2"})
     ec2.create_launch_template_version(LaunchTemplateName="asg-lt", LaunchTemplateData={"ImageId": "ami-3"})
     check("after / times")
 
@@ -639,8 +674,8 @@ def check_faults(h: Harness) -> None:
         "request": {"service": "ec2", "action": "CreateLaunchTemplateVersion", "params": {
             "LaunchTemplateId": "lt-0123456789abcdef0", "LaunchTemplateData": {}}},
     })
-    err = client_error(ec2.create_launch_template_version, LaunchTemplateId=asg_lt, LaunchTemplateData={})
-    assert err.response["Error"]["Code"] == "HarnessInjectionFailed", err.response
+    fails_with("HarnessInjectionFailed",
+               ec2.create_launch_template_version, LaunchTemplateId=asg_lt, LaunchTemplateData={})
     assert versions_of(ec2, asg_lt, Versions=["$Latest"]) == [latest + 2]  # the call was not forwarded
     status, _ = h.control("POST", "/_harness/faults", {"rules": [{"fault": "before", "request": {"service": "ec2"}}]})
     assert status == 400
@@ -761,7 +796,7 @@ def check_keep_alive(h: Harness) -> None:
 def check_launch_check(h: Harness) -> None:
     """Auto Scaling's launch check under IAM enforcement (its own harness:
     enforcement cannot be switched off again)."""
-    ec2, asg, iam = h.client("ec2"), h.client("autoscaling"), h.client("iam")
+    ec2, asg = h.client("ec2"), h.client("autoscaling")
     template = ec2.create_launch_template(
         LaunchTemplateName="golden", LaunchTemplateData={"ImageId": "ami-11111111"}
     )["LaunchTemplate"]["LaunchTemplateId"]
@@ -780,26 +815,12 @@ def check_launch_check(h: Harness) -> None:
     )
 
     def user(name: str, *actions: str):
-        iam.create_user(UserName=name)
-        iam.put_user_policy(UserName=name, PolicyName="p", PolicyDocument=json.dumps({
-            "Version": "2012-10-17",
-            "Statement": [{"Effect": "Allow", "Action": ["autoscaling:Describe*", *actions], "Resource": "*"}],
-        }))
-        key = iam.create_access_key(UserName=name)["AccessKey"]
-        return boto3.client(
-            "autoscaling", endpoint_url=h.url, region_name="us-east-1",
-            aws_access_key_id=key["AccessKeyId"], aws_secret_access_key=key["SecretAccessKey"],
-            config=Config(retries={"total_max_attempts": 1}),
-        )
+        return h.user(name, [{"Effect": "Allow", "Action": ["autoscaling:Describe*", *actions], "Resource": "*"}])
 
     runner = user("runner", "autoscaling:UpdateAutoScalingGroup", "ec2:RunInstances")
     with_ssm = user("with-ssm", "autoscaling:UpdateAutoScalingGroup", "ec2:RunInstances", "ssm:GetParameters")
     no_run = user("no-run", "autoscaling:UpdateAutoScalingGroup")
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{h.moto}/moto-api/reset-auth", data=b"0", method="POST",
-        headers={"Content-Type": "text/plain"},
-    )
-    urllib.request.urlopen(request).read()
+    h.reset_auth(b"0")
 
     def denied(client, **kwargs) -> None:
         err = client_error(client.update_auto_scaling_group, **kwargs)
@@ -810,7 +831,7 @@ def check_launch_check(h: Harness) -> None:
         }, err.response
 
     def version_of(client, name: str) -> str:
-        group = client.describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"][0]
+        group = group_of(client, name)
         spec = group.get("LaunchTemplate") or group["MixedInstancesPolicy"]["LaunchTemplate"]["LaunchTemplateSpecification"]
         return spec["Version"]
 
@@ -837,20 +858,10 @@ def main() -> None:
     enforced = Harness()
     h = Harness()
     print(f"ready after {h.ready_seconds * 1000:.0f} ms: proxy {h.proxy}, moto {h.moto}")
-    try:
-        check_launch_templates(h)
-        check_images(h)
-        check_autoscaling(h)
-        check_faults(h)
-        check_keep_alive(h)
-    finally:
-        h.close()
+    run_checks(h, check_launch_templates, check_images, check_autoscaling, check_faults, check_keep_alive)
     assert h.proc.returncode == 0
     check("harness exits on stdin EOF")
-    try:
-        check_launch_check(enforced)
-    finally:
-        enforced.close()
+    run_checks(enforced, check_launch_check)
     print("all checks passed")
 
 

@@ -8,25 +8,9 @@ the refresh actions with HTTP 500) or against a wrong emulation.
 
 from __future__ import annotations
 
-import json
-import urllib.request
-
-import boto3
-from botocore.config import Config
-
-from selfcheck import Harness, check, client_error, raw_body_of
+from selfcheck import Harness, check, error_of, group_of, pages_of, raw_body_of, run_checks
 
 MANAGED = {"Key": "ami-reconciler:managed", "Value": "true", "PropagateAtLaunch": False}
-
-
-def unvalidated(h: Harness, service: str):
-    """A client that sends out-of-range values (as the Rust SDK does: it
-    checks no ranges), so the server's own validation is what answers."""
-    return boto3.client(
-        service, endpoint_url=h.url, region_name="us-east-1",
-        aws_access_key_id="AKIDSELFCHECK", aws_secret_access_key="secret",
-        config=Config(retries={"total_max_attempts": 1}, parameter_validation=False),
-    )
 
 
 class Account:
@@ -59,8 +43,18 @@ class Account:
         self.asg.create_auto_scaling_group(**kwargs)
         return name
 
+    def desired(self, version: str) -> dict:
+        """A DesiredConfiguration: the account's template at ``version``."""
+        return {"LaunchTemplate": {"LaunchTemplateId": self.lt, "Version": version}}
+
+    def start(self, name: str, version: str | None = None, **kwargs) -> str:
+        """Starts a refresh of the group (towards ``version`` of the template, if given); its id."""
+        if version is not None:
+            kwargs["DesiredConfiguration"] = self.desired(version)
+        return self.asg.start_instance_refresh(AutoScalingGroupName=name, **kwargs)["InstanceRefreshId"]
+
     def described(self, name: str) -> dict:
-        return self.asg.describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"][0]
+        return group_of(self.asg, name)
 
     def refreshes(self, name: str, **kwargs) -> list[dict]:
         return self.asg.describe_instance_refreshes(AutoScalingGroupName=name, **kwargs)["InstanceRefreshes"]
@@ -79,25 +73,12 @@ class Account:
         return body
 
 
-def post_raw(h: Harness, path: str, body: bytes) -> int:
-    """POST a plain-text body to moto through the proxy (e.g. /moto-api/reset-auth)."""
-    request = urllib.request.Request(h.url + path, data=body, method="POST", headers={"Content-Type": "text/plain"})
-    with urllib.request.urlopen(request) as response:
-        response.read()
-        return response.status
-
-
-def error_of(fn, **kwargs) -> tuple[int, str, str]:
-    err = client_error(fn, **kwargs)
-    return err.response["ResponseMetadata"]["HTTPStatusCode"], err.response["Error"]["Code"], err.response["Error"]["Message"]
-
-
 def check_start_and_describe(h: Harness) -> None:
     a = Account(h, "basic")
     a.group("basic")
     status, raw = raw_body_of(
         a.asg, "StartInstanceRefresh", a.asg.start_instance_refresh, AutoScalingGroupName="basic",
-        DesiredConfiguration={"LaunchTemplate": {"LaunchTemplateId": a.lt, "Version": "2"}},
+        DesiredConfiguration=a.desired("2"),
     )
     print("    wire:", status, raw.decode())
     assert status == 200 and b"<InstanceRefreshId>" in raw
@@ -143,7 +124,7 @@ def check_start_and_describe(h: Harness) -> None:
 def check_in_progress(h: Harness) -> None:
     a = Account(h, "busy")
     a.group("busy")
-    first = a.asg.start_instance_refresh(AutoScalingGroupName="busy")["InstanceRefreshId"]
+    first = a.start("busy")
     for status in ("Pending", "InProgress", "Baking"):
         if status != "Pending":
             a.move("busy", status=status)
@@ -165,7 +146,7 @@ def check_in_progress(h: Harness) -> None:
     assert got == (400, "ActiveInstanceRefreshNotFound",
                    "The request failed because an active instance refresh or rollback for the specified "
                    "Auto Scaling group was not found."), got
-    second = a.asg.start_instance_refresh(AutoScalingGroupName="busy")["InstanceRefreshId"]
+    second = a.start("busy")
     assert a.asg.cancel_instance_refresh(AutoScalingGroupName="busy")["InstanceRefreshId"] == second
     check("CancelInstanceRefresh: Cancelling, then Cancelled by the test; none active -> ActiveInstanceRefreshNotFound")
 
@@ -174,8 +155,8 @@ def check_preferences(h: Harness) -> None:
     a = Account(h, "prefs")
     a.group("prefs")
     a.group("latest", version="$Latest")
-    asg = unvalidated(h, "autoscaling")
-    desired = {"LaunchTemplate": {"LaunchTemplateId": a.lt, "Version": "2"}}
+    asg = h.client("autoscaling", validate=False)
+    desired = a.desired("2")
     bad = [
         ({"MinHealthyPercentage": 101}, "Member must have value less than or equal to 100"),
         ({"MinHealthyPercentage": -1}, "Member must have value greater than or equal to 0"),
@@ -224,8 +205,8 @@ def check_desired_configuration(h: Harness) -> None:
     cases = [
         ({"LaunchTemplate": {"LaunchTemplateId": "lt-0123456789abcdef0"}}, "does not exist"),
         ({"LaunchTemplate": {"LaunchTemplateName": "no-such-template"}}, "does not exist"),
-        ({"LaunchTemplate": {"LaunchTemplateId": a.lt, "Version": "9"}}, "does not exist"),
-        ({"LaunchTemplate": {"LaunchTemplateId": a.lt, "Version": "latest"}}, "not valid"),
+        (a.desired("9"), "does not exist"),
+        (a.desired("latest"), "not valid"),
         ({"LaunchTemplate": {"LaunchTemplateId": a.lt, "LaunchTemplateName": a.lt_name}}, "either launchTemplateId or LaunchTemplateName"),
         ({"LaunchTemplate": {"Version": "2"}}, "either launchTemplateId or LaunchTemplateName"),
         ({"LaunchTemplate": {"LaunchTemplateId": a.lt},
@@ -252,9 +233,7 @@ def check_success(h: Harness) -> None:
     before = a.images_of("ok")
     check("control: a group's instances replaced by ones running a given image or template version")
 
-    a.asg.start_instance_refresh(
-        AutoScalingGroupName="ok", DesiredConfiguration={"LaunchTemplate": {"LaunchTemplateId": a.lt, "Version": "3"}}
-    )
+    a.start("ok", "3")
     body = a.move("ok", status="Successful")
     assert len(body["replaced"]) == 3, body
     group = a.described("ok")
@@ -272,13 +251,10 @@ def check_success(h: Harness) -> None:
 
     # Skip matching keeps instances already on the desired image.
     a.group("skip", version="2", capacity=2)
-    a.asg.start_instance_refresh(
-        AutoScalingGroupName="skip", Preferences={"SkipMatching": True},
-        DesiredConfiguration={"LaunchTemplate": {"LaunchTemplateId": a.lt, "Version": "2"}},
-    )
+    a.start("skip", "2", Preferences={"SkipMatching": True})
     assert a.move("skip", status="Successful")["replaced"] == []
     # Without a desired configuration, instances are replaced from the group's own.
-    a.asg.start_instance_refresh(AutoScalingGroupName="skip")
+    a.start("skip")
     body = a.move("skip", status="Successful", replace_instances=True)
     assert len(body["replaced"]) == 2 and set(a.images_of("skip").values()) == {a.images[1]}, body
     assert "DesiredConfiguration" not in a.refreshes("skip")[0]
@@ -288,9 +264,7 @@ def check_success(h: Harness) -> None:
 def check_failed_and_mixed(h: Harness) -> None:
     a = Account(h, "part")
     a.group("part", version="1")
-    a.asg.start_instance_refresh(
-        AutoScalingGroupName="part", DesiredConfiguration={"LaunchTemplate": {"LaunchTemplateId": a.lt, "Version": "2"}}
-    )
+    a.start("part", "2")
     a.move("part", status="InProgress", replace_instances=1)
     [item] = a.refreshes("part")
     assert (item["Status"], item["PercentageComplete"], item["InstancesToUpdate"]) == ("InProgress", 33, 2), item
@@ -327,10 +301,9 @@ def check_failed_and_mixed(h: Harness) -> None:
 def check_rollback(h: Harness) -> None:
     a = Account(h, "back")
     a.group("back", version="1")
-    desired = {"LaunchTemplate": {"LaunchTemplateId": a.lt, "Version": "2"}}
     got = error_of(a.asg.rollback_instance_refresh, AutoScalingGroupName="back")
     assert got[:2] == (400, "ActiveInstanceRefreshNotFound"), got
-    a.asg.start_instance_refresh(AutoScalingGroupName="back", DesiredConfiguration=desired)
+    a.start("back", "2")
     a.move("back", status="InProgress", replace_instances=2)
     a.asg.rollback_instance_refresh(AutoScalingGroupName="back")
     [item] = a.refreshes("back")
@@ -345,18 +318,17 @@ def check_rollback(h: Harness) -> None:
     check("RollbackInstanceRefresh: RollbackInProgress with RollbackDetails, RollbackSuccessful restores the old image")
 
     a.group("default", version="$Default")
-    a.asg.start_instance_refresh(AutoScalingGroupName="default", DesiredConfiguration=desired)
+    a.start("default", "2")
     got = error_of(a.asg.rollback_instance_refresh, AutoScalingGroupName="default")
     assert got[:2] == (400, "IrreversibleInstanceRefresh") and "$Latest or $Default" in got[2], got
     a.group("nodesired", version="1")
-    a.asg.start_instance_refresh(AutoScalingGroupName="nodesired")
+    a.start("nodesired")
     got = error_of(a.asg.rollback_instance_refresh, AutoScalingGroupName="nodesired")
     assert got[:2] == (400, "IrreversibleInstanceRefresh") and "no desired configuration" in got[2], got
     check("rollback refused (IrreversibleInstanceRefresh) without a desired configuration or on $Default")
 
     a.group("auto", version="1")
-    a.asg.start_instance_refresh(AutoScalingGroupName="auto", DesiredConfiguration=desired,
-                                 Preferences={"AutoRollback": True})
+    a.start("auto", "2", Preferences={"AutoRollback": True})
     a.move("auto", status="Failed", replace_instances=1)
     assert a.refreshes("auto")[0]["Status"] == "RollbackInProgress"
     assert sorted(a.images_of("auto").values()) == sorted([a.images[0], a.images[0], a.images[1]])
@@ -371,9 +343,7 @@ def check_rollback(h: Harness) -> None:
 def check_update_blocked(h: Harness) -> None:
     a = Account(h, "upd")
     a.group("upd", version="1")
-    a.asg.start_instance_refresh(
-        AutoScalingGroupName="upd", DesiredConfiguration={"LaunchTemplate": {"LaunchTemplateId": a.lt, "Version": "2"}}
-    )
+    a.start("upd", "2")
     got = error_of(a.asg.update_auto_scaling_group, AutoScalingGroupName="upd",
                    LaunchTemplate={"LaunchTemplateId": a.lt, "Version": "3"})
     assert got[:2] == (400, "ValidationError") and "An active instance refresh with a desired configuration" in got[2], got
@@ -384,7 +354,7 @@ def check_update_blocked(h: Harness) -> None:
     a.move("upd", status="Cancelled")
     a.asg.update_auto_scaling_group(AutoScalingGroupName="upd", LaunchTemplate={"LaunchTemplateId": a.lt, "Version": "3"})
     # Without a desired configuration the launch source stays free.
-    a.asg.start_instance_refresh(AutoScalingGroupName="upd")
+    a.start("upd")
     a.asg.update_auto_scaling_group(AutoScalingGroupName="upd", LaunchTemplate={"LaunchTemplateId": a.lt, "Version": "2"})
     check("UpdateAutoScalingGroup cannot change the launch source under an active refresh with a desired configuration")
 
@@ -394,21 +364,16 @@ def check_history(h: Harness) -> None:
     a.group("hist")
     ids = []
     for _ in range(5):
-        ids.append(a.asg.start_instance_refresh(AutoScalingGroupName="hist")["InstanceRefreshId"])
+        ids.append(a.start("hist"))
         a.move("hist", status="Successful", replace_instances=False)
     assert [r["InstanceRefreshId"] for r in a.refreshes("hist")] == ids[::-1]
-    pages, token = [], None
-    while True:
-        kwargs = {"NextToken": token} if token else {}
-        page = a.asg.describe_instance_refreshes(AutoScalingGroupName="hist", MaxRecords=2, **kwargs)
-        pages.append([r["InstanceRefreshId"] for r in page["InstanceRefreshes"]])
-        token = page.get("NextToken")
-        if not token:
-            break
+    pages = pages_of(a.asg.describe_instance_refreshes, "InstanceRefreshes", "InstanceRefreshId",
+                     AutoScalingGroupName="hist", MaxRecords=2)
     assert pages == [ids[4:2:-1], ids[2:0:-1], ids[:1]], pages
     assert [r["InstanceRefreshId"] for r in a.refreshes("hist", InstanceRefreshIds=[ids[1], ids[3], "nope"])] == [ids[3], ids[1]]
+    unvalidated = h.client("autoscaling", validate=False)
     for bad in (0, 101):
-        assert error_of(unvalidated(h, "autoscaling").describe_instance_refreshes, AutoScalingGroupName="hist",
+        assert error_of(unvalidated.describe_instance_refreshes, AutoScalingGroupName="hist",
                         MaxRecords=bad)[1] == "ValidationError"
     got = error_of(a.asg.describe_instance_refreshes, AutoScalingGroupName="hist", NextToken="junk")
     assert got[:2] == (400, "InvalidNextToken"), got
@@ -416,7 +381,7 @@ def check_history(h: Harness) -> None:
 
     status, clock = h.control("POST", "/_harness/clock", {"advance_seconds": 41 * 86400})
     assert status == 200, clock
-    active = a.asg.start_instance_refresh(AutoScalingGroupName="hist")["InstanceRefreshId"]
+    active = a.start("hist")
     assert len(a.refreshes("hist")) == 6
     h.control("POST", "/_harness/clock", {"advance_seconds": 86400 + 1})
     assert [r["InstanceRefreshId"] for r in a.refreshes("hist")] == [active]
@@ -450,7 +415,7 @@ def check_instances_as_reported(h: Harness) -> None:
     ):
         status, body = h.control("POST", path, payload)
         assert status == expected, (path, payload, status, body)
-    a.asg.start_instance_refresh(AutoScalingGroupName="inst")
+    a.start("inst")
     a.move("inst", status="Cancelling")
     status, body = h.control("POST", "/_harness/refreshes/inst", {"status": "Successful"})
     assert status == 409, (status, body)
@@ -463,33 +428,22 @@ def check_iam(h: Harness) -> None:
     a.group("tagged2")
     a.group("other", tags=({"Key": "ami-reconciler:managed", "Value": "false", "PropagateAtLaunch": False},))
     a.group("bare", tags=())
-    iam = h.client("iam")
-
-    def user(name: str, statements: list[dict]):
-        iam.create_user(UserName=name)
-        iam.put_user_policy(UserName=name, PolicyName="p",
-                            PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": statements}))
-        key = iam.create_access_key(UserName=name)["AccessKey"]
-        return boto3.client("autoscaling", endpoint_url=h.url, region_name="us-east-1",
-                            aws_access_key_id=key["AccessKeyId"], aws_secret_access_key=key["SecretAccessKey"],
-                            config=Config(retries={"total_max_attempts": 1}))
-
     refresh_actions = ["autoscaling:StartInstanceRefresh", "autoscaling:CancelInstanceRefresh",
                        "autoscaling:RollbackInstanceRefresh"]
-    reconciler = user("reconciler", [
+    reconciler = h.user("reconciler", [
         {"Effect": "Allow", "Action": ["autoscaling:DescribeInstanceRefreshes"], "Resource": "*"},
         {"Effect": "Allow", "Action": refresh_actions,
          "Resource": "arn:aws:autoscaling:*:*:autoScalingGroup:*:autoScalingGroupName/*",
          "Condition": {"StringEquals": {"aws:ResourceTag/ami-reconciler:managed": "true"}}},
     ])
-    wide = user("wide", [{"Effect": "Allow", "Action": "autoscaling:*", "Resource": "*"}])
-    denied = user("denied", [
+    wide = h.user("wide", [{"Effect": "Allow", "Action": "autoscaling:*", "Resource": "*"}])
+    denied = h.user("denied", [
         {"Effect": "Allow", "Action": "autoscaling:*", "Resource": "*"},
         {"Effect": "Deny", "Action": "autoscaling:StartInstanceRefresh", "Resource": "*",
          "Condition": {"StringNotEquals": {"aws:ResourceTag/ami-reconciler:managed": "true"}}},
     ])
     h.control("POST", "/_harness/reset")
-    assert post_raw(h, "/moto-api/reset-auth", b"0") == 200
+    h.reset_auth(b"0")
     try:
         reconciler.start_instance_refresh(AutoScalingGroupName="tagged")
         reconciler.cancel_instance_refresh(AutoScalingGroupName="tagged")
@@ -508,7 +462,7 @@ def check_iam(h: Harness) -> None:
         got = error_of(denied.start_instance_refresh, AutoScalingGroupName="bare")
         assert got[:2] == (403, "AccessDenied") and "explicit deny" in got[2], got
     finally:
-        post_raw(h, "/moto-api/reset-auth", b"inf")
+        h.reset_auth(b"inf")
     assert a.refreshes("other")[0]["Status"] == "Cancelling" and a.refreshes("bare") == []
     check("IAM: the refresh actions need an Allow whose resource and aws:ResourceTag conditions match the group")
 
@@ -516,20 +470,11 @@ def check_iam(h: Harness) -> None:
 def main() -> None:
     h = Harness()
     print(f"ready after {h.ready_seconds * 1000:.0f} ms: proxy {h.proxy}, moto {h.moto}")
-    try:
-        check_start_and_describe(h)
-        check_in_progress(h)
-        check_preferences(h)
-        check_desired_configuration(h)
-        check_success(h)
-        check_failed_and_mixed(h)
-        check_rollback(h)
-        check_update_blocked(h)
-        check_history(h)
-        check_instances_as_reported(h)
-        check_iam(h)
-    finally:
-        h.close()
+    run_checks(
+        h, check_start_and_describe, check_in_progress, check_preferences, check_desired_configuration,
+        check_success, check_failed_and_mixed, check_rollback, check_update_blocked, check_history,
+        check_instances_as_reported, check_iam,
+    )
     print("all instance refresh checks passed")
 
 
