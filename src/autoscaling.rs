@@ -87,13 +87,21 @@ fn mixed_template(policy: &MixedInstancesPolicy) -> MixedTemplate {
             .map(|lt| lt.overrides())
             .unwrap_or_default()
             .iter()
-            .map(|o| Override {
-                template: o.launch_template_specification().map(template_ref),
-                instance_type: o.instance_type().map(str::to_owned),
-                weighted_capacity: o.weighted_capacity().map(str::to_owned),
-                instance_requirements: o.instance_requirements().is_some(),
-            })
+            .map(override_of)
             .collect(),
+    }
+}
+
+/// Every field of an override, so that a move sends back what was read;
+/// `InstanceRequirements` is not modelled, and a group using it is never
+/// written ([`Override::instance_requirements`]).
+fn override_of(o: &LaunchTemplateOverrides) -> Override {
+    Override {
+        template: o.launch_template_specification().map(template_ref),
+        instance_type: o.instance_type().map(str::to_owned),
+        weighted_capacity: o.weighted_capacity().map(str::to_owned),
+        image_id: o.image_id().map(str::to_owned),
+        instance_requirements: o.instance_requirements().is_some(),
     }
 }
 
@@ -298,6 +306,7 @@ fn to_override(o: &Override) -> LaunchTemplateOverrides {
         .set_launch_template_specification(o.template.as_ref().map(to_spec))
         .set_instance_type(o.instance_type.clone())
         .set_weighted_capacity(o.weighted_capacity.clone())
+        .set_image_id(o.image_id.clone())
         .build()
 }
 
@@ -318,6 +327,7 @@ mod tests {
                 template: Some(spec("2")),
                 instance_type: Some("t3.micro".into()),
                 weighted_capacity: Some("2".into()),
+                image_id: Some("ami-0arm".into()),
                 instance_requirements: false,
             }],
         };
@@ -339,6 +349,7 @@ mod tests {
         let o = &lt.overrides()[0];
         assert_eq!(o.instance_type(), Some("t3.micro"));
         assert_eq!(o.weighted_capacity(), Some("2"));
+        assert_eq!(o.image_id(), Some("ami-0arm"));
         let spec = o.launch_template_specification().unwrap();
         assert_eq!(
             (
@@ -348,5 +359,47 @@ mod tests {
             ),
             (Some("lt-1"), None, Some("2"))
         );
+    }
+
+    #[test]
+    fn what_a_group_move_sends_back_carries_every_field_the_sdk_reads() {
+        use crate::sdk_fields::assert_carries_every_field;
+        assert_carries_every_field(
+            &LaunchTemplateSpecification::builder().build(),
+            &["launch_template_id", "launch_template_name", "version"],
+            &[],
+        );
+        assert_carries_every_field(
+            &LaunchTemplate::builder().build(),
+            &["launch_template_specification", "overrides"],
+            &[],
+        );
+        assert_carries_every_field(
+            &LaunchTemplateOverrides::builder().build(),
+            &[
+                "launch_template_specification",
+                "instance_type",
+                "weighted_capacity",
+                "image_id",
+            ],
+            &["instance_requirements"],
+        );
+    }
+
+    #[test]
+    fn an_override_read_and_sent_back_is_the_same_override() {
+        let read = LaunchTemplateOverrides::builder()
+            .instance_type("m7g.large")
+            .weighted_capacity("2")
+            .image_id("ami-0arm")
+            .launch_template_specification(
+                LaunchTemplateSpecification::builder()
+                    .launch_template_id("lt-1")
+                    .version("3")
+                    .build(),
+            )
+            .build();
+
+        assert_eq!(to_override(&override_of(&read)), read);
     }
 }

@@ -604,3 +604,75 @@ pub async fn delete_versions(
             .collect(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_ec2::types::LaunchTemplateEbsBlockDevice;
+
+    use super::*;
+    use crate::sdk_fields::assert_carries_every_field;
+
+    const MAPPING: [&str; 4] = ["device_name", "virtual_name", "no_device", "ebs"];
+    const EBS: [&str; 10] = [
+        "encrypted",
+        "delete_on_termination",
+        "iops",
+        "kms_key_id",
+        "snapshot_id",
+        "volume_size",
+        "volume_type",
+        "throughput",
+        "volume_initialization_rate",
+        "ebs_card_index",
+    ];
+
+    #[test]
+    fn block_device_mappings_carry_every_field_the_sdk_reads_and_sends() {
+        assert_carries_every_field(
+            &LaunchTemplateBlockDeviceMapping::builder().build(),
+            &MAPPING,
+            &[],
+        );
+        assert_carries_every_field(
+            &LaunchTemplateBlockDeviceMappingRequest::builder().build(),
+            &MAPPING,
+            &[],
+        );
+        assert_carries_every_field(&LaunchTemplateEbsBlockDevice::builder().build(), &EBS, &[]);
+        assert_carries_every_field(
+            &LaunchTemplateEbsBlockDeviceRequest::builder().build(),
+            &EBS,
+            &[],
+        );
+    }
+
+    #[test]
+    fn a_mapping_read_and_sent_back_keeps_every_value() {
+        let read = LaunchTemplateBlockDeviceMapping::builder()
+            .device_name("/dev/xvda")
+            .virtual_name("ephemeral0")
+            .no_device("")
+            .ebs(
+                LaunchTemplateEbsBlockDevice::builder()
+                    .encrypted(true)
+                    .delete_on_termination(false)
+                    .iops(3000)
+                    .kms_key_id("arn:aws:kms:eu-west-1:111122223333:key/k")
+                    .snapshot_id("snap-0abc")
+                    .volume_size(20)
+                    .volume_type(VolumeType::Gp3)
+                    .throughput(250)
+                    .volume_initialization_rate(300)
+                    .ebs_card_index(1)
+                    .build(),
+            )
+            .build();
+
+        let sent = block_device_request(&block_device(&read));
+
+        // The request type differs from the read one: compare field by field
+        // through their Debug renderings, which name the type only once.
+        let strip = |text: String| text.replace("Request", "");
+        assert_eq!(strip(format!("{sent:?}")), strip(format!("{read:?}")));
+    }
+}

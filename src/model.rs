@@ -360,6 +360,9 @@ pub struct Override {
     pub instance_type: Option<String>,
     /// `WeightedCapacity`.
     pub weighted_capacity: Option<String>,
+    /// `ImageId`: an AMI for this instance type alone, which Auto Scaling
+    /// launches instead of the template's (arm64 beside x86_64).
+    pub image_id: Option<String>,
     /// True when the override selects instances by `InstanceRequirements`,
     /// which the reconciler does not model and so cannot send back.
     pub instance_requirements: bool,

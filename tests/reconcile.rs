@@ -217,6 +217,45 @@ async fn a_mixed_instances_group_keeps_its_overrides_and_distribution() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mixed_group_whose_override_has_its_own_image_keeps_it_after_a_move() {
+    use aws_sdk_autoscaling::types::LaunchTemplateOverrides;
+    let moto = Moto::start();
+    let account = moto.account().await;
+    let image = account.backup(1).await;
+    let template = account.template("web", &image).await;
+    let arm = LaunchTemplateOverrides::builder()
+        .instance_type("m7g.large")
+        .weighted_capacity("1")
+        .image_id("ami-0123456789abcdef0")
+        .build();
+    let x86 = LaunchTemplateOverrides::builder()
+        .instance_type("m7i.large")
+        .weighted_capacity("1")
+        .build();
+    account
+        .mixed_group_of("both", &template, "1", vec![arm, x86], true)
+        .await;
+
+    let report = run(&moto.clients().await, &settings_for(&template), false)
+        .await
+        .unwrap();
+    assert!(report.failed.is_empty(), "{}", report.to_text());
+
+    let group = account.describe_group("both").await;
+    let lt = group
+        .mixed_instances_policy()
+        .unwrap()
+        .launch_template()
+        .unwrap();
+    assert_eq!(
+        lt.launch_template_specification().unwrap().version(),
+        Some("$Latest")
+    );
+    let images: Vec<_> = lt.overrides().iter().map(|o| o.image_id()).collect();
+    assert_eq!(images, [Some("ami-0123456789abcdef0"), None]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn skip_tagging_a_bad_backup_rolls_the_template_back_to_the_newest_good_one() {
     let moto = Moto::start();
     let account = moto.account().await;

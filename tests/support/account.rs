@@ -331,6 +331,19 @@ impl<'a> Account<'a> {
                 o.build()
             })
             .collect();
+        self.mixed_group_of(name, template, version, overrides, managed)
+            .await;
+    }
+
+    /// Creates a mixed instances group with these overrides, as given.
+    pub async fn mixed_group_of(
+        &self,
+        name: &str,
+        template: &str,
+        version: &str,
+        overrides: Vec<LaunchTemplateOverrides>,
+        managed: bool,
+    ) {
         self.new_group(name, managed)
             .mixed_instances_policy(
                 MixedInstancesPolicy::builder()

@@ -101,7 +101,7 @@ pub fn mixed_group(name: &str, version: &str, overrides: &[&str]) -> Group {
                     template: Some(spec(v)),
                     instance_type: Some("t3.micro".to_owned()),
                     weighted_capacity: Some("1".to_owned()),
-                    instance_requirements: false,
+                    ..Override::default()
                 })
                 .collect(),
         }),
