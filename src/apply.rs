@@ -12,7 +12,7 @@ use crate::clients::{Clients, OPERATION_TIMEOUT};
 use crate::error::AwsError;
 use crate::model::group_tags;
 use crate::plan::{
-    Change, CreateVersion, Created, DeleteVersions, Plan, Reliance, SetDefaultVersion,
+    Change, CreateVersion, Created, DeleteVersions, Plan, Prerequisite, SetDefaultVersion,
     StartInstanceRefresh, UpdateGroup, VersionTarget, client_token, restore_description,
 };
 use crate::report::{Applied, Failed, Skipped, TemplateReport};
@@ -47,10 +47,9 @@ pub async fn apply(
     let mut run = Outcomes {
         report: TemplateReport::planned(plan, false),
         endpoint: clients.endpoint().to_owned(),
-        writes_until,
+        deadline: Deadline(writes_until),
+        done: BTreeSet::new(),
         created: None,
-        default_failed: false,
-        failed_groups: BTreeSet::new(),
     };
     // Each kind relies on the ones before it: versions, default, groups,
     // refreshes, prune.
@@ -79,6 +78,17 @@ pub async fn apply(
         run.delete_versions(clients, change).await;
     }
     run.report
+}
+
+/// The last moment a write may start, if the run has a deadline.
+#[derive(Debug, Clone, Copy)]
+struct Deadline(Option<Instant>);
+
+impl Deadline {
+    /// The one deadline check: true once no write may start any more.
+    fn passed(self) -> bool {
+        self.0.is_some_and(|at| Instant::now() >= at)
+    }
 }
 
 /// What became of one refresh.
@@ -137,61 +147,78 @@ async fn start_refresh(clients: &Clients, change: &StartInstanceRefresh) -> Refr
 struct Outcomes {
     report: TemplateReport,
     endpoint: String,
-    writes_until: Option<Instant>,
+    deadline: Deadline,
+    /// What succeeded so far: every skip is derived from what is missing.
+    done: BTreeSet<Prerequisite>,
     /// The number of the version this run created.
     created: Option<i64>,
-    default_failed: bool,
-    failed_groups: BTreeSet<String>,
 }
 
-/// What a deletion may still do, given what happened before it.
+/// What a deletion may still do, given what succeeded before it.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Deletable {
     /// Delete these (perhaps none); the others are kept because what they
-    /// relied on failed.
+    /// needed did not succeed.
     Versions {
         /// The versions to delete, ascending.
         delete: Vec<i64>,
         /// The versions kept, ascending.
         kept: Vec<i64>,
     },
-    /// Delete nothing, for this reason.
-    Nothing(&'static str),
+    /// Delete nothing, because this prerequisite of the whole deletion is missing.
+    Nothing(Prerequisite),
 }
 
-/// The versions of a planned deletion whose reliance still holds: the keep
-/// window counted a version that exists, the old default was switched away
-/// from, and the groups that pinned a version have moved off it.
-pub fn deletable(
-    versions: &[i64],
-    relies_on: &Reliance,
-    created: bool,
-    default_failed: bool,
-    failed_groups: &BTreeSet<String>,
-) -> Deletable {
-    if relies_on.created_version && !created {
-        return Deletable::Nothing("the keep window counted a version that was not created");
+/// The versions of a planned deletion whose prerequisites all succeeded:
+/// the keep window counted a version that exists, the old default was
+/// switched away from, and the groups that pinned a version have moved off it.
+pub fn deletable(change: &DeleteVersions, done: &BTreeSet<Prerequisite>) -> Deletable {
+    if let Some(missing) = missing(&change.needs, done) {
+        return Deletable::Nothing(missing.clone());
     }
     let held = |n: &i64| {
-        let still_default = default_failed && relies_on.previous_default == Some(*n);
-        let still_pinned = relies_on
-            .released_by
+        change
+            .each_needs
             .get(n)
-            .is_some_and(|groups| groups.iter().any(|g| failed_groups.contains(g)));
-        still_default || still_pinned
+            .is_some_and(|needs| missing(needs, done).is_some())
     };
-    let (kept, delete): (Vec<i64>, Vec<i64>) = versions.iter().partition(|n| held(n));
+    let (kept, delete): (Vec<i64>, Vec<i64>) = change.versions.iter().partition(|n| held(n));
     Deletable::Versions { delete, kept }
 }
 
+/// The first of `needs` that did not succeed.
+fn missing<'n>(
+    needs: &'n [Prerequisite],
+    done: &BTreeSet<Prerequisite>,
+) -> Option<&'n Prerequisite> {
+    needs.iter().find(|need| !done.contains(need))
+}
+
 impl Outcomes {
-    /// True when no write may start any more; `change` is then reported skipped.
-    fn out_of_time(&mut self, change: &Change) -> bool {
-        let late = self.writes_until.is_some_and(|at| Instant::now() >= at);
-        if late {
-            self.skipped(change.clone(), DEADLINE_REACHED);
+    /// True when `change` may start: everything it needs succeeded and the
+    /// deadline is not near. Otherwise it is reported skipped, saying why.
+    fn ready(&mut self, change: &Change) -> bool {
+        if !self.prerequisites_met(change) {
+            return false;
         }
-        late
+        if self.deadline.passed() {
+            self.skipped(change.clone(), DEADLINE_REACHED);
+            return false;
+        }
+        true
+    }
+
+    /// True when everything `change` needs succeeded; otherwise it is
+    /// reported skipped for the first prerequisite missing.
+    fn prerequisites_met(&mut self, change: &Change) -> bool {
+        match missing(&change.needs(), &self.done) {
+            Some(missing) => {
+                let because = change.skipped_because(missing);
+                self.skipped(change.clone(), because);
+                false
+            }
+            None => true,
+        }
     }
 
     fn applied(&mut self, change: Change, result: String) {
@@ -224,7 +251,7 @@ impl Outcomes {
 
     async fn create_version(&mut self, clients: &Clients, change: &CreateVersion) {
         let change_ = Change::CreateVersion(change.clone());
-        if self.out_of_time(&change_) {
+        if !self.ready(&change_) {
             return;
         }
         let mut new = ec2::NewVersion {
@@ -275,6 +302,7 @@ impl Outcomes {
             }
             Created::Fresh => {
                 self.created = Some(number);
+                self.done.insert(Prerequisite::VersionCreated);
                 self.applied(change_, format!("created version {number}"));
             }
             Created::Raced => {
@@ -372,25 +400,20 @@ impl Outcomes {
 
     async fn set_default(&mut self, clients: &Clients, change: &SetDefaultVersion) {
         let change_ = Change::SetDefaultVersion(change.clone());
-        let number = match (change.to, self.created) {
-            (VersionTarget::Number(n), _) => n,
-            (VersionTarget::Created, Some(n)) => n,
-            (VersionTarget::Created, None) => {
-                self.default_failed = true;
-                self.skipped(change_, "the new version was not created");
-                return;
-            }
-        };
-        if self.out_of_time(&change_) {
-            self.default_failed = true;
+        if !self.ready(&change_) {
             return;
         }
+        let number = match (change.to, self.created) {
+            (VersionTarget::Number(n), _) | (VersionTarget::Created, Some(n)) => n,
+            // Ready only once the version was created.
+            (VersionTarget::Created, None) => return,
+        };
         match ec2::set_default_version(&clients.ec2, &change.template_id, number).await {
-            Ok(()) => self.applied(change_, format!("default version is {number}")),
-            Err(err) => {
-                self.default_failed = true;
-                self.failed(change_, err);
+            Ok(()) => {
+                self.done.insert(Prerequisite::DefaultSwitched);
+                self.applied(change_, format!("default version is {number}"));
             }
+            Err(err) => self.failed(change_, err),
         }
     }
 
@@ -400,20 +423,15 @@ impl Outcomes {
         changes: Vec<&UpdateGroup>,
         concurrency: usize,
     ) {
-        let (changes, held): (Vec<&UpdateGroup>, Vec<&UpdateGroup>) = changes
+        let ready: Vec<&UpdateGroup> = changes
             .into_iter()
-            .partition(|c| !c.relies_on_created || self.created.is_some());
-        for change in held {
-            self.skipped(
-                Change::UpdateGroup(change.clone()),
-                "$Latest's image is unusable and the version that replaces it was not created",
-            );
-        }
-        let writes_until = self.writes_until;
-        let mut results: Vec<(&UpdateGroup, Option<Result<(), AwsError>>)> = stream::iter(changes)
+            .filter(|c| self.prerequisites_met(&Change::UpdateGroup((*c).clone())))
+            .collect();
+        let deadline = self.deadline;
+        let mut results: Vec<(&UpdateGroup, Option<Result<(), AwsError>>)> = stream::iter(ready)
             .map(|change| async move {
                 // Checked as each update starts: the ones in flight finish.
-                if writes_until.is_some_and(|at| Instant::now() >= at) {
+                if deadline.passed() {
                     return (change, None);
                 }
                 let result =
@@ -427,19 +445,15 @@ impl Outcomes {
         // Report in plan order, whatever order the calls finished in.
         results.sort_by(|(a, _), (b, _)| a.group.cmp(&b.group));
         for (change, result) in results {
+            let change_ = Change::UpdateGroup(change.clone());
             match result {
-                Some(Ok(())) => self.applied(
-                    Change::UpdateGroup(change.clone()),
-                    "now on $Latest".to_owned(),
-                ),
-                None => {
-                    self.failed_groups.insert(change.group.clone());
-                    self.skipped(Change::UpdateGroup(change.clone()), DEADLINE_REACHED);
+                Some(Ok(())) => {
+                    self.done
+                        .insert(Prerequisite::GroupMoved(change.group.clone()));
+                    self.applied(change_, "now on $Latest".to_owned());
                 }
-                Some(Err(err)) => {
-                    self.failed_groups.insert(change.group.clone());
-                    self.failed(Change::UpdateGroup(change.clone()), err);
-                }
+                None => self.skipped(change_, DEADLINE_REACHED),
+                Some(Err(err)) => self.failed(change_, err),
             }
         }
     }
@@ -455,22 +469,14 @@ impl Outcomes {
         changes: Vec<&StartInstanceRefresh>,
         concurrency: usize,
     ) {
-        let created = self.created.is_some();
-        let mut ready = Vec::new();
-        for change in changes {
-            let change_ = Change::StartInstanceRefresh(change.clone());
-            if change.relies_on_created && !created {
-                self.skipped(change_, "the new version was not created");
-            } else if change.relies_on_update && self.failed_groups.contains(&change.group) {
-                self.skipped(change_, "the group's move to $Latest failed");
-            } else {
-                ready.push(change);
-            }
-        }
-        let writes_until = self.writes_until;
+        let ready: Vec<&StartInstanceRefresh> = changes
+            .into_iter()
+            .filter(|c| self.prerequisites_met(&Change::StartInstanceRefresh((*c).clone())))
+            .collect();
+        let deadline = self.deadline;
         let mut results: Vec<(&StartInstanceRefresh, Option<RefreshOutcome>)> = stream::iter(ready)
             .map(|change| async move {
-                if writes_until.is_some_and(|at| Instant::now() >= at) {
+                if deadline.passed() {
                     return (change, None);
                 }
                 (change, Some(start_refresh(clients, change).await))
@@ -503,14 +509,10 @@ impl Outcomes {
     async fn delete_versions(&mut self, clients: &Clients, change: &DeleteVersions) {
         let change_ = Change::DeleteVersions(change.clone());
         let template = &change.template_id;
-        let delete = match deletable(
-            &change.versions,
-            &change.relies_on,
-            self.created.is_some(),
-            self.default_failed,
-            &self.failed_groups,
-        ) {
-            Deletable::Nothing(because) => return self.skipped(change_, because),
+        let delete = match deletable(change, &self.done) {
+            Deletable::Nothing(missing) => {
+                return self.skipped(change_.clone(), change_.skipped_because(&missing));
+            }
             Deletable::Versions { delete, kept } => {
                 if !kept.is_empty() {
                     self.report.warnings.push(Warning::VersionsKept {
@@ -524,8 +526,8 @@ impl Outcomes {
         if delete.is_empty() {
             return self.skipped(change_, "every version relied on a change that failed");
         }
-        if self.out_of_time(&change_) {
-            return;
+        if self.deadline.passed() {
+            return self.skipped(change_, DEADLINE_REACHED);
         }
         let mut deleted = Vec::new();
         let mut errors = Vec::new();
@@ -568,27 +570,37 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
+    use crate::plan::Prerequisite::{DefaultSwitched, GroupMoved, VersionCreated};
 
-    fn groups(names: &[&str]) -> BTreeSet<String> {
-        names.iter().map(|n| n.to_string()).collect()
+    fn deletion(needs: Vec<Prerequisite>, each: &[(i64, Vec<Prerequisite>)]) -> DeleteVersions {
+        DeleteVersions {
+            template_id: "lt-1".to_owned(),
+            versions: vec![1, 2],
+            reason: String::new(),
+            needs,
+            each_needs: each.iter().cloned().collect::<BTreeMap<_, _>>(),
+        }
     }
 
-    fn released(version: i64, by: &[&str]) -> Reliance {
-        Reliance {
-            released_by: BTreeMap::from([(version, by.iter().map(|g| g.to_string()).collect())]),
-            ..Reliance::default()
-        }
+    fn moved(group: &str) -> Prerequisite {
+        GroupMoved(group.to_owned())
+    }
+
+    fn done(what: &[Prerequisite]) -> BTreeSet<Prerequisite> {
+        what.iter().cloned().collect()
     }
 
     #[test]
     fn with_everything_done_every_planned_version_is_deleted() {
-        let relies = Reliance {
-            created_version: true,
-            previous_default: Some(2),
-            ..released(1, &["web"])
-        };
+        let change = deletion(
+            vec![VersionCreated],
+            &[(1, vec![moved("web")]), (2, vec![DefaultSwitched])],
+        );
         assert_eq!(
-            deletable(&[1, 2], &relies, true, false, &groups(&[])),
+            deletable(
+                &change,
+                &done(&[VersionCreated, DefaultSwitched, moved("web")])
+            ),
             Deletable::Versions {
                 delete: vec![1, 2],
                 kept: vec![]
@@ -598,24 +610,18 @@ mod tests {
 
     #[test]
     fn a_window_that_counted_a_version_not_created_deletes_nothing() {
-        let relies = Reliance {
-            created_version: true,
-            ..Reliance::default()
-        };
-        assert!(matches!(
-            deletable(&[1], &relies, false, false, &groups(&[])),
-            Deletable::Nothing(_)
-        ));
+        let change = deletion(vec![VersionCreated], &[]);
+        assert_eq!(
+            deletable(&change, &done(&[])),
+            Deletable::Nothing(VersionCreated)
+        );
     }
 
     #[test]
     fn the_old_default_stays_when_the_default_switch_failed() {
-        let relies = Reliance {
-            previous_default: Some(2),
-            ..Reliance::default()
-        };
+        let change = deletion(vec![], &[(2, vec![DefaultSwitched])]);
         assert_eq!(
-            deletable(&[1, 2], &relies, false, true, &groups(&[])),
+            deletable(&change, &done(&[])),
             Deletable::Versions {
                 delete: vec![1],
                 kept: vec![2]
@@ -625,9 +631,9 @@ mod tests {
 
     #[test]
     fn a_version_stays_while_a_group_that_pinned_it_failed_to_move() {
-        let relies = released(1, &["api", "web"]);
+        let change = deletion(vec![], &[(1, vec![moved("api"), moved("web")])]);
         assert_eq!(
-            deletable(&[1, 2], &relies, false, false, &groups(&["web"])),
+            deletable(&change, &done(&[moved("api")])),
             Deletable::Versions {
                 delete: vec![2],
                 kept: vec![1]
@@ -637,13 +643,33 @@ mod tests {
 
     #[test]
     fn every_version_is_kept_when_each_relied_on_a_failure() {
-        let relies = released(1, &["web"]);
+        let change = deletion(vec![], &[(1, vec![moved("web")]), (2, vec![moved("web")])]);
         assert_eq!(
-            deletable(&[1], &relies, false, false, &groups(&["web"])),
+            deletable(&change, &done(&[])),
             Deletable::Versions {
                 delete: vec![],
-                kept: vec![1]
+                kept: vec![1, 2]
             }
+        );
+    }
+
+    #[test]
+    fn each_skip_names_the_prerequisite_that_is_missing() {
+        let delete = Change::DeleteVersions(deletion(vec![], &[]));
+        assert_eq!(
+            delete.skipped_because(&VersionCreated),
+            "the keep window counted a version that was not created"
+        );
+        let default = Change::SetDefaultVersion(SetDefaultVersion {
+            template_id: "lt-1".to_owned(),
+            from: 1,
+            to: VersionTarget::Created,
+            reason: String::new(),
+        });
+        assert_eq!(default.needs(), vec![VersionCreated]);
+        assert_eq!(
+            default.skipped_because(&VersionCreated),
+            "the new version was not created"
         );
     }
 }

@@ -38,6 +38,8 @@ pub mod model;
 pub mod observe;
 pub mod plan;
 pub mod report;
+#[cfg(test)]
+mod sdk_fields;
 pub mod settings;
 pub mod ssm;
 pub mod warning;
@@ -74,8 +76,7 @@ pub async fn run_until(
         }
         err.at(clients.endpoint())
     })?;
-    let mut run_plan = plan::plan_run(&observed, settings);
-    explain_denials_ahead(clients, &observed, &mut run_plan).await;
+    let run_plan = plan::plan_run(&observed, settings);
     for change in run_plan.plans.iter().flat_map(|p| &p.changes) {
         info!(
             action = change.action(),
@@ -124,38 +125,4 @@ pub async fn run_until(
         report.summary()
     );
     Ok(report)
-}
-
-/// A template named by id or parameter is read without its tags (the
-/// converged run stays at its floor). Before a write to it, its tags are
-/// read once, so that a template the deployed policies would refuse to
-/// write is named in a warning instead of failing without a word of why.
-/// A failed read only loses the warning.
-async fn explain_denials_ahead(
-    clients: &Clients,
-    observed: &plan::Observed,
-    run_plan: &mut plan::RunPlan,
-) {
-    for (observation, plan) in observed.templates.iter().zip(run_plan.plans.iter_mut()) {
-        let plan::Observation::Ready { state, settings } = observation else {
-            continue;
-        };
-        if state.template.tags.is_some() || !plan.changes.iter().any(Change::writes_template) {
-            continue;
-        }
-        match ec2::describe_template_tags(&clients.ec2, &state.template.id).await {
-            Ok(tags) => {
-                let template = model::Template {
-                    tags,
-                    ..state.template.clone()
-                };
-                plan.warnings.extend(plan::write_tag_warning(
-                    &template,
-                    &plan.changes,
-                    settings.write_tag(),
-                ));
-            }
-            Err(err) => debug!(error = %err, "the template's tags could not be read"),
-        }
-    }
 }

@@ -199,6 +199,7 @@ mod tests {
                 }),
                 changes: vec![change; changes],
                 warnings: Vec::new(),
+                reads: Vec::new(),
             },
             false,
         )

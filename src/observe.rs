@@ -9,7 +9,7 @@ use crate::clients::Clients;
 use crate::ec2::{BackupQuery, Backups};
 use crate::error::{AwsError, Error, Result, error_chain};
 use crate::model::{CurrentImage, DiscoveredTemplate, Group, Refresh, State, Tag, Template};
-use crate::plan::{Observation, Observed, may_delete, refresh_candidates, template_settings};
+use crate::plan::{Observation, Observed, Read, plan, template_settings};
 use crate::settings::{Settings, TemplateSource};
 use crate::warning::Warning;
 use crate::{autoscaling, ec2, ssm};
@@ -60,8 +60,7 @@ async fn observe_one(
         },
         settings.clone(),
     )];
-    read_other_groups(clients, &mut states).await?;
-    let warnings = read_rollouts(clients, &mut states, settings.concurrency).await;
+    let warnings = read_what_plans_ask(clients, &mut states, settings.concurrency).await?;
     Ok(Observed {
         templates: states
             .into_iter()
@@ -172,8 +171,7 @@ async fn observe_tagged(clients: &Clients, settings: &Settings, tag: &Tag) -> Re
             }),
         }
     }
-    read_other_groups(clients, &mut states).await?;
-    let warnings = read_rollouts(clients, &mut states, settings.concurrency).await;
+    let warnings = read_what_plans_ask(clients, &mut states, settings.concurrency).await?;
     let mut observations: Vec<Observation> = states
         .into_iter()
         .map(|(state, settings)| Observation::Ready { state, settings })
@@ -260,17 +258,89 @@ async fn current_image(
     )
 }
 
-/// Untagged groups can pin versions too; they are read (once for all
-/// templates) only when some template may delete, so the converged run
-/// stays at its floor. Each template's `other_groups` is every group not
-/// in its own managed list.
-async fn read_other_groups(clients: &Clients, states: &mut [(State, Settings)]) -> Result<()> {
-    if !states
-        .iter()
-        .any(|(state, settings)| may_delete(state, settings))
-    {
-        return Ok(());
+/// The most rounds of asked-for reads: each read is made at most once, and
+/// the reads the rules ask for depend on each other at most this deep
+/// (instance images, then refreshes, then the template's tags).
+const MAX_READ_ROUNDS: usize = 4;
+
+/// Plans each template, makes the reads the plans ask for, and plans again,
+/// until no plan asks for a read not made yet. Each read is made once: an
+/// account-wide one for every template together.
+async fn read_what_plans_ask(
+    clients: &Clients,
+    states: &mut [(State, Settings)],
+    concurrency: usize,
+) -> Result<Vec<Warning>> {
+    let mut made: BTreeSet<(Option<usize>, Read)> = BTreeSet::new();
+    let mut warnings = Vec::new();
+    for _ in 0..MAX_READ_ROUNDS {
+        let wanted: BTreeSet<(Option<usize>, Read)> = states
+            .iter()
+            .enumerate()
+            .flat_map(|(i, (state, settings))| {
+                plan(state, settings).reads.into_iter().map(move |read| {
+                    let at = (!read.is_account_wide()).then_some(i);
+                    (at, read)
+                })
+            })
+            .filter(|key| !made.contains(key))
+            .collect();
+        // The template's tags only add a warning: read once nothing else is wanted.
+        let (tags, others): (BTreeSet<_>, BTreeSet<_>) = wanted
+            .into_iter()
+            .partition(|(_, read)| *read == Read::TemplateTags);
+        let wanted = if others.is_empty() { tags } else { others };
+        if wanted.is_empty() {
+            break;
+        }
+        warnings.extend(make_reads(clients, states, &wanted, concurrency).await?);
+        made.extend(wanted);
     }
+    Ok(warnings)
+}
+
+/// Makes one round of reads into the states. Other groups must be read (a
+/// deletion never guesses); a failed rollout read stops rollouts for this
+/// run with a warning; a failed tag read only loses the tag warning.
+async fn make_reads(
+    clients: &Clients,
+    states: &mut [(State, Settings)],
+    wanted: &BTreeSet<(Option<usize>, Read)>,
+    concurrency: usize,
+) -> Result<Vec<Warning>> {
+    let mut refreshes = Vec::new();
+    let mut tags = Vec::new();
+    for (at, read) in wanted {
+        match (read, at) {
+            (Read::Refreshes(group), Some(i)) => refreshes.push((*i, group.clone())),
+            (Read::TemplateTags, Some(i)) => tags.push(*i),
+            _ => {}
+        }
+    }
+    if wanted.contains(&(None, Read::OtherGroups)) {
+        read_other_groups(clients, states).await?;
+    }
+    if wanted.contains(&(None, Read::InstanceImages))
+        && let Err(warning) = read_instance_images(clients, states).await
+    {
+        return Ok(vec![warning]);
+    }
+    if let Err(warning) = read_refreshes(clients, states, refreshes, concurrency).await {
+        return Ok(vec![warning]);
+    }
+    for i in tags {
+        let template = &mut states[i].0.template;
+        match ec2::describe_template_tags(&clients.ec2, &template.id).await {
+            Ok(read) => template.tags = read,
+            Err(err) => tracing::debug!(error = %err, "the template's tags could not be read"),
+        }
+    }
+    Ok(Vec::new())
+}
+
+/// Untagged groups can pin versions too. Each template's `other_groups` is
+/// every group not in its own managed list.
+async fn read_other_groups(clients: &Clients, states: &mut [(State, Settings)]) -> Result<()> {
     let all = autoscaling::describe_groups(&clients.autoscaling, None)
         .await
         .map_err(|source| Error::DescribeGroups { source })?;
@@ -290,42 +360,32 @@ async fn read_other_groups(clients: &Clients, states: &mut [(State, Settings)]) 
     Ok(())
 }
 
-/// What rollouts need, read only for groups tagged
-/// `ami-reconciler:rollout=rolling` (others add no call): the image of each
-/// in-service instance (`DescribeInstances`, one call per 200 instances of
-/// all templates together), then the refreshes of each rolling group whose
-/// instances do not all run the rollout image (`DescribeInstanceRefreshes`,
-/// one call per such group, `concurrency` at a time). A failed read stops
-/// rollouts for this run, with a warning, and nothing else.
-async fn read_rollouts(
-    clients: &Clients,
-    states: &mut [(State, Settings)],
-    concurrency: usize,
-) -> Vec<Warning> {
-    let rolling: Vec<&Group> = states
+/// Without the rollout reads, whether a refresh runs is unknown: no refresh
+/// starts, and a newer image waits (the planner's hold).
+fn rollouts_not_read(states: &mut [(State, Settings)], error: String) -> Warning {
+    let groups = states
         .iter()
         .flat_map(|(s, _)| s.rolling_groups())
+        .map(|g| g.name.clone())
         .collect();
-    let ids: Vec<String> = rolling
+    for (state, _) in states.iter_mut() {
+        state.refreshes.clear();
+        state.rollouts_unread = true;
+    }
+    Warning::RolloutNotRead { groups, error }
+}
+
+/// The image of each in-service instance of the rolling groups: one
+/// `DescribeInstances` call per 200 instances of all templates together.
+async fn read_instance_images(
+    clients: &Clients,
+    states: &mut [(State, Settings)],
+) -> std::result::Result<(), Warning> {
+    let ids: Vec<String> = states
         .iter()
+        .flat_map(|(s, _)| s.rolling_groups())
         .flat_map(|g| g.in_service.iter().cloned())
         .collect();
-    if ids.is_empty() {
-        return Vec::new();
-    }
-    let names: Vec<String> = rolling.iter().map(|g| g.name.clone()).collect();
-    let not_read = |states: &mut [(State, Settings)], error: String| {
-        // Without them, whether a refresh runs is unknown: no refresh
-        // starts, and a newer image waits (the planner's hold).
-        for (state, _) in states.iter_mut() {
-            state.refreshes.clear();
-            state.rollouts_unread = true;
-        }
-        vec![Warning::RolloutNotRead {
-            groups: names.clone(),
-            error,
-        }]
-    };
     let images = match ec2::describe_instance_images(&clients.ec2, &ids).await {
         Ok(images) => images,
         Err(err) => {
@@ -333,7 +393,7 @@ async fn read_rollouts(
                 "failed to describe instances: {}",
                 err.at(clients.endpoint())
             );
-            return not_read(states, error);
+            return Err(rollouts_not_read(states, error));
         }
     };
     for (state, _) in states.iter_mut() {
@@ -344,37 +404,40 @@ async fn read_rollouts(
             .filter_map(|id| Some((id.clone(), images.get(id)?.clone())))
             .collect();
     }
-    let wanted: Vec<(usize, String)> = states
-        .iter()
-        .enumerate()
-        .flat_map(|(i, (state, settings))| {
-            refresh_candidates(state, settings)
-                .into_iter()
-                .map(move |g| (i, g))
-        })
-        .collect();
-    let read: Vec<(usize, String, Result<Vec<Refresh>, AwsError>)> = stream::iter(wanted)
-        .map(|(i, group)| async move {
-            let result = autoscaling::describe_refreshes(&clients.autoscaling, &group).await;
-            (i, group, result)
-        })
-        .buffer_unordered(concurrency.max(1))
-        .collect()
-        .await;
+    Ok(())
+}
+
+/// The refreshes of the rolling groups that are behind: one
+/// `DescribeInstanceRefreshes` call per group, `concurrency` at a time. One
+/// read that failed must not look like "no refresh running".
+async fn read_refreshes(
+    clients: &Clients,
+    states: &mut [(State, Settings)],
+    wanted: Vec<(usize, String)>,
+    concurrency: usize,
+) -> std::result::Result<(), Warning> {
+    let read: Vec<(usize, String, std::result::Result<Vec<Refresh>, AwsError>)> =
+        stream::iter(wanted)
+            .map(|(i, group)| async move {
+                let result = autoscaling::describe_refreshes(&clients.autoscaling, &group).await;
+                (i, group, result)
+            })
+            .buffer_unordered(concurrency.max(1))
+            .collect()
+            .await;
     for (i, group, result) in read {
         match result {
             Ok(refreshes) => {
                 states[i].0.refreshes.insert(group, refreshes);
             }
             Err(err) => {
-                // One read that failed must not look like "no refresh running".
                 let error = format!(
                     "failed to describe the instance refreshes of {group}: {}",
                     err.at(clients.endpoint())
                 );
-                return not_read(states, error);
+                return Err(rollouts_not_read(states, error));
             }
         }
     }
-    Vec::new()
+    Ok(())
 }

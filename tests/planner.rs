@@ -6,9 +6,9 @@ use ami_reconciler::model::{
     BlockDevice, CurrentImage, DiscoveredTemplate, EbsVolume, GroupLaunch, LATEST, State,
 };
 use ami_reconciler::plan::{
-    Change, CreateVersion, Created, DeleteVersions, Observation, Observed, SetDefaultVersion,
-    UpdateGroup, VersionTarget, client_token, plan, plan_run, restore_description,
-    template_settings,
+    Change, CreateVersion, Created, DeleteVersions, Observation, Observed, Prerequisite,
+    SetDefaultVersion, UpdateGroup, VersionTarget, client_token, plan, plan_run,
+    restore_description, template_settings,
 };
 use ami_reconciler::settings::Settings;
 use ami_reconciler::warning::Warning;
@@ -35,6 +35,15 @@ fn default_target(p: &ami_reconciler::Plan) -> Option<VersionTarget> {
         Change::SetDefaultVersion(SetDefaultVersion { to, .. }) => Some(*to),
         _ => None,
     })
+}
+
+/// The versions a deletion may take only once the default moved off them.
+fn switched_away_from(d: &DeleteVersions) -> Vec<i64> {
+    d.each_needs
+        .iter()
+        .filter(|(_, needs)| needs.contains(&Prerequisite::DefaultSwitched))
+        .map(|(n, _)| *n)
+        .collect()
 }
 
 // --- converged -----------------------------------------------------------
@@ -380,8 +389,8 @@ fn the_version_created_in_this_run_counts_towards_the_kept_three() {
     let p = plan(&state, &settings());
     assert_eq!(p.deleted_versions(), [1]);
     match p.changes.last() {
-        Some(Change::DeleteVersions(DeleteVersions { relies_on, .. })) => {
-            assert!(relies_on.created_version)
+        Some(Change::DeleteVersions(DeleteVersions { needs, .. })) => {
+            assert_eq!(needs, &[Prerequisite::VersionCreated])
         }
         other => panic!("{other:?}"),
     }
@@ -405,9 +414,7 @@ fn the_default_version_is_never_deleted() {
     assert_eq!(default_target(&p), Some(VersionTarget::Number(6)));
     assert_eq!(p.deleted_versions(), [1, 2, 3]);
     match p.changes.last() {
-        Some(Change::DeleteVersions(DeleteVersions { relies_on, .. })) => {
-            assert_eq!(relies_on.previous_default, Some(1))
-        }
+        Some(Change::DeleteVersions(d)) => assert_eq!(switched_away_from(d), [1]),
         other => panic!("{other:?}"),
     }
 }
@@ -440,8 +447,11 @@ fn a_version_only_a_moving_managed_group_pins_is_deleted_once_the_group_moves() 
     let p = plan(&state, &settings());
     assert_eq!(p.deleted_versions(), [1, 2]);
     match p.changes.last() {
-        Some(Change::DeleteVersions(DeleteVersions { relies_on, .. })) => {
-            assert_eq!(relies_on.released_by.get(&1), Some(&vec!["web".to_owned()]));
+        Some(Change::DeleteVersions(DeleteVersions { each_needs, .. })) => {
+            assert_eq!(
+                each_needs.get(&1),
+                Some(&vec![Prerequisite::GroupMoved("web".to_owned())])
+            );
         }
         other => panic!("{other:?}"),
     }
@@ -493,9 +503,9 @@ fn with_keep_one_a_new_version_makes_every_old_one_deletable_after_the_switch() 
     let p = plan(&state, &keep(1));
     assert_eq!(p.deleted_versions(), [1, 2, 3]);
     match p.changes.last() {
-        Some(Change::DeleteVersions(DeleteVersions { relies_on, .. })) => {
-            assert!(relies_on.created_version);
-            assert_eq!(relies_on.previous_default, Some(3));
+        Some(Change::DeleteVersions(d)) => {
+            assert_eq!(d.needs, [Prerequisite::VersionCreated]);
+            assert_eq!(switched_away_from(d), [3]);
         }
         other => panic!("{other:?}"),
     }
@@ -988,7 +998,7 @@ fn a_rolling_group_on_the_new_image_plans_no_refresh_and_one_on_the_old_image_do
         (r.image.as_str(), r.outdated, r.in_service),
         ("ami-b", 2, 2)
     );
-    assert!(r.relies_on_created);
+    assert_eq!(r.needs, [Prerequisite::VersionCreated]);
     assert_eq!(r.preferences.min_healthy_percentage, None);
     assert_eq!(r.preferences.max_healthy_percentage, None);
 }
@@ -1042,7 +1052,7 @@ fn a_group_pinned_to_a_version_gets_its_refresh_only_with_its_move_to_latest() {
     }
     let p = plan(&state, &settings());
     let r = refresh(&p).unwrap();
-    assert!(r.relies_on_update);
+    assert!(r.needs.contains(&Prerequisite::GroupMoved(r.group.clone())));
     let order: Vec<&str> = p.changes.iter().map(Change::action).collect();
     let at = |a: &str| order.iter().position(|x| *x == a).unwrap();
     assert!(at("update_group") < at("start_instance_refresh"));

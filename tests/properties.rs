@@ -23,8 +23,8 @@ use ami_reconciler::model::{
     Override, State, Tag, Template, TemplateRef, TemplateVersion,
 };
 use ami_reconciler::plan::{
-    Change, CreateVersion, DeleteVersions, Observation, Observed, Plan, SetDefaultVersion,
-    UpdateGroup, VersionTarget, client_token, may_delete, plan, plan_run, template_settings,
+    Change, CreateVersion, DeleteVersions, Observation, Observed, Plan, Prerequisite, Read,
+    SetDefaultVersion, UpdateGroup, VersionTarget, client_token, plan, plan_run, template_settings,
 };
 use ami_reconciler::settings::Settings;
 use proptest::prelude::*;
@@ -298,15 +298,21 @@ fn created(p: &Plan) -> Option<(&str, i64)> {
     })
 }
 
-fn deletion(p: &Plan) -> Option<(&Vec<i64>, &ami_reconciler::plan::Reliance)> {
+fn deletion(p: &Plan) -> Option<&DeleteVersions> {
     p.changes.iter().find_map(|c| match c {
-        Change::DeleteVersions(DeleteVersions {
-            versions,
-            relies_on,
-            ..
-        }) => Some((versions, relies_on)),
+        Change::DeleteVersions(d) => Some(d),
         _ => None,
     })
+}
+
+/// True when `observe` would read the untagged groups for this state, were
+/// they not read yet.
+fn asks_for_other_groups(state: &State, settings: &Settings) -> bool {
+    let unread = State {
+        other_groups: None,
+        ..state.clone()
+    };
+    plan(&unread, settings).reads.contains(&Read::OtherGroups)
 }
 
 fn highest(state: &State) -> i64 {
@@ -478,7 +484,7 @@ impl Account {
             rollouts_unread: false,
         };
         debug_assert_eq!(state.template.latest().map(|v| v.number), Some(latest));
-        if may_delete(&state, settings) {
+        if asks_for_other_groups(&state, settings) {
             state.other_groups = Some(self.others.clone());
         }
         state
@@ -584,8 +590,11 @@ proptest! {
         prop_assert!(!gone.contains(&default_after(&state, &p)), "{p:#?}");
         let current = state.template.default_version;
         if gone.contains(&current) {
-            let (_, relies_on) = deletion(&p).unwrap();
-            prop_assert_eq!(relies_on.previous_default, Some(current), "{:#?}", p);
+            let needs = &deletion(&p).unwrap().each_needs;
+            prop_assert!(
+                needs.get(&current).is_some_and(|n| n.contains(&Prerequisite::DefaultSwitched)),
+                "{:#?}", p
+            );
         }
     }
 
@@ -609,10 +618,11 @@ proptest! {
                     managed && index == 0 && moving.contains(&group.name.as_str()),
                     "version {} deleted while {} pins it: {:#?}", n, group.name, p
                 );
-                let (_, relies_on) = deletion(&p).unwrap();
+                let needs = &deletion(&p).unwrap().each_needs;
+                let moved = Prerequisite::GroupMoved(group.name.clone());
                 prop_assert!(
-                    relies_on.released_by.get(&n).is_some_and(|g| g.contains(&group.name)),
-                    "version {} relies on {} moving: {:#?}", n, group.name, relies_on
+                    needs.get(&n).is_some_and(|n| n.contains(&moved)),
+                    "version {} relies on {} moving: {:#?}", n, group.name, needs
                 );
             }
         }
@@ -634,8 +644,11 @@ proptest! {
             prop_assert!(!gone.contains(kept), "version {} is among the newest {}: {:#?}", kept, settings.keep_versions, p);
         }
         prop_assert!(gone.iter().all(|n| after.contains(n)), "{:#?}", p);
-        if let Some((_, relies_on)) = deletion(&p) {
-            prop_assert_eq!(relies_on.created_version, created(&p).is_some());
+        if let Some(deletion) = deletion(&p) {
+            prop_assert_eq!(
+                deletion.needs.contains(&Prerequisite::VersionCreated),
+                created(&p).is_some()
+            );
         }
     }
 
@@ -734,7 +747,7 @@ proptest! {
     fn reading_untagged_groups_only_when_needed_changes_no_plan(case in case()) {
         let Case { state, settings } = case;
         let read = plan(&state, &settings);
-        if !may_delete(&state, &settings) {
+        if !asks_for_other_groups(&state, &settings) {
             let unread = plan(&State { other_groups: None, ..state.clone() }, &settings);
             prop_assert_eq!(&read, &unread);
             prop_assert!(deletion(&read).is_none());

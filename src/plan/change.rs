@@ -1,0 +1,229 @@
+//! The change vocabulary: what a plan asks apply to do, and what each change
+//! needs to have succeeded before it.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::model::{BlockDevice, GroupLaunch, Image, RollingPreferences, TemplateRef};
+
+/// An image as reports show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ImageSummary {
+    /// `ami-...`
+    pub image_id: String,
+    /// Its `CreationDate`.
+    pub creation_date: chrono::DateTime<chrono::Utc>,
+}
+
+impl From<&Image> for ImageSummary {
+    fn from(image: &Image) -> Self {
+        ImageSummary {
+            image_id: image.id.clone(),
+            creation_date: image.created,
+        }
+    }
+}
+
+/// Something a change needs to have succeeded earlier in the same run.
+/// Apply keeps the set of what succeeded; a change whose prerequisite is
+/// missing is skipped, never attempted on an assumption that no longer holds.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Prerequisite {
+    /// The version this run creates exists.
+    VersionCreated,
+    /// The default moved off the version it was.
+    DefaultSwitched,
+    /// This group moved to `$Latest`.
+    GroupMoved(String),
+}
+
+/// The version a default switch targets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VersionTarget {
+    /// The version created earlier in the same run (`"created"`).
+    Created,
+    /// An existing version number.
+    #[serde(untagged)]
+    Number(i64),
+}
+
+/// One change. Serialized with an `action` tag (see docs/report.md).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Change {
+    /// Create a version from `$Latest` with only `ImageId` changed.
+    CreateVersion(CreateVersion),
+    /// Make a version the default.
+    SetDefaultVersion(SetDefaultVersion),
+    /// Make a managed group use `$Latest`.
+    UpdateGroup(UpdateGroup),
+    /// Replace a rolling group's instances that run an older image.
+    StartInstanceRefresh(StartInstanceRefresh),
+    /// Delete old versions.
+    DeleteVersions(DeleteVersions),
+}
+
+/// Create a version from `$Latest` with only `ImageId` changed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CreateVersion {
+    pub template_id: String,
+    /// The `$Latest` number the version is based on (`SourceVersion`).
+    pub source_version: i64,
+    /// The image `$Latest` has now.
+    pub from_image: String,
+    pub to_image: String,
+    pub reason: String,
+    /// `VersionDescription` of the new version.
+    pub version_description: String,
+    /// `ClientToken`: the same source version and image give the same
+    /// token, so retries and concurrent runs create one version.
+    pub client_token: String,
+    /// The source's block device mappings, sent as they are when one names
+    /// a snapshot: EC2 drops snapshots a new version would otherwise inherit.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub block_devices: Vec<BlockDevice>,
+}
+
+/// Make a version the default.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SetDefaultVersion {
+    pub template_id: String,
+    /// The current default.
+    pub from: i64,
+    pub to: VersionTarget,
+    pub reason: String,
+}
+
+/// Make a managed group use `$Latest`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct UpdateGroup {
+    /// `AutoScalingGroupName`.
+    pub group: String,
+    /// The template the group uses (id, else name).
+    pub template: String,
+    /// The version the group uses now.
+    pub from: String,
+    /// Always `$Latest`.
+    pub to: String,
+    /// True when the group uses a `MixedInstancesPolicy`.
+    pub mixed_instances_policy: bool,
+    pub reason: String,
+    /// What to send.
+    #[serde(skip)]
+    pub launch: GroupLaunch,
+    /// `VersionCreated` when `$Latest`'s image is unusable until the version
+    /// this run creates exists: without it the group stays where it is.
+    #[serde(skip)]
+    pub needs: Vec<Prerequisite>,
+}
+
+/// Start an instance refresh of a rolling group (`ami-reconciler:rollout=rolling`)
+/// whose in-service instances do not all run `image`. The desired
+/// configuration is the group's template at `$Latest`, so the group stays on
+/// `$Latest` when the refresh succeeds; instances already on the image stay
+/// (`SkipMatching`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StartInstanceRefresh {
+    /// `AutoScalingGroupName`.
+    pub group: String,
+    /// The template the group launches from, at `$Latest`.
+    #[serde(skip)]
+    pub template: TemplateRef,
+    /// The image `$Latest` has after this run: what the refresh rolls out.
+    pub image: String,
+    /// In-service instances on another image, of `in_service`.
+    pub outdated: usize,
+    pub in_service: usize,
+    /// How instances are replaced.
+    #[serde(flatten)]
+    pub preferences: RollingPreferences,
+    pub reason: String,
+    /// The group's `ami-reconciler:rollout-image` before this run: restored
+    /// if the start fails.
+    #[serde(skip)]
+    pub previous_rollout_image: Option<String>,
+    /// The version this run creates, when the image is its; the group's
+    /// move, when it reaches `$Latest` by this run.
+    #[serde(skip)]
+    pub needs: Vec<Prerequisite>,
+}
+
+/// Delete old versions.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DeleteVersions {
+    pub template_id: String,
+    /// Version numbers, ascending.
+    pub versions: Vec<i64>,
+    pub reason: String,
+    /// What the whole deletion needs: the version the keep window counted.
+    #[serde(skip)]
+    pub needs: Vec<Prerequisite>,
+    /// What single versions need: the old default needs the switch away
+    /// from it; a version only some groups pin needs their moves.
+    #[serde(skip)]
+    pub each_needs: BTreeMap<i64, Vec<Prerequisite>>,
+}
+
+impl Change {
+    /// The `action` name, as in the JSON report.
+    pub fn action(&self) -> &'static str {
+        match self {
+            Change::CreateVersion(_) => "create_version",
+            Change::SetDefaultVersion(_) => "set_default_version",
+            Change::UpdateGroup(_) => "update_group",
+            Change::StartInstanceRefresh(_) => "start_instance_refresh",
+            Change::DeleteVersions(_) => "delete_versions",
+        }
+    }
+
+    /// True when the change writes to the launch template (the writes the
+    /// template's `ami-reconciler:managed` tag must allow).
+    pub fn writes_template(&self) -> bool {
+        matches!(
+            self,
+            Change::CreateVersion(_) | Change::SetDefaultVersion(_) | Change::DeleteVersions(_)
+        )
+    }
+
+    /// What the change acts on: a template id or a group name.
+    pub fn target(&self) -> &str {
+        match self {
+            Change::CreateVersion(c) => &c.template_id,
+            Change::SetDefaultVersion(c) => &c.template_id,
+            Change::DeleteVersions(c) => &c.template_id,
+            Change::UpdateGroup(c) => &c.group,
+            Change::StartInstanceRefresh(c) => &c.group,
+        }
+    }
+
+    /// What the change as a whole needs to have succeeded before it.
+    pub fn needs(&self) -> Vec<Prerequisite> {
+        match self {
+            Change::CreateVersion(_) => Vec::new(),
+            Change::SetDefaultVersion(c) => match c.to {
+                VersionTarget::Created => vec![Prerequisite::VersionCreated],
+                VersionTarget::Number(_) => Vec::new(),
+            },
+            Change::UpdateGroup(c) => c.needs.clone(),
+            Change::StartInstanceRefresh(c) => c.needs.clone(),
+            Change::DeleteVersions(c) => c.needs.clone(),
+        }
+    }
+
+    /// Why the change is skipped when `missing` did not succeed.
+    pub fn skipped_because(&self, missing: &Prerequisite) -> &'static str {
+        match (self, missing) {
+            (Change::UpdateGroup(_), Prerequisite::VersionCreated) => {
+                "$Latest's image is unusable and the version that replaces it was not created"
+            }
+            (Change::DeleteVersions(_), Prerequisite::VersionCreated) => {
+                "the keep window counted a version that was not created"
+            }
+            (_, Prerequisite::VersionCreated) => "the new version was not created",
+            (_, Prerequisite::DefaultSwitched) => "the default switch failed",
+            (_, Prerequisite::GroupMoved(_)) => "the group's move to $Latest failed",
+        }
+    }
+}

@@ -1,0 +1,118 @@
+//! Groups: which managed groups move to `$Latest`, and why the others stay.
+
+use super::change::{Prerequisite, UpdateGroup};
+use super::{Decision, Notes};
+use crate::model::{Group, GroupLaunch, LATEST, LaunchSource, State, TemplateRef};
+use crate::settings::Settings;
+use crate::warning::Warning;
+
+/// The managed groups of the template not on `$Latest`, by name. While
+/// `$Latest`'s image is unusable, each move needs the version that
+/// replaces it.
+pub fn moves(
+    state: &State,
+    settings: &Settings,
+    latest_unusable: bool,
+) -> Decision<Vec<UpdateGroup>> {
+    let mut groups: Vec<&Group> = state.managed_groups.iter().collect();
+    groups.sort_by(|a, b| a.name.cmp(&b.name));
+    let needs = if latest_unusable {
+        vec![Prerequisite::VersionCreated]
+    } else {
+        Vec::new()
+    };
+    let mut notes = Notes::default();
+    let moves = groups
+        .into_iter()
+        .filter_map(|group| notes.take(group_change(group, state, settings)))
+        .map(|change| UpdateGroup {
+            needs: needs.clone(),
+            ..change
+        })
+        .collect();
+    notes.finish(moves)
+}
+
+/// Warnings for managed groups on no managed template (tag mode), by name.
+pub fn strays(groups: &[Group], settings: &Settings) -> Decision<()> {
+    let mut strays: Vec<&Group> = groups.iter().collect();
+    strays.sort_by(|a, b| a.name.cmp(&b.name));
+    Decision::made(()).warn(
+        strays
+            .into_iter()
+            .map(|group| match launch_of(group, settings) {
+                Err(warning) => warning,
+                Ok((spec, _)) => Warning::OtherTemplate {
+                    group: group.name.clone(),
+                    template: spec.template_label(),
+                },
+            }),
+    )
+}
+
+/// The reference a group launches from and what an update would send, or
+/// why the reconciler cannot move it.
+fn launch_of<'g>(
+    group: &'g Group,
+    settings: &Settings,
+) -> Result<(&'g TemplateRef, GroupLaunch), Warning> {
+    Ok(match &group.launch {
+        LaunchSource::Template(spec) => (spec, GroupLaunch::Plain(spec.at_latest())),
+        LaunchSource::Mixed(mixed) => {
+            if mixed.overrides.iter().any(|o| o.instance_requirements) {
+                return Err(Warning::InstanceRequirements {
+                    group: group.name.clone(),
+                });
+            }
+            (&mixed.spec, GroupLaunch::Mixed(mixed.at_latest()))
+        }
+        LaunchSource::LaunchConfiguration(name) => {
+            return Err(Warning::LaunchConfiguration {
+                group: group.name.clone(),
+                tag: settings.asg_tag.clone(),
+                launch_configuration: name.clone(),
+            });
+        }
+        LaunchSource::Unknown => {
+            return Err(Warning::NoLaunchTemplate {
+                group: group.name.clone(),
+                tag: settings.asg_tag.clone(),
+            });
+        }
+    })
+}
+
+fn group_change(
+    group: &Group,
+    state: &State,
+    settings: &Settings,
+) -> Decision<Option<UpdateGroup>> {
+    let (spec, launch) = match launch_of(group, settings) {
+        Ok(found) => found,
+        Err(warning) => return Decision::made(None).warn([warning]),
+    };
+    if !spec.points_at(&state.template) {
+        return Decision::made(None).warn([Warning::OtherTemplate {
+            group: group.name.clone(),
+            template: spec.template_label(),
+        }]);
+    }
+    if spec.is_latest() {
+        return Decision::made(None);
+    }
+    if group.being_deleted {
+        return Decision::made(None).warn([Warning::GroupBeingDeleted {
+            group: group.name.clone(),
+        }]);
+    }
+    Decision::made(Some(UpdateGroup {
+        group: group.name.clone(),
+        template: spec.template_label(),
+        from: spec.version_label(),
+        to: LATEST.to_owned(),
+        mixed_instances_policy: matches!(launch, GroupLaunch::Mixed(_)),
+        reason: format!("tagged {} and not on {LATEST}", settings.asg_tag),
+        launch,
+        needs: Vec::new(),
+    }))
+}
