@@ -165,7 +165,7 @@ async fn observe_tagged(clients: &Clients, settings: &Settings, tag: &Tag) -> Re
                 template: found.clone(),
                 warning: Warning::TemplateNotRead {
                     template: found.id.clone(),
-                    kind: err.kind().as_str().to_owned(),
+                    kind: err.kind(),
                     error: error_chain(&err),
                 },
             }),

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::plan::{Change, ImageSummary, Plan, VersionTarget};
-use crate::warning::{Warning, Warnings, join};
+use crate::warning::{Severity, Warning, Warnings, join};
 
 /// The JSON report's `schema_version`; docs/report.md describes each.
 /// 2 added `templates` (and `template_id`, `template_name` null in tag mode).
@@ -286,7 +286,10 @@ impl Report {
     pub fn exit_code(&self) -> i32 {
         if self.failed.is_empty()
             && self.skipped.is_empty()
-            && !self.warnings.iter().any(|w| w.is_failure())
+            && !self
+                .warnings
+                .iter()
+                .any(|w| w.severity() == Severity::NeedsAttention)
         {
             0
         } else {

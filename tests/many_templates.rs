@@ -188,7 +188,7 @@ async fn a_template_whose_versions_cannot_be_read_is_skipped_and_the_others_conv
         matches!(&report.templates[0].warnings[..],
             [Warning::TemplateNotRead { template, kind, error }]
                 if template == first
-                && kind == "DescribeTemplateVersionsFailed"
+                && *kind == ami_reconciler::ErrorKind::DescribeTemplateVersionsFailed
                 && error.contains("UnauthorizedOperation")),
         "{}",
         report.to_text()

@@ -11,7 +11,7 @@ use ami_reconciler::plan::{
     restore_description, template_settings,
 };
 use ami_reconciler::settings::Settings;
-use ami_reconciler::warning::Warning;
+use ami_reconciler::warning::{Severity, Warning};
 use support::fixtures::{
     ImageExt, PlanExt, StateExt, TEMPLATE, backup, group, legacy_group, mixed_group, settings,
 };
@@ -694,7 +694,7 @@ fn no_version_is_created_again_for_an_image_ec2_warned_about() {
             messages: "InvalidParameterValue: bad".into(),
         }]
     );
-    assert!(p.warnings[0].is_failure());
+    assert_eq!(p.warnings[0].severity(), Severity::NeedsAttention);
 }
 
 #[test]
