@@ -45,6 +45,9 @@ pub enum ConfigError {
         /// The value given.
         got: String,
     },
+    /// The process environment could not be parsed (a value that is not UTF-8).
+    #[error("the environment could not be read: {0}")]
+    Environment(String),
     /// A numeric setting is larger than makes sense.
     #[error("{setting} must be at most {max}, got {got:?}")]
     TooLarge {
@@ -65,7 +68,9 @@ impl ConfigError {
             ConfigError::Invalid { setting, .. }
             | ConfigError::NotANumber { setting, .. }
             | ConfigError::TooLarge { setting, .. } => setting,
-            ConfigError::SeveralTemplateSources | ConfigError::NoTemplateSource => "",
+            ConfigError::SeveralTemplateSources
+            | ConfigError::NoTemplateSource
+            | ConfigError::Environment(_) => "",
         }
     }
 }

@@ -37,6 +37,7 @@ pub mod metrics;
 pub mod model;
 pub mod observe;
 pub mod plan;
+pub mod policy;
 pub mod report;
 #[cfg(test)]
 mod sdk_fields;
@@ -76,7 +77,7 @@ pub async fn run_until(
         }
         err.at(clients.endpoint())
     })?;
-    let run_plan = plan::plan_run(&observed, settings);
+    let run_plan = plan::plan_run(&observed, &settings.asg_tag);
     for change in run_plan.plans.iter().flat_map(|p| &p.changes) {
         info!(
             action = change.action(),

@@ -8,8 +8,9 @@ use tracing::instrument;
 use crate::clients::Clients;
 use crate::ec2::{BackupQuery, Backups};
 use crate::error::{AwsError, Error, Result, error_chain};
-use crate::model::{CurrentImage, DiscoveredTemplate, Group, Refresh, State, Tag, Template};
-use crate::plan::{Observation, Observed, Read, plan, template_settings};
+use crate::model::{CurrentImage, DiscoveredTemplate, Group, Image, Refresh, State, Tag, Template};
+use crate::plan::{Observation, Observed, Read, plan, template_policies};
+use crate::policy::Policy;
 use crate::settings::{Settings, TemplateSource};
 use crate::warning::Warning;
 use crate::{autoscaling, ec2, ssm};
@@ -30,6 +31,30 @@ pub async fn observe(clients: &Clients, settings: &Settings) -> Result<Observed>
     }
 }
 
+/// A template read in full, with the policy it is planned with.
+type Ready = (State, Policy);
+
+/// A state with nothing read beyond the template, its images and groups.
+fn state_of(
+    template: Template,
+    current_image: CurrentImage,
+    images: Vec<Image>,
+    managed_groups: Vec<Group>,
+    observed_at: chrono::DateTime<chrono::Utc>,
+) -> State {
+    State {
+        template,
+        current_image,
+        images,
+        managed_groups,
+        observed_at,
+        other_groups: None,
+        instance_images: BTreeMap::new(),
+        refreshes: BTreeMap::new(),
+        rollouts_unread: false,
+    }
+}
+
 /// One named template: every managed group is its concern.
 async fn observe_one(
     clients: &Clients,
@@ -37,7 +62,8 @@ async fn observe_one(
     template_id: String,
 ) -> Result<Observed> {
     tracing::Span::current().record("template", template_id.as_str());
-    let query = BackupQuery::of([(settings.marker.as_str(), settings.image_tag.as_ref())]);
+    let policy = &settings.policy;
+    let query = BackupQuery::of([(policy.marker.as_str(), policy.image_tag.as_ref())]);
     // The three reads are independent: run them together.
     let (template, backups, managed_groups) = tokio::try_join!(
         ec2::describe_template(&clients.ec2, &template_id),
@@ -45,26 +71,20 @@ async fn observe_one(
         managed_groups(clients, settings),
     )?;
     let current_image = current_image(clients, &template, &backups).await?;
-    let mut states = vec![(
-        State {
-            template,
-            current_image,
-            images: backups.images,
-            managed_groups,
-            // The clock is read here, with the state, never in plan().
-            observed_at: chrono::Utc::now(),
-            other_groups: None,
-            instance_images: BTreeMap::new(),
-            refreshes: BTreeMap::new(),
-            rollouts_unread: false,
-        },
-        settings.clone(),
-    )];
-    let warnings = read_what_plans_ask(clients, &mut states, settings.concurrency).await?;
+    // The clock is read here, with the state, never in plan().
+    let state = state_of(
+        template,
+        current_image,
+        backups.images,
+        managed_groups,
+        chrono::Utc::now(),
+    );
+    let mut states = vec![(state, policy.clone())];
+    let warnings = read_what_plans_ask(clients, &mut states, settings).await?;
     Ok(Observed {
         templates: states
             .into_iter()
-            .map(|(state, settings)| Observation::Ready { state, settings })
+            .map(|(state, policy)| Observation::Ready { state, policy })
             .collect(),
         stray_groups: Vec::new(),
         discovery_tag: None,
@@ -72,24 +92,32 @@ async fn observe_one(
     })
 }
 
-/// Every template carrying `tag`, each with its own settings. Calls when
-/// converged: the template pages, one version listing per template (up to
-/// `concurrency` at once), one image query for all, the group pages.
-async fn observe_tagged(clients: &Clients, settings: &Settings, tag: &Tag) -> Result<Observed> {
+/// What tag mode reads before any template is planned: the templates
+/// carrying the tag with their policies, one image query for all of them,
+/// each template's versions (up to `concurrency` at once), and the groups.
+struct Listing {
+    discovered: Vec<DiscoveredTemplate>,
+    policies: Vec<std::result::Result<Policy, Warning>>,
+    backups: Backups,
+    templates: BTreeMap<String, std::result::Result<Template, Error>>,
+    groups: Vec<Group>,
+}
+
+async fn list_tagged(clients: &Clients, settings: &Settings, tag: &Tag) -> Result<Listing> {
     let listing = async {
         let discovered = ec2::describe_templates(&clients.ec2, tag)
             .await
             .map_err(|source| Error::DescribeTemplates { source })?;
-        let own_settings = template_settings(&discovered, settings);
-        let ready: Vec<(&DiscoveredTemplate, &Settings)> = discovered
+        let policies = template_policies(&discovered, &settings.policy);
+        let ready: Vec<(&DiscoveredTemplate, &Policy)> = discovered
             .iter()
-            .zip(&own_settings)
-            .filter_map(|(t, s)| Some((t, s.as_ref().ok()?)))
+            .zip(&policies)
+            .filter_map(|(t, p)| Some((t, p.as_ref().ok()?)))
             .collect();
         let query = BackupQuery::of(
             ready
                 .iter()
-                .map(|(_, s)| (s.marker.as_str(), s.image_tag.as_ref())),
+                .map(|(_, p)| (p.marker.as_str(), p.image_tag.as_ref())),
         );
         let (backups, templates) = tokio::join!(
             async {
@@ -106,75 +134,77 @@ async fn observe_tagged(clients: &Clients, settings: &Settings, tag: &Tag) -> Re
             .buffer_unordered(settings.concurrency.max(1))
             .collect::<BTreeMap<_, _>>(),
         );
-        Ok::<_, Error>((discovered, own_settings, backups?, templates))
+        Ok::<_, Error>((discovered, policies, backups?, templates))
     };
-    let ((discovered, own_settings, backups, mut templates), groups) =
+    let ((discovered, policies, backups, templates), groups) =
         tokio::try_join!(listing, managed_groups(clients, settings))?;
+    Ok(Listing {
+        discovered,
+        policies,
+        backups,
+        templates,
+        groups,
+    })
+}
 
+/// Every template carrying `tag`, each with its own policy. Calls when
+/// converged: the template pages, one version listing per template (up to
+/// `concurrency` at once), one image query for all, the group pages.
+async fn observe_tagged(clients: &Clients, settings: &Settings, tag: &Tag) -> Result<Observed> {
+    let Listing {
+        discovered,
+        policies,
+        backups,
+        mut templates,
+        groups,
+    } = list_tagged(clients, settings, tag).await?;
     let (mut on_template, stray_groups) = assign_groups(groups, &discovered);
     let observed_at = chrono::Utc::now();
     let mut states = Vec::new();
     let mut skipped = Vec::new();
-    for (found, own) in discovered.iter().zip(own_settings) {
-        let own = match own {
-            Ok(own) => own,
+    for (found, policy) in discovered.iter().zip(policies) {
+        let skip = |warning| Observation::Skipped {
+            template: found.clone(),
+            warning,
+        };
+        let policy = match policy {
+            Ok(policy) => policy,
             Err(warning) => {
-                skipped.push(Observation::Skipped {
-                    template: found.clone(),
-                    warning,
-                });
+                skipped.push(skip(warning));
                 continue;
             }
         };
-        let read = match templates.remove(&found.id) {
-            Some(Ok(mut template)) => {
-                template.tags = Some(found.tags.clone());
-                current_image(clients, &template, &backups)
-                    .await
-                    .map(|image| (template, image))
-            }
-            Some(Err(err)) => Err(err),
-            None => continue,
+        let Some(read) = templates.remove(&found.id) else {
+            continue;
         };
-        match read {
-            Ok((template, current_image)) => states.push((
-                State {
-                    managed_groups: on_template.remove(&found.id).unwrap_or_default(),
-                    template,
-                    current_image,
-                    // Only this template's candidates: memory grows with the
-                    // backups, not with backups times templates.
-                    images: backups
-                        .images
-                        .iter()
-                        .filter(|i| {
-                            i.description.contains(&own.marker)
-                                && own.image_tag.as_ref().is_none_or(|t| i.carries(t))
-                        })
-                        .cloned()
-                        .collect(),
-                    observed_at,
-                    other_groups: None,
-                    instance_images: BTreeMap::new(),
-                    refreshes: BTreeMap::new(),
-                    rollouts_unread: false,
-                },
-                own,
-            )),
-            Err(err) => skipped.push(Observation::Skipped {
-                template: found.clone(),
-                warning: Warning::TemplateNotRead {
-                    template: found.id.clone(),
-                    kind: err.kind(),
-                    error: error_chain(&err),
-                },
-            }),
+        match ready_template(clients, found, read, &backups).await {
+            Ok((template, current_image)) => {
+                // Only this template's candidates: memory grows with the
+                // backups, not with backups times templates.
+                let images = backups
+                    .images
+                    .iter()
+                    .filter(|i| {
+                        i.description.contains(&policy.marker)
+                            && policy.image_tag.as_ref().is_none_or(|t| i.carries(t))
+                    })
+                    .cloned()
+                    .collect();
+                let groups = on_template.remove(&found.id).unwrap_or_default();
+                let state = state_of(template, current_image, images, groups, observed_at);
+                states.push((state, policy));
+            }
+            Err(err) => skipped.push(skip(Warning::TemplateNotRead {
+                template: found.id.clone(),
+                kind: err.kind(),
+                error: error_chain(&err),
+            })),
         }
     }
-    let warnings = read_what_plans_ask(clients, &mut states, settings.concurrency).await?;
+    let warnings = read_what_plans_ask(clients, &mut states, settings).await?;
     let mut observations: Vec<Observation> = states
         .into_iter()
-        .map(|(state, settings)| Observation::Ready { state, settings })
+        .map(|(state, policy)| Observation::Ready { state, policy })
         .chain(skipped)
         .collect();
     observations.sort_by(|a, b| observation_id(a).cmp(observation_id(b)));
@@ -184,6 +214,19 @@ async fn observe_tagged(clients: &Clients, settings: &Settings, tag: &Tag) -> Re
         discovery_tag: Some(tag.clone()),
         warnings,
     })
+}
+
+/// A discovered template read in full: its tags known, its current image found.
+async fn ready_template(
+    clients: &Clients,
+    found: &DiscoveredTemplate,
+    read: std::result::Result<Template, Error>,
+    backups: &Backups,
+) -> Result<(Template, CurrentImage)> {
+    let mut template = read?;
+    template.tags = Some(found.tags.clone());
+    let image = current_image(clients, &template, backups).await?;
+    Ok((template, image))
 }
 
 fn observation_id(observation: &Observation) -> &str {
@@ -268,8 +311,8 @@ const MAX_READ_ROUNDS: usize = 4;
 /// account-wide one for every template together.
 async fn read_what_plans_ask(
     clients: &Clients,
-    states: &mut [(State, Settings)],
-    concurrency: usize,
+    states: &mut [Ready],
+    settings: &Settings,
 ) -> Result<Vec<Warning>> {
     let mut made: BTreeSet<(Option<usize>, Read)> = BTreeSet::new();
     let mut warnings = Vec::new();
@@ -277,11 +320,14 @@ async fn read_what_plans_ask(
         let wanted: BTreeSet<(Option<usize>, Read)> = states
             .iter()
             .enumerate()
-            .flat_map(|(i, (state, settings))| {
-                plan(state, settings).reads.into_iter().map(move |read| {
-                    let at = (!read.is_account_wide()).then_some(i);
-                    (at, read)
-                })
+            .flat_map(|(i, (state, policy))| {
+                plan(state, policy, &settings.asg_tag)
+                    .reads
+                    .into_iter()
+                    .map(move |read| {
+                        let at = (!read.is_account_wide()).then_some(i);
+                        (at, read)
+                    })
             })
             .filter(|key| !made.contains(key))
             .collect();
@@ -293,7 +339,7 @@ async fn read_what_plans_ask(
         if wanted.is_empty() {
             break;
         }
-        warnings.extend(make_reads(clients, states, &wanted, concurrency).await?);
+        warnings.extend(make_reads(clients, states, &wanted, settings.concurrency).await?);
         made.extend(wanted);
     }
     Ok(warnings)
@@ -304,7 +350,7 @@ async fn read_what_plans_ask(
 /// run with a warning; a failed tag read only loses the tag warning.
 async fn make_reads(
     clients: &Clients,
-    states: &mut [(State, Settings)],
+    states: &mut [Ready],
     wanted: &BTreeSet<(Option<usize>, Read)>,
     concurrency: usize,
 ) -> Result<Vec<Warning>> {
@@ -340,7 +386,7 @@ async fn make_reads(
 
 /// Untagged groups can pin versions too. Each template's `other_groups` is
 /// every group not in its own managed list.
-async fn read_other_groups(clients: &Clients, states: &mut [(State, Settings)]) -> Result<()> {
+async fn read_other_groups(clients: &Clients, states: &mut [Ready]) -> Result<()> {
     let all = autoscaling::describe_groups(&clients.autoscaling, None)
         .await
         .map_err(|source| Error::DescribeGroups { source })?;
@@ -362,7 +408,7 @@ async fn read_other_groups(clients: &Clients, states: &mut [(State, Settings)]) 
 
 /// Without the rollout reads, whether a refresh runs is unknown: no refresh
 /// starts, and a newer image waits (the planner's hold).
-fn rollouts_not_read(states: &mut [(State, Settings)], error: String) -> Warning {
+fn rollouts_not_read(states: &mut [Ready], error: String) -> Warning {
     let groups = states
         .iter()
         .flat_map(|(s, _)| s.rolling_groups())
@@ -379,7 +425,7 @@ fn rollouts_not_read(states: &mut [(State, Settings)], error: String) -> Warning
 /// `DescribeInstances` call per 200 instances of all templates together.
 async fn read_instance_images(
     clients: &Clients,
-    states: &mut [(State, Settings)],
+    states: &mut [Ready],
 ) -> std::result::Result<(), Warning> {
     let ids: Vec<String> = states
         .iter()
@@ -412,7 +458,7 @@ async fn read_instance_images(
 /// read that failed must not look like "no refresh running".
 async fn read_refreshes(
     clients: &Clients,
-    states: &mut [(State, Settings)],
+    states: &mut [Ready],
     wanted: Vec<(usize, String)>,
     concurrency: usize,
 ) -> std::result::Result<(), Warning> {

@@ -424,10 +424,8 @@ async fn one_failing_group_does_not_stop_the_others_and_the_report_names_it() {
     }]));
     let clients = moto.clients().await;
     // Keeping one version makes version 1 prunable once the groups leave it.
-    let settings = ami_reconciler::Settings {
-        keep_versions: 1,
-        ..settings_for(&template)
-    };
+    let mut settings = settings_for(&template);
+    settings.policy.keep_versions = 1;
 
     // WHEN it applies
     let report = run(&clients, &settings, false).await.unwrap();
@@ -477,7 +475,7 @@ async fn versions_aws_refuses_to_delete_become_warnings_and_nothing_else_breaks(
     let clients = moto.clients().await;
     let settings = settings_for(&template);
     let observed = ami_reconciler::observe(&clients, &settings).await.unwrap();
-    let plan = ami_reconciler::plan::plan_run(&observed, &settings)
+    let plan = ami_reconciler::plan::plan_run(&observed, &settings.asg_tag)
         .plans
         .remove(0);
     account

@@ -7,20 +7,18 @@ use ami_reconciler::model::{
 };
 use ami_reconciler::plan::{
     Change, CreateVersion, Created, DeleteVersions, Observation, Observed, Prerequisite,
-    SetDefaultVersion, UpdateGroup, VersionTarget, client_token, plan, plan_run,
-    restore_description, template_settings,
+    SetDefaultVersion, UpdateGroup, VersionTarget, client_token, plan_run, restore_description,
+    template_policies,
 };
 use ami_reconciler::settings::Settings;
 use ami_reconciler::warning::{Severity, Warning};
 use support::fixtures::{
-    ImageExt, PlanExt, StateExt, TEMPLATE, backup, group, legacy_group, mixed_group, settings,
+    ImageExt, PlanExt, StateExt, TEMPLATE, backup, group, legacy_group, mixed_group, planned,
+    settings, settings_with,
 };
 
 fn keep(n: u32) -> Settings {
-    Settings {
-        keep_versions: n,
-        ..settings()
-    }
+    settings_with(|p| p.keep_versions = n)
 }
 
 fn created_image(p: &ami_reconciler::Plan) -> Option<&str> {
@@ -50,7 +48,7 @@ fn switched_away_from(d: &DeleteVersions) -> Vec<i64> {
 
 #[test]
 fn a_converged_state_plans_nothing() {
-    let p = plan(&State::fixture(), &settings());
+    let p = planned(&State::fixture(), &settings());
     assert!(p.is_converged(), "{p:#?}");
     assert!(p.warnings.is_empty());
     assert_eq!(p.newest_backup.unwrap().image_id, "ami-a");
@@ -62,14 +60,14 @@ fn planning_twice_gives_the_same_plan() {
         .image(backup("b", 2))
         .group(group("web", "1"))
         .versions(&[1, 2, 3, 4, 5]);
-    assert_eq!(plan(&state, &settings()), plan(&state, &settings()));
+    assert_eq!(planned(&state, &settings()), planned(&state, &settings()));
 }
 
 // --- which AMI -----------------------------------------------------------
 
 #[test]
 fn a_newer_backup_creates_a_version_from_latest_with_only_the_image() {
-    let p = plan(&State::fixture().image(backup("b", 2)), &settings());
+    let p = planned(&State::fixture().image(backup("b", 2)), &settings());
     match &p.changes[0] {
         Change::CreateVersion(CreateVersion {
             template_id,
@@ -100,20 +98,24 @@ fn the_newest_backup_is_chosen_by_creation_date_not_by_api_order() {
         .image(backup("d", 4))
         .image(backup("b", 2))
         .image(backup("c", 3));
-    assert_eq!(created_image(&plan(&state, &settings())), Some("ami-d"));
+    assert_eq!(created_image(&planned(&state, &settings())), Some("ami-d"));
 }
 
 #[test]
 fn backups_created_in_the_same_second_are_ordered_by_id_so_the_choice_is_stable() {
     let state = State::fixture().image(backup("y", 5)).image(backup("x", 5));
-    assert_eq!(created_image(&plan(&state, &settings())), Some("ami-y"));
+    assert_eq!(created_image(&planned(&state, &settings())), Some("ami-y"));
 }
 
 #[test]
 fn images_that_are_not_available_are_never_chosen() {
     for s in ["pending", "failed", "disabled"] {
         let state = State::fixture().image(backup("b", 2).in_state(s));
-        assert_eq!(created_image(&plan(&state, &settings())), None, "state {s}");
+        assert_eq!(
+            created_image(&planned(&state, &settings())),
+            None,
+            "state {s}"
+        );
     }
 }
 
@@ -122,7 +124,7 @@ fn images_without_the_marker_are_never_chosen() {
     let mut golden = backup("golden", 9);
     golden.description = "golden image".into();
     assert_eq!(
-        created_image(&plan(&State::fixture().image(golden), &settings())),
+        created_image(&planned(&State::fixture().image(golden), &settings())),
         None
     );
 }
@@ -131,12 +133,9 @@ fn images_without_the_marker_are_never_chosen() {
 fn the_marker_is_a_setting() {
     let mut nightly = backup("n", 9);
     nightly.description = "NIGHTLY".into();
-    let s = Settings {
-        marker: "NIGHTLY".into(),
-        ..settings()
-    };
+    let s = settings_with(|p| p.marker = "NIGHTLY".into());
     let state = State::fixture().image(nightly);
-    assert_eq!(created_image(&plan(&state, &s)), Some("ami-n"));
+    assert_eq!(created_image(&planned(&state, &s)), Some("ami-n"));
 }
 
 #[test]
@@ -144,7 +143,7 @@ fn images_of_other_accounts_are_never_chosen() {
     let mut shared = backup("shared", 9);
     shared.owned_by_account = false;
     assert_eq!(
-        created_image(&plan(&State::fixture().image(shared), &settings())),
+        created_image(&planned(&State::fixture().image(shared), &settings())),
         None
     );
 }
@@ -152,14 +151,14 @@ fn images_of_other_accounts_are_never_chosen() {
 #[test]
 fn skip_tagged_backups_are_never_chosen() {
     let state = State::fixture().image(backup("bad", 9).skipped());
-    assert_eq!(created_image(&plan(&state, &settings())), None);
+    assert_eq!(created_image(&planned(&state, &settings())), None);
 }
 
 #[test]
 fn no_backup_at_all_changes_no_image_and_warns() {
     let mut state = State::fixture();
     state.images.clear();
-    let p = plan(&state, &settings());
+    let p = planned(&state, &settings());
     assert!(p.is_converged());
     assert_eq!(
         p.warnings,
@@ -177,7 +176,7 @@ fn a_skip_tagged_current_image_rolls_back_to_the_newest_good_backup() {
     let state = State::fixture()
         .image(backup("b", 2))
         .current(CurrentImage::Found(backup("bad", 3).skipped()));
-    let p = plan(&state, &settings());
+    let p = planned(&state, &settings());
     assert_eq!(created_image(&p), Some("ami-b"));
     match &p.changes[0] {
         Change::CreateVersion(CreateVersion { reason, .. }) => {
@@ -190,7 +189,7 @@ fn a_skip_tagged_current_image_rolls_back_to_the_newest_good_backup() {
 #[test]
 fn a_deregistered_current_image_is_replaced() {
     let state = State::fixture().current(CurrentImage::Missing("ami-gone".into()));
-    let p = plan(&state, &settings());
+    let p = planned(&state, &settings());
     assert_eq!(created_image(&p), Some("ami-a"));
 }
 
@@ -198,7 +197,7 @@ fn a_deregistered_current_image_is_replaced() {
 fn a_failed_current_image_is_replaced_even_by_an_older_backup() {
     let state =
         State::fixture().current(CurrentImage::Found(backup("broken", 5).in_state("failed")));
-    assert_eq!(created_image(&plan(&state, &settings())), Some("ami-a"));
+    assert_eq!(created_image(&planned(&state, &settings())), Some("ami-a"));
 }
 
 #[test]
@@ -206,7 +205,7 @@ fn a_newer_current_image_is_never_replaced_by_an_older_backup() {
     let mut golden = backup("golden", 9);
     golden.description = "hand-made".into();
     let state = State::fixture().current(CurrentImage::Found(golden));
-    let p = plan(&state, &settings());
+    let p = planned(&state, &settings());
     assert!(p.is_converged(), "{p:#?}");
     assert!(
         matches!(&p.warnings[..], [Warning::NotMovingBackwards { current, newest, .. }]
@@ -222,7 +221,7 @@ fn an_older_current_image_outside_the_backups_is_replaced() {
     golden.description = "golden image".into();
     golden.owned_by_account = false;
     let state = State::fixture().current(CurrentImage::Found(golden));
-    assert_eq!(created_image(&plan(&state, &settings())), Some("ami-a"));
+    assert_eq!(created_image(&planned(&state, &settings())), Some("ami-a"));
 }
 
 #[test]
@@ -230,7 +229,7 @@ fn an_image_taken_from_ssm_is_left_alone_and_reported() {
     let state = State::fixture()
         .image(backup("b", 2))
         .current(CurrentImage::FromSsm("resolve:ssm:/golden/ami".into()));
-    let p = plan(&state, &settings());
+    let p = planned(&state, &settings());
     assert_eq!(created_image(&p), None);
     assert_eq!(
         p.warnings,
@@ -259,14 +258,14 @@ fn the_client_token_fits_ec2s_limit_and_differs_by_source_version() {
 
 #[test]
 fn a_drifted_default_is_set_back_to_the_latest_number() {
-    let p = plan(&State::fixture().default_version(2), &settings());
+    let p = planned(&State::fixture().default_version(2), &settings());
     assert_eq!(p.changes.len(), 1, "{p:#?}");
     assert_eq!(default_target(&p), Some(VersionTarget::Number(3)));
 }
 
 #[test]
 fn no_default_switch_is_planned_when_the_default_is_the_latest() {
-    let p = plan(&State::fixture().group(group("web", "1")), &settings());
+    let p = planned(&State::fixture().group(group("web", "1")), &settings());
     assert_eq!(default_target(&p), None);
 }
 
@@ -274,7 +273,7 @@ fn no_default_switch_is_planned_when_the_default_is_the_latest() {
 
 #[test]
 fn a_tagged_group_on_a_version_number_moves_to_latest() {
-    let p = plan(&State::fixture().group(group("web", "1")), &settings());
+    let p = planned(&State::fixture().group(group("web", "1")), &settings());
     match &p.changes[..] {
         [
             Change::UpdateGroup(UpdateGroup {
@@ -307,12 +306,12 @@ fn tagged_groups_on_default_or_no_version_move_to_latest() {
     let state = State::fixture()
         .group(group("a", "$Default"))
         .group(unversioned);
-    assert_eq!(plan(&state, &settings()).updated_groups(), ["a", "b"]);
+    assert_eq!(planned(&state, &settings()).updated_groups(), ["a", "b"]);
 }
 
 #[test]
 fn a_tagged_group_on_latest_is_left_alone() {
-    let p = plan(
+    let p = planned(
         &State::fixture().group(group("web", "$Latest")),
         &settings(),
     );
@@ -322,7 +321,7 @@ fn a_tagged_group_on_latest_is_left_alone() {
 #[test]
 fn a_mixed_instances_group_moves_to_latest_with_its_overrides_as_read() {
     let group = mixed_group("spot", "2", &["1"]);
-    let p = plan(&State::fixture().group(group.clone()), &settings());
+    let p = planned(&State::fixture().group(group.clone()), &settings());
     let ami_reconciler::model::LaunchSource::Mixed(read) = &group.launch else {
         unreachable!()
     };
@@ -345,7 +344,7 @@ fn a_mixed_instances_group_moves_to_latest_with_its_overrides_as_read() {
 
 #[test]
 fn a_group_on_a_launch_configuration_is_skipped_with_a_warning() {
-    let p = plan(&State::fixture().group(legacy_group("old")), &settings());
+    let p = planned(&State::fixture().group(legacy_group("old")), &settings());
     assert!(p.is_converged());
     assert!(
         matches!(&p.warnings[..], [Warning::LaunchConfiguration { group, launch_configuration, .. }]
@@ -360,7 +359,7 @@ fn untagged_groups_never_appear_in_the_plan() {
     let state = State::fixture()
         .other_group(group("untagged", "1"))
         .image(backup("b", 2));
-    let p = plan(&state, &settings());
+    let p = planned(&state, &settings());
     assert!(p.updated_groups().is_empty());
 }
 
@@ -370,7 +369,10 @@ fn groups_are_planned_in_name_order() {
         .group(group("c", "1"))
         .group(group("a", "1"))
         .group(group("b", "2"));
-    assert_eq!(plan(&state, &settings()).updated_groups(), ["a", "b", "c"]);
+    assert_eq!(
+        planned(&state, &settings()).updated_groups(),
+        ["a", "b", "c"]
+    );
 }
 
 // --- prune ---------------------------------------------------------------
@@ -380,13 +382,13 @@ fn versions_beyond_the_newest_three_are_deleted() {
     let state = State::fixture()
         .versions(&[1, 2, 3, 4, 5])
         .default_version(5);
-    assert_eq!(plan(&state, &settings()).deleted_versions(), [1, 2]);
+    assert_eq!(planned(&state, &settings()).deleted_versions(), [1, 2]);
 }
 
 #[test]
 fn the_version_created_in_this_run_counts_towards_the_kept_three() {
     let state = State::fixture().versions(&[1, 2, 3]).image(backup("b", 2));
-    let p = plan(&state, &settings());
+    let p = planned(&state, &settings());
     assert_eq!(p.deleted_versions(), [1]);
     match p.changes.last() {
         Some(Change::DeleteVersions(DeleteVersions { needs, .. })) => {
@@ -401,7 +403,7 @@ fn gaps_in_version_numbers_are_counted_by_existing_versions() {
     let state = State::fixture()
         .versions(&[2, 7, 9, 12])
         .default_version(12);
-    assert_eq!(plan(&state, &settings()).deleted_versions(), [2]);
+    assert_eq!(planned(&state, &settings()).deleted_versions(), [2]);
 }
 
 #[test]
@@ -410,7 +412,7 @@ fn the_default_version_is_never_deleted() {
         .versions(&[1, 2, 3, 4, 5, 6])
         .default_version(1);
     // The switch to 6 is planned; 1 goes only once it succeeds.
-    let p = plan(&state, &settings());
+    let p = planned(&state, &settings());
     assert_eq!(default_target(&p), Some(VersionTarget::Number(6)));
     assert_eq!(p.deleted_versions(), [1, 2, 3]);
     match p.changes.last() {
@@ -425,7 +427,7 @@ fn a_version_an_untagged_group_pins_is_never_deleted() {
         .versions(&[1, 2, 3, 4, 5])
         .default_version(5)
         .other_group(group("untagged", "2"));
-    assert_eq!(plan(&state, &settings()).deleted_versions(), [1]);
+    assert_eq!(planned(&state, &settings()).deleted_versions(), [1]);
 }
 
 #[test]
@@ -435,7 +437,7 @@ fn versions_that_mixed_policies_and_their_overrides_pin_are_never_deleted() {
         .default_version(6)
         .other_group(mixed_group("spot", "1", &["2"]))
         .group(mixed_group("managed-spot", "$Latest", &["3"]));
-    assert!(plan(&state, &settings()).deleted_versions().is_empty());
+    assert!(planned(&state, &settings()).deleted_versions().is_empty());
 }
 
 #[test]
@@ -444,7 +446,7 @@ fn a_version_only_a_moving_managed_group_pins_is_deleted_once_the_group_moves() 
         .versions(&[1, 2, 3, 4, 5])
         .default_version(5)
         .group(group("web", "1"));
-    let p = plan(&state, &settings());
+    let p = planned(&state, &settings());
     assert_eq!(p.deleted_versions(), [1, 2]);
     match p.changes.last() {
         Some(Change::DeleteVersions(DeleteVersions { each_needs, .. })) => {
@@ -463,7 +465,7 @@ fn nothing_is_deleted_while_untagged_groups_are_unknown() {
         .versions(&[1, 2, 3, 4])
         .default_version(4)
         .others_unread();
-    let p = plan(&state, &settings());
+    let p = planned(&state, &settings());
     assert!(p.deleted_versions().is_empty());
     assert_eq!(
         p.warnings,
@@ -483,7 +485,7 @@ fn versions_the_managed_groups_pin_raise_no_warning_when_untagged_groups_were_no
         .default_version(4)
         .group(mixed_group("spot", LATEST, &["1"]))
         .others_unread();
-    let p = plan(&state, &settings());
+    let p = planned(&state, &settings());
     assert!(p.is_converged(), "{p:#?}");
     assert!(p.warnings.is_empty(), "{:?}", p.warnings);
 }
@@ -493,14 +495,14 @@ fn keep_versions_is_a_setting() {
     let state = State::fixture()
         .versions(&[1, 2, 3, 4, 5])
         .default_version(5);
-    assert_eq!(plan(&state, &keep(1)).deleted_versions(), [1, 2, 3, 4]);
-    assert!(plan(&state, &keep(5)).deleted_versions().is_empty());
+    assert_eq!(planned(&state, &keep(1)).deleted_versions(), [1, 2, 3, 4]);
+    assert!(planned(&state, &keep(5)).deleted_versions().is_empty());
 }
 
 #[test]
 fn with_keep_one_a_new_version_makes_every_old_one_deletable_after_the_switch() {
     let state = State::fixture().versions(&[1, 2, 3]).image(backup("b", 2));
-    let p = plan(&state, &keep(1));
+    let p = planned(&state, &keep(1));
     assert_eq!(p.deleted_versions(), [1, 2, 3]);
     match p.changes.last() {
         Some(Change::DeleteVersions(d)) => {
@@ -519,7 +521,7 @@ fn a_drift_repair_plans_every_step_in_apply_order() {
         .image(backup("b", 2))
         .group(group("web", "1"))
         .other_group(group("legacy-pin", "2"));
-    let kinds: Vec<&str> = plan(&state, &settings())
+    let kinds: Vec<&str> = planned(&state, &settings())
         .changes
         .iter()
         .map(Change::action)
@@ -540,7 +542,7 @@ fn the_plan_serializes_to_the_documented_json_shape() {
     let state = State::fixture()
         .image(backup("b", 2))
         .group(group("web", "1"));
-    let json = serde_json::to_value(plan(&state, &settings())).unwrap();
+    let json = serde_json::to_value(planned(&state, &settings())).unwrap();
     assert_eq!(json["changes"][0]["action"], "create_version");
     assert_eq!(json["changes"][1]["to"], "created");
     assert_eq!(json["changes"][2]["group"], "web");
@@ -632,7 +634,10 @@ fn created(p: &ami_reconciler::Plan) -> &CreateVersion {
 fn mappings_that_name_a_snapshot_are_sent_as_they_are() {
     let devices = vec![data_volume(Some("snap-data")), data_volume(None)];
     let state = with_latest_devices(State::fixture().image(backup("b", 2)), devices.clone());
-    assert_eq!(created(&plan(&state, &settings())).block_devices, devices);
+    assert_eq!(
+        created(&planned(&state, &settings())).block_devices,
+        devices
+    );
 }
 
 #[test]
@@ -641,7 +646,11 @@ fn mappings_without_a_snapshot_are_left_to_inherit() {
         State::fixture().image(backup("b", 2)),
         vec![data_volume(None)],
     );
-    assert!(created(&plan(&state, &settings())).block_devices.is_empty());
+    assert!(
+        created(&planned(&state, &settings()))
+            .block_devices
+            .is_empty()
+    );
 }
 
 #[test]
@@ -654,7 +663,7 @@ fn a_template_snapshot_that_hides_the_backups_own_is_a_warning() {
         State::fixture().image(newer),
         vec![data_volume(Some("snap-data"))],
     );
-    let p = plan(&state, &settings());
+    let p = planned(&state, &settings());
     assert_eq!(
         p.warnings,
         [Warning::SnapshotOverridesImage {
@@ -680,7 +689,7 @@ fn restored_after_warning_about(image: &str, messages: &[String]) -> State {
 #[test]
 fn no_version_is_created_again_for_an_image_ec2_warned_about() {
     let messages = vec!["InvalidParameterValue: bad".to_owned()];
-    let p = plan(
+    let p = planned(
         &restored_after_warning_about("ami-b", &messages),
         &settings(),
     );
@@ -700,7 +709,7 @@ fn no_version_is_created_again_for_an_image_ec2_warned_about() {
 #[test]
 fn a_newer_backup_than_the_one_ec2_warned_about_is_tried() {
     let messages = vec!["InvalidParameterValue: bad".to_owned()];
-    let p = plan(
+    let p = planned(
         &restored_after_warning_about("ami-a0", &messages),
         &settings(),
     );
@@ -711,7 +720,7 @@ fn a_newer_backup_than_the_one_ec2_warned_about_is_tried() {
 fn a_long_warning_is_cut_to_ec2s_description_limit_and_still_read_back() {
     let messages = vec![format!("InvalidParameterValue: {}", "x".repeat(400))];
     assert!(restore_description("ami-b", 2, &messages).chars().count() <= 255);
-    let p = plan(
+    let p = planned(
         &restored_after_warning_about("ami-b", &messages),
         &settings(),
     );
@@ -728,13 +737,12 @@ fn lineage(mut image: ami_reconciler::model::Image, policy: &str) -> ami_reconci
 }
 
 fn with_lineage(policy: &str) -> Settings {
-    Settings {
-        image_tag: Some(ami_reconciler::model::Tag {
+    settings_with(|p| {
+        p.image_tag = Some(ami_reconciler::model::Tag {
             key: "aws:dlm:lifecycle-policy-id".into(),
             value: policy.into(),
-        }),
-        ..settings()
-    }
+        })
+    })
 }
 
 #[test]
@@ -744,10 +752,10 @@ fn with_a_lineage_only_its_backups_are_chosen() {
         .image(lineage(backup("web", 2), "policy-web"))
         .image(lineage(backup("db", 3), "policy-db"));
     assert_eq!(
-        created_image(&plan(&state, &with_lineage("policy-web"))),
+        created_image(&planned(&state, &with_lineage("policy-web"))),
         Some("ami-web")
     );
-    assert_eq!(created_image(&plan(&state, &settings())), Some("ami-db"));
+    assert_eq!(created_image(&planned(&state, &settings())), Some("ami-db"));
 }
 
 #[test]
@@ -755,7 +763,7 @@ fn a_backup_of_another_architecture_is_never_chosen_and_is_named() {
     let mut arm = backup("arm", 3);
     arm.architecture = Some("arm64".into());
     let state = State::fixture().image(backup("b", 2)).image(arm);
-    let p = plan(&state, &settings());
+    let p = planned(&state, &settings());
     assert_eq!(created_image(&p), Some("ami-b"));
     assert_eq!(
         p.warnings,
@@ -769,14 +777,11 @@ fn a_backup_of_another_architecture_is_never_chosen_and_is_named() {
 #[test]
 fn a_backup_younger_than_the_soak_time_waits_and_the_plan_says_until_when() {
     // observed on day 30: the day-29 backup is one day old
-    let soak = Settings {
-        min_image_age: chrono::Duration::hours(36),
-        ..settings()
-    };
+    let soak = settings_with(|p| p.min_image_age = chrono::Duration::hours(36));
     let state = State::fixture()
         .image(backup("b", 20))
         .image(backup("fresh", 29));
-    let p = plan(&state, &soak);
+    let p = planned(&state, &soak);
     assert_eq!(created_image(&p), Some("ami-b"));
     assert_eq!(
         p.warnings,
@@ -808,12 +813,12 @@ const IMAGE_TAG: (&str, &str) = (
 
 #[test]
 fn a_lone_template_needs_no_lineage_but_among_several_each_does() {
-    let alone = template_settings(&[discovered("lt-a", &[])], &settings());
+    let alone = template_policies(&[discovered("lt-a", &[])], &settings().policy);
     assert!(alone[0].is_ok());
 
-    let several = template_settings(
+    let several = template_policies(
         &[discovered("lt-a", &[IMAGE_TAG]), discovered("lt-b", &[])],
-        &settings(),
+        &settings().policy,
     );
 
     assert_eq!(
@@ -837,16 +842,15 @@ fn a_lone_template_needs_no_lineage_but_among_several_each_does() {
 
 #[test]
 fn the_runs_image_tag_is_every_templates_lineage_unless_it_has_its_own() {
-    let run = Settings {
-        image_tag: Some(ami_reconciler::model::Tag {
+    let run = settings_with(|p| {
+        p.image_tag = Some(ami_reconciler::model::Tag {
             key: "team".into(),
             value: "web".into(),
-        }),
-        ..settings()
-    };
-    let own = template_settings(
+        })
+    });
+    let own = template_policies(
         &[discovered("lt-a", &[IMAGE_TAG]), discovered("lt-b", &[])],
-        &run,
+        &run.policy,
     );
     assert_eq!(
         own[0].as_ref().unwrap().image_tag.as_ref().unwrap().key,
@@ -860,12 +864,12 @@ fn the_runs_image_tag_is_every_templates_lineage_unless_it_has_its_own() {
 
 #[test]
 fn a_malformed_tag_skips_its_template_with_a_warning_naming_the_tag() {
-    let own = template_settings(
+    let own = template_policies(
         &[discovered(
             "lt-a",
             &[IMAGE_TAG, ("ami-reconciler:min-image-age", "soon")],
         )],
-        &settings(),
+        &settings().policy,
     );
     assert!(
         matches!(&own[0], Err(Warning::BadTemplateTag { template, tag, problem })
@@ -889,7 +893,7 @@ fn a_group_on_no_managed_template_is_a_run_warning_and_a_skipped_template_plans_
         templates: vec![
             Observation::Ready {
                 state: State::fixture().image(backup("b", 2)),
-                settings: settings(),
+                policy: settings().policy,
             },
             skipped,
         ],
@@ -907,7 +911,7 @@ fn a_group_on_no_managed_template_is_a_run_warning_and_a_skipped_template_plans_
         warnings: Vec::new(),
     };
 
-    let run = plan_run(&observed, &settings());
+    let run = plan_run(&observed, &settings().asg_tag);
 
     assert_eq!(created_image(&run.plans[0]), Some("ami-b"));
     assert!(run.plans[1].is_converged());
@@ -933,7 +937,7 @@ fn a_template_without_the_write_tag_is_named_only_when_it_would_be_written() {
     let observed = |state: State| Observed {
         templates: vec![Observation::Ready {
             state: untagged(state),
-            settings: settings(),
+            policy: settings().policy,
         }],
         stray_groups: Vec::new(),
         discovery_tag: None,
@@ -942,11 +946,11 @@ fn a_template_without_the_write_tag_is_named_only_when_it_would_be_written() {
 
     let writes = plan_run(
         &observed(State::fixture().image(backup("b", 2))),
-        &settings(),
+        &settings().asg_tag,
     );
     let group_only = plan_run(
         &observed(State::fixture().group(group("web", "1"))),
-        &settings(),
+        &settings().asg_tag,
     );
 
     assert!(matches!(
@@ -989,9 +993,15 @@ fn refresh(p: &ami_reconciler::Plan) -> Option<&ami_reconciler::plan::StartInsta
 #[test]
 fn a_rolling_group_on_the_new_image_plans_no_refresh_and_one_on_the_old_image_does() {
     let new = State::fixture().image(backup("b", 2));
-    assert!(refresh(&plan(&rolling(new.clone(), 2, "ami-b", &[]), &settings())).is_none());
+    assert!(
+        refresh(&planned(
+            &rolling(new.clone(), 2, "ami-b", &[]),
+            &settings()
+        ))
+        .is_none()
+    );
 
-    let p = plan(&rolling(new, 2, "ami-a", &[]), &settings());
+    let p = planned(&rolling(new, 2, "ami-a", &[]), &settings());
 
     let r = refresh(&p).unwrap();
     assert_eq!(
@@ -1011,7 +1021,7 @@ fn a_one_instance_group_keeps_its_instance_until_the_new_one_is_healthy_whatever
         "ami-a",
         &[("ami-reconciler:min-healthy", "50")],
     );
-    let r = plan(&state, &settings());
+    let r = planned(&state, &settings());
     let prefs = &refresh(&r).unwrap().preferences;
     assert_eq!(
         (prefs.min_healthy_percentage, prefs.max_healthy_percentage),
@@ -1032,7 +1042,7 @@ fn malformed_rollout_tags_are_named_and_plan_no_refresh() {
             "ami-a",
             &[(tag, value)],
         );
-        let p = plan(&state, &settings());
+        let p = planned(&state, &settings());
         assert!(refresh(&p).is_none(), "{tag}={value}");
         assert!(
             p.warnings.iter().any(|w| matches!(w,
@@ -1050,7 +1060,7 @@ fn a_group_pinned_to_a_version_gets_its_refresh_only_with_its_move_to_latest() {
     {
         spec.version = Some("1".into());
     }
-    let p = plan(&state, &settings());
+    let p = planned(&state, &settings());
     let r = refresh(&p).unwrap();
     assert!(r.needs.contains(&Prerequisite::GroupMoved(r.group.clone())));
     let order: Vec<&str> = p.changes.iter().map(Change::action).collect();
@@ -1062,5 +1072,5 @@ fn a_group_pinned_to_a_version_gets_its_refresh_only_with_its_move_to_latest() {
 fn without_its_refreshes_read_a_rolling_group_plans_no_refresh() {
     let mut state = rolling(State::fixture().image(backup("b", 2)), 2, "ami-a", &[]);
     state.refreshes.clear();
-    assert!(refresh(&plan(&state, &settings())).is_none());
+    assert!(refresh(&planned(&state, &settings())).is_none());
 }

@@ -24,13 +24,15 @@ use ami_reconciler::model::{
 };
 use ami_reconciler::plan::{
     Change, CreateVersion, DeleteVersions, Observation, Observed, Plan, Prerequisite, Read,
-    SetDefaultVersion, UpdateGroup, VersionTarget, client_token, plan, plan_run, template_settings,
+    SetDefaultVersion, UpdateGroup, VersionTarget, client_token, plan, plan_run, template_policies,
 };
+use ami_reconciler::policy::Policy;
 use ami_reconciler::settings::Settings;
 use proptest::prelude::*;
 use proptest::sample::Index;
 use support::fixtures::{
-    ImageExt, PlanExt, StateExt, backup, group, mixed_group, settings, spec, spec_by_name,
+    ImageExt, PlanExt, StateExt, backup, group, mixed_group, planned, settings, settings_with,
+    spec, spec_by_name,
 };
 
 /// Cases per property unless `PROPTEST_CASES` says otherwise.
@@ -250,15 +252,14 @@ fn case() -> impl Strategy<Value = Case> {
                 }
                 Case {
                     state,
-                    settings: Settings {
-                        keep_versions: keep,
-                        image_tag: lineage.then(|| Tag {
+                    settings: settings_with(|p| {
+                        p.keep_versions = keep;
+                        p.image_tag = lineage.then(|| Tag {
                             key: LINEAGE_KEY.to_owned(),
                             value: LINEAGE.to_owned(),
-                        }),
-                        min_image_age: chrono::Duration::days(soak_days),
-                        ..settings()
-                    },
+                        });
+                        p.min_image_age = chrono::Duration::days(soak_days);
+                    }),
                 }
             },
         )
@@ -280,11 +281,12 @@ fn eligible(image: &Image, state: &State, settings: &Settings) -> bool {
         && image.description.contains(MARKER)
         && !image.skip_tagged
         && settings
+            .policy
             .image_tag
             .as_ref()
             .is_none_or(|t| image.tags.get(&t.key) == Some(&t.value))
         && (architecture.is_none() || image.architecture.as_deref() == architecture)
-        && image.created + settings.min_image_age <= state.observed_at
+        && image.created + settings.policy.min_image_age <= state.observed_at
 }
 
 fn created(p: &Plan) -> Option<(&str, i64)> {
@@ -307,12 +309,14 @@ fn deletion(p: &Plan) -> Option<&DeleteVersions> {
 
 /// True when `observe` would read the untagged groups for this state, were
 /// they not read yet.
-fn asks_for_other_groups(state: &State, settings: &Settings) -> bool {
+fn asks_for_other_groups(state: &State, policy: &Policy) -> bool {
     let unread = State {
         other_groups: None,
         ..state.clone()
     };
-    plan(&unread, settings).reads.contains(&Read::OtherGroups)
+    plan(&unread, policy, &settings().asg_tag)
+        .reads
+        .contains(&Read::OtherGroups)
 }
 
 fn highest(state: &State) -> i64 {
@@ -447,7 +451,7 @@ impl Account {
 
     /// Reads the account as `observe` does: groups outside the managed tag
     /// only when a deletion is possible.
-    fn observe(&self, settings: &Settings) -> State {
+    fn observe(&self, policy: &Policy) -> State {
         let (&latest, image_ref) = self.versions.last_key_value().expect("a version exists");
         let image_ref = image_ref.clone().expect("$Latest has an ImageId");
         let current_image = if image_ref.starts_with("resolve:ssm:") {
@@ -484,7 +488,7 @@ impl Account {
             rollouts_unread: false,
         };
         debug_assert_eq!(state.template.latest().map(|v| v.number), Some(latest));
-        if asks_for_other_groups(&state, settings) {
+        if asks_for_other_groups(&state, policy) {
             state.other_groups = Some(self.others.clone());
         }
         state
@@ -499,21 +503,21 @@ fn the_model_creates_a_version_with_the_next_number_and_makes_it_the_default() {
         .versions(&[1, 3])
         .default_version(1)
         .image(backup("b", 2));
-    let p = plan(&state, &settings());
+    let p = planned(&state, &settings());
     let mut account = Account::from_state(&state);
 
     account.apply(&p).unwrap();
 
     assert_eq!(account.versions.get(&4), Some(&Some("ami-b".to_owned())));
     assert_eq!(account.default, 4);
-    let again = account.observe(&settings());
+    let again = account.observe(&settings().policy);
     assert_eq!(again.current_image, CurrentImage::Found(backup("b", 2)));
 }
 
 #[test]
 fn the_model_refuses_to_delete_the_default_version_as_ec2_does() {
     let state = State::fixture().versions(&[1, 2, 3, 4]).default_version(4);
-    let mut p = plan(&state, &settings());
+    let mut p = planned(&state, &settings());
     assert_eq!(p.deleted_versions(), vec![1]);
     if let Some(Change::DeleteVersions(DeleteVersions { versions, .. })) = p.changes.last_mut() {
         versions.push(4);
@@ -529,7 +533,7 @@ fn the_model_moves_only_the_top_level_reference_of_a_mixed_group() {
     let state = State::fixture().group(mixed_group("spot", "1", &["2"]));
     let mut account = Account::from_state(&state);
 
-    account.apply(&plan(&state, &settings())).unwrap();
+    account.apply(&planned(&state, &settings())).unwrap();
 
     let LaunchSource::Mixed(MixedTemplate { spec, overrides }) = &account.managed[0].launch else {
         panic!("still mixed")
@@ -547,7 +551,7 @@ fn the_model_reads_other_groups_only_when_a_deletion_is_possible() {
     let converged = State::fixture().other_group(group("batch", "1"));
     assert_eq!(
         Account::from_state(&converged)
-            .observe(&settings())
+            .observe(&settings().policy)
             .other_groups,
         None
     );
@@ -555,7 +559,7 @@ fn the_model_reads_other_groups_only_when_a_deletion_is_possible() {
     let prunable = converged.versions(&[1, 2, 3, 4]).default_version(4);
     assert_eq!(
         Account::from_state(&prunable)
-            .observe(&settings())
+            .observe(&settings().policy)
             .other_groups
             .map(|g| g.len()),
         Some(1)
@@ -565,8 +569,8 @@ fn the_model_reads_other_groups_only_when_a_deletion_is_possible() {
 #[test]
 fn the_model_refuses_a_group_update_of_an_untagged_group() {
     let state = State::fixture().other_group(group("batch", "1"));
-    let mut p = plan(&state, &settings());
-    let mut moved = plan(&State::fixture().group(group("batch", "1")), &settings());
+    let mut p = planned(&state, &settings());
+    let mut moved = planned(&State::fixture().group(group("batch", "1")), &settings());
     p.changes.append(&mut moved.changes);
 
     let refused = Account::from_state(&state).apply(&p).unwrap_err();
@@ -585,7 +589,7 @@ proptest! {
     #[test]
     fn the_default_is_never_deleted(case in case()) {
         let Case { state, settings } = case;
-        let p = plan(&state, &settings);
+        let p = planned(&state, &settings);
         let gone = p.deleted_versions();
         prop_assert!(!gone.contains(&default_after(&state, &p)), "{p:#?}");
         let current = state.template.default_version;
@@ -605,7 +609,7 @@ proptest! {
     #[test]
     fn a_version_a_group_pins_is_deleted_only_when_the_groups_move_releases_it(case in case()) {
         let Case { state, settings } = case;
-        let p = plan(&state, &settings);
+        let p = planned(&state, &settings);
         let gone = p.deleted_versions();
         let moving = p.updated_groups();
         for (group, managed) in all_groups(&state) {
@@ -633,15 +637,15 @@ proptest! {
     #[test]
     fn the_newest_keep_versions_are_never_deleted(case in case()) {
         let Case { state, settings } = case;
-        let p = plan(&state, &settings);
+        let p = planned(&state, &settings);
         let mut after: Vec<i64> = state.template.versions.iter().map(|v| v.number).collect();
         if created(&p).is_some() {
             after.push(highest(&state) + 1);
         }
         after.sort_unstable_by(|a, b| b.cmp(a));
         let gone = p.deleted_versions();
-        for kept in after.iter().take(settings.keep_versions as usize) {
-            prop_assert!(!gone.contains(kept), "version {} is among the newest {}: {:#?}", kept, settings.keep_versions, p);
+        for kept in after.iter().take(settings.policy.keep_versions as usize) {
+            prop_assert!(!gone.contains(kept), "version {} is among the newest {}: {:#?}", kept, settings.policy.keep_versions, p);
         }
         prop_assert!(gone.iter().all(|n| after.contains(n)), "{:#?}", p);
         if let Some(deletion) = deletion(&p) {
@@ -657,7 +661,7 @@ proptest! {
     #[test]
     fn the_chosen_image_is_eligible_and_never_older_than_a_usable_current_image(case in case()) {
         let Case { state, settings } = case;
-        let p = plan(&state, &settings);
+        let p = planned(&state, &settings);
         let Some((to_image, source)) = created(&p) else { return Ok(()) };
         prop_assert_eq!(source, highest(&state));
         let chosen = state.images.iter().find(|i| i.id == to_image);
@@ -689,13 +693,13 @@ proptest! {
     #[test]
     fn applying_the_plan_converges_in_one_step(case in case()) {
         let Case { state, settings } = case;
-        let first = plan(&state, &settings);
+        let first = planned(&state, &settings);
         let mut account = Account::from_state(&state);
 
         let applied = account.apply(&first);
 
         prop_assert_eq!(applied, Ok(()), "{:#?}", first);
-        let second = plan(&account.observe(&settings), &settings);
+        let second = planned(&account.observe(&settings.policy), &settings);
         prop_assert!(second.is_converged(), "first {:#?}\nthen {:#?}", first, second.changes);
     }
 
@@ -707,8 +711,8 @@ proptest! {
         seed in any::<u64>(),
     ) {
         let Case { state, settings } = case;
-        let p = plan(&state, &settings);
-        prop_assert_eq!(&p, &plan(&state, &settings));
+        let p = planned(&state, &settings);
+        prop_assert_eq!(&p, &planned(&state, &settings));
 
         let mut shuffled = state.clone();
         let rotate = |len: usize| if len == 0 { 0 } else { (seed % len as u64) as usize };
@@ -721,7 +725,7 @@ proptest! {
         if let Some(others) = shuffled.other_groups.as_mut() {
             others.reverse();
         }
-        prop_assert_eq!(&p, &plan(&shuffled, &settings));
+        prop_assert_eq!(&p, &planned(&shuffled, &settings));
     }
 
     /// Groups without the managed tag, and managed groups without a launch
@@ -729,7 +733,7 @@ proptest! {
     #[test]
     fn untagged_groups_never_appear_in_the_plan(case in case()) {
         let Case { state, settings } = case;
-        let p = plan(&state, &settings);
+        let p = planned(&state, &settings);
         let movable: BTreeSet<&str> = state
             .managed_groups
             .iter()
@@ -746,9 +750,9 @@ proptest! {
     #[test]
     fn reading_untagged_groups_only_when_needed_changes_no_plan(case in case()) {
         let Case { state, settings } = case;
-        let read = plan(&state, &settings);
-        if !asks_for_other_groups(&state, &settings) {
-            let unread = plan(&State { other_groups: None, ..state.clone() }, &settings);
+        let read = planned(&state, &settings);
+        if !asks_for_other_groups(&state, &settings.policy) {
+            let unread = planned(&State { other_groups: None, ..state.clone() }, &settings);
             prop_assert_eq!(&read, &unread);
             prop_assert!(deletion(&read).is_none());
         }
@@ -853,16 +857,16 @@ fn fleet() -> impl Strategy<Value = Fleet> {
 
 /// What tag mode's observe hands the planner for these states.
 fn observed(discovered: &[DiscoveredTemplate], states: &[State], run: &Settings) -> Observed {
-    let own = template_settings(discovered, run);
+    let own = template_policies(discovered, &run.policy);
     Observed {
         templates: discovered
             .iter()
             .zip(states)
             .zip(own)
             .map(|((template, state), own)| match own {
-                Ok(settings) => Observation::Ready {
+                Ok(policy) => Observation::Ready {
                     state: state.clone(),
-                    settings,
+                    policy,
                 },
                 Err(warning) => Observation::Skipped {
                     template: template.clone(),
@@ -887,7 +891,7 @@ proptest! {
     /// is planned without a lineage.
     #[test]
     fn no_template_gets_another_lineages_or_architectures_image(fleet in fleet()) {
-        let run = plan_run(&observed(&fleet.discovered, &fleet.states, &settings()), &settings());
+        let run = plan_run(&observed(&fleet.discovered, &fleet.states, &settings()), &settings().asg_tag);
         let several = fleet.states.len() > 1;
         for (i, (p, state)) in run.plans.iter().zip(&fleet.states).enumerate() {
             let has_lineage = fleet.discovered[i].tags.contains_key("ami-reconciler:image-tag");
@@ -915,15 +919,15 @@ proptest! {
     #[test]
     fn a_fleet_converges_in_one_step(fleet in fleet()) {
         let run = settings();
-        let first = plan_run(&observed(&fleet.discovered, &fleet.states, &run), &run);
-        let own = template_settings(&fleet.discovered, &run);
+        let first = plan_run(&observed(&fleet.discovered, &fleet.states, &run), &run.asg_tag);
+        let own = template_policies(&fleet.discovered, &run.policy);
         let mut after = Vec::new();
         for ((state, p), own) in fleet.states.iter().zip(&first.plans).zip(&own) {
             let mut account = Account::from_state(state);
             prop_assert_eq!(account.apply(p), Ok(()), "{:#?}", p);
-            after.push(account.observe(own.as_ref().unwrap_or(&run)));
+            after.push(account.observe(own.as_ref().unwrap_or(&run.policy)));
         }
-        let second = plan_run(&observed(&fleet.discovered, &after, &run), &run);
+        let second = plan_run(&observed(&fleet.discovered, &after, &run), &run.asg_tag);
         prop_assert!(second.is_converged(), "first {:#?}\nthen {:#?}", first.plans, second.plans);
     }
 }

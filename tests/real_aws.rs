@@ -358,13 +358,11 @@ async fn the_template_gets_the_newest_backup_of_its_own_lineage_and_architecture
     let web_arm = account.backup_of("policy-web", 3, "arm64").await;
     account.backup_of("policy-db", 4, "x86_64").await;
     let template = account.template("web", &web_old).await;
-    let settings = ami_reconciler::Settings {
-        image_tag: Some(ami_reconciler::model::Tag {
-            key: "aws:dlm:lifecycle-policy-id".into(),
-            value: "policy-web".into(),
-        }),
-        ..settings_for(&template)
-    };
+    let mut settings = settings_for(&template);
+    settings.policy.image_tag = Some(ami_reconciler::model::Tag {
+        key: "aws:dlm:lifecycle-policy-id".into(),
+        value: "policy-web".into(),
+    });
 
     // WHEN it applies
     let report = run(&moto.clients().await, &settings, false).await.unwrap();

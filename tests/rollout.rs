@@ -305,10 +305,8 @@ async fn a_backup_still_soaking_is_not_rolled_out() {
     moto.set_image(&fresh, None, Some(chrono::Utc::now()));
     let template = account.template("web", &fresh).await;
     account.rolling_group("web", &template, 2, &old, &[]).await;
-    let settings = ami_reconciler::Settings {
-        min_image_age: chrono::Duration::hours(2),
-        ..settings_for(&template)
-    };
+    let mut settings = settings_for(&template);
+    settings.policy.min_image_age = chrono::Duration::hours(2);
 
     // WHEN it applies
     let report = run(&moto.clients().await, &settings, false).await.unwrap();

@@ -15,7 +15,7 @@ async fn main() -> Result<(), Error> {
 
     // A wrong setting fails the start-up, naming the setting.
     let settings = RawSettings::from_env()
-        .validate()
+        .and_then(RawSettings::validate)
         .inspect_err(|e| tracing::error!(error = %e, "bad configuration"))?;
     let dry_run = parse_dry_run(std::env::var(env::DRY_RUN).ok().as_deref())
         .inspect_err(|e| tracing::error!(error = %e, "bad configuration"))?;

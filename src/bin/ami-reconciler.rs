@@ -3,9 +3,6 @@
 
 use std::process::ExitCode;
 
-use ami_reconciler::settings::{
-    DEFAULT_ASG_TAG, DEFAULT_CONCURRENCY, DEFAULT_KEEP_VERSIONS, DEFAULT_MARKER, env,
-};
 use std::time::{Duration, Instant};
 
 use ami_reconciler::{Clients, ErrorKind, RawSettings, apply, error_chain, load_config, run_until};
@@ -24,7 +21,7 @@ struct Cli {
     #[command(subcommand)]
     command: Command,
     #[command(flatten)]
-    settings: SettingsArgs,
+    settings: RawSettings,
     /// Report format.
     #[arg(long, global = true, value_enum, default_value_t = Output::Text)]
     output: Output,
@@ -47,38 +44,6 @@ enum Output {
     Json,
 }
 
-#[derive(Debug, clap::Args)]
-struct SettingsArgs {
-    /// SSM parameter holding the launch template id.
-    #[arg(long, global = true, env = env::LAUNCH_TEMPLATE_PARAMETER)]
-    launch_template_parameter: Option<String>,
-    /// The launch template id (instead of the parameter).
-    #[arg(long, global = true, env = env::LAUNCH_TEMPLATE_ID)]
-    launch_template_id: Option<String>,
-    /// Manage every launch template carrying this tag, each with the
-    /// settings its ami-reconciler:* tags give (instead of one template).
-    #[arg(long, global = true, env = env::LAUNCH_TEMPLATE_TAG, value_name = "KEY=VALUE")]
-    launch_template_tag: Option<String>,
-    #[arg(long, global = true, env = env::AMI_DESCRIPTION_MARKER,
-          help = format!("Text backup AMI descriptions contain [default: {DEFAULT_MARKER}]"))]
-    marker: Option<String>,
-    #[arg(long, global = true, env = env::ASG_TAG,
-          help = format!("Tag KEY=VALUE of the groups to manage [default: {DEFAULT_ASG_TAG}]"))]
-    asg_tag: Option<String>,
-    #[arg(long, global = true, env = env::KEEP_VERSIONS,
-          help = format!("Newest template versions to keep [default: {DEFAULT_KEEP_VERSIONS}]"))]
-    keep_versions: Option<String>,
-    #[arg(long, global = true, env = env::CONCURRENCY,
-          help = format!("Group updates in flight at once [default: {DEFAULT_CONCURRENCY}]"))]
-    concurrency: Option<String>,
-    #[arg(long, global = true, env = env::IMAGE_TAG, value_name = "KEY=VALUE",
-          help = "Only images carrying this tag are backups of this workload, e.g. aws:dlm:lifecycle-policy-id=policy-0abc [default: any backup]")]
-    image_tag: Option<String>,
-    #[arg(long, global = true, env = env::MIN_IMAGE_AGE, value_name = "AGE",
-          help = "How old a backup must be before it is used (30m, 2h, 1d) [default: 0]")]
-    min_image_age: Option<String>,
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
@@ -91,18 +56,7 @@ fn main() -> ExitCode {
         )
         .init();
 
-    let raw = RawSettings {
-        launch_template_parameter: cli.settings.launch_template_parameter,
-        launch_template_id: cli.settings.launch_template_id,
-        launch_template_tag: cli.settings.launch_template_tag,
-        marker: cli.settings.marker,
-        asg_tag: cli.settings.asg_tag,
-        keep_versions: cli.settings.keep_versions,
-        concurrency: cli.settings.concurrency,
-        image_tag: cli.settings.image_tag,
-        min_image_age: cli.settings.min_image_age,
-    };
-    let settings = match raw.validate() {
+    let settings = match cli.settings.validate() {
         Ok(settings) => settings,
         Err(err) => return fail(cli.output, ErrorKind::Config, &err),
     };

@@ -1,22 +1,22 @@
 //! Groups: which managed groups move to `$Latest`, and why the others stay.
 
 use super::change::{Prerequisite, UpdateGroup};
+use super::image::ImageChange;
 use super::{Decision, Notes};
-use crate::model::{Group, GroupLaunch, LATEST, LaunchSource, State, TemplateRef};
-use crate::settings::Settings;
+use crate::model::{Group, GroupLaunch, LATEST, LaunchSource, State, Tag, TemplateRef};
 use crate::warning::Warning;
 
-/// The managed groups of the template not on `$Latest`, by name. While
-/// `$Latest`'s image is unusable, each move needs the version that
-/// replaces it.
+/// The groups tagged `managed` on the template and not on `$Latest`, by
+/// name. While `$Latest`'s image is unusable (`image`), each move needs the
+/// version that replaces it.
 pub fn moves(
     state: &State,
-    settings: &Settings,
-    latest_unusable: bool,
+    managed: &Tag,
+    image: Option<&ImageChange>,
 ) -> Decision<Vec<UpdateGroup>> {
     let mut groups: Vec<&Group> = state.managed_groups.iter().collect();
     groups.sort_by(|a, b| a.name.cmp(&b.name));
-    let needs = if latest_unusable {
+    let needs = if image.is_some_and(|c| c.latest_unusable) {
         vec![Prerequisite::VersionCreated]
     } else {
         Vec::new()
@@ -24,7 +24,7 @@ pub fn moves(
     let mut notes = Notes::default();
     let moves = groups
         .into_iter()
-        .filter_map(|group| notes.take(group_change(group, state, settings)))
+        .filter_map(|group| notes.take(group_change(group, state, managed)))
         .map(|change| UpdateGroup {
             needs: needs.clone(),
             ..change
@@ -34,13 +34,13 @@ pub fn moves(
 }
 
 /// Warnings for managed groups on no managed template (tag mode), by name.
-pub fn strays(groups: &[Group], settings: &Settings) -> Decision<()> {
+pub fn strays(groups: &[Group], managed: &Tag) -> Decision<()> {
     let mut strays: Vec<&Group> = groups.iter().collect();
     strays.sort_by(|a, b| a.name.cmp(&b.name));
     Decision::made(()).warn(
         strays
             .into_iter()
-            .map(|group| match launch_of(group, settings) {
+            .map(|group| match launch_of(group, managed) {
                 Err(warning) => warning,
                 Ok((spec, _)) => Warning::OtherTemplate {
                     group: group.name.clone(),
@@ -54,7 +54,7 @@ pub fn strays(groups: &[Group], settings: &Settings) -> Decision<()> {
 /// why the reconciler cannot move it.
 fn launch_of<'g>(
     group: &'g Group,
-    settings: &Settings,
+    managed: &Tag,
 ) -> Result<(&'g TemplateRef, GroupLaunch), Warning> {
     Ok(match &group.launch {
         LaunchSource::Template(spec) => (spec, GroupLaunch::Plain(spec.at_latest())),
@@ -69,25 +69,21 @@ fn launch_of<'g>(
         LaunchSource::LaunchConfiguration(name) => {
             return Err(Warning::LaunchConfiguration {
                 group: group.name.clone(),
-                tag: settings.asg_tag.clone(),
+                tag: managed.clone(),
                 launch_configuration: name.clone(),
             });
         }
         LaunchSource::Unknown => {
             return Err(Warning::NoLaunchTemplate {
                 group: group.name.clone(),
-                tag: settings.asg_tag.clone(),
+                tag: managed.clone(),
             });
         }
     })
 }
 
-fn group_change(
-    group: &Group,
-    state: &State,
-    settings: &Settings,
-) -> Decision<Option<UpdateGroup>> {
-    let (spec, launch) = match launch_of(group, settings) {
+fn group_change(group: &Group, state: &State, managed: &Tag) -> Decision<Option<UpdateGroup>> {
+    let (spec, launch) = match launch_of(group, managed) {
         Ok(found) => found,
         Err(warning) => return Decision::made(None).warn([warning]),
     };
@@ -111,7 +107,7 @@ fn group_change(
         from: spec.version_label(),
         to: LATEST.to_owned(),
         mixed_instances_policy: matches!(launch, GroupLaunch::Mixed(_)),
-        reason: format!("tagged {} and not on {LATEST}", settings.asg_tag),
+        reason: format!("tagged {managed} and not on {LATEST}"),
         launch,
         needs: Vec::new(),
     }))

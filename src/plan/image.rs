@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use super::Decision;
 use super::version::refusal;
 use crate::model::{CurrentImage, Image, SKIP_TAG_KEY, State, Tag};
-use crate::settings::Settings;
+use crate::policy::Policy;
 use crate::warning::Warning;
 
 /// What makes an image a backup this template may launch from.
@@ -25,17 +25,17 @@ pub struct Eligibility<'a> {
 }
 
 impl<'a> Eligibility<'a> {
-    /// The rules for this state and these settings.
-    pub fn of(state: &'a State, settings: &'a Settings) -> Self {
+    /// The rules for this state and this policy.
+    pub fn of(state: &'a State, policy: &'a Policy) -> Self {
         let architecture = match &state.current_image {
             CurrentImage::Found(image) => image.architecture.as_deref(),
             _ => None,
         };
         Eligibility {
-            marker: &settings.marker,
-            lineage: settings.image_tag.as_ref(),
+            marker: &policy.marker,
+            lineage: policy.image_tag.as_ref(),
             architecture,
-            min_age: settings.min_image_age,
+            min_age: policy.min_image_age,
             observed_at: state.observed_at,
         }
     }
@@ -105,14 +105,14 @@ pub struct ImageChange {
 
 /// Chooses the newest backup and judges whether `$Latest` needs it. Newer
 /// backups held back (another architecture, not soaked yet) are warnings.
-pub fn choose<'s>(state: &'s State, settings: &'s Settings) -> Decision<ImageChoice<'s>> {
-    let rules = Eligibility::of(state, settings);
+pub fn choose<'s>(state: &'s State, policy: &'s Policy) -> Decision<ImageChoice<'s>> {
+    let rules = Eligibility::of(state, policy);
     let newest = newest_backup(&state.images, &rules);
     let Decision {
         made: change,
         warnings,
         ..
-    } = change_for(state, newest, &settings.marker);
+    } = change_for(state, newest, &policy.marker);
     Decision::made(ImageChoice { newest, change })
         .warn(held_back(&state.images, &rules, newest))
         .warn(warnings)

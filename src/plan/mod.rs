@@ -4,7 +4,7 @@
 //! one family per file, and is tested with plain data. Each rule gives back
 //! a [`Decision`]: what it decided, what it noticed, and the reads it needs.
 //! An empty `changes` list means converged. Imports only the model and the
-//! settings.
+//! policy.
 //!
 //! - [`change`]: the vocabulary of changes and their prerequisites
 //! - [`image`]: which backup is eligible, and whether `$Latest` needs it
@@ -33,7 +33,8 @@ pub use reads::Read;
 pub use version::{Created, client_token, restore_description};
 
 use crate::model::{DiscoveredTemplate, Group, State, Tag};
-use crate::settings::Settings;
+use crate::policy::Policy;
+use crate::settings::write_tag;
 use crate::warning::Warning;
 
 /// What one run intends to change for one template, and what it noticed.
@@ -117,20 +118,20 @@ impl Notes {
     }
 }
 
-/// Computes the plan. Pure: the same state and settings always give the same plan.
-pub fn plan(state: &State, settings: &Settings) -> Plan {
+/// Computes the plan of one template with its policy, for groups tagged
+/// `managed`. Pure: the same input always gives the same plan.
+pub fn plan(state: &State, policy: &Policy, managed: &Tag) -> Plan {
     let template = &state.template;
     let mut notes = Notes::default();
-    let choice = notes.take(image::choose(state, settings));
+    let choice = notes.take(image::choose(state, policy));
     let newest = choice.newest;
     let image_change = notes.take(rollout::hold(state, choice));
-    let latest_unusable = image_change.as_ref().is_some_and(|c| c.latest_unusable);
     let create = notes.take(version::create(state, newest, image_change.as_ref()));
     let switch = notes.take(version::default_switch(template, create.as_ref()));
-    let moves = notes.take(groups::moves(state, settings, latest_unusable));
-    let refreshes = notes.take(rollout::refreshes(state, settings, create.as_ref(), &moves));
+    let moves = notes.take(groups::moves(state, managed, image_change.as_ref()));
+    let refreshes = notes.take(rollout::refreshes(state, policy, create.as_ref(), &moves));
     let window = prune::KeepWindow {
-        keep: settings.keep_versions as usize,
+        keep: policy.keep_versions as usize,
         create: create.as_ref(),
         switch: switch.as_ref(),
     };
@@ -150,7 +151,7 @@ pub fn plan(state: &State, settings: &Settings) -> Plan {
     notes.take(version::write_tag_warning(
         template,
         &changes,
-        settings.write_tag(),
+        write_tag(managed),
     ));
     Plan {
         template_id: template.id.clone(),
@@ -163,7 +164,7 @@ pub fn plan(state: &State, settings: &Settings) -> Plan {
 }
 
 /// What observe hands the planner: each managed template's state with its
-/// settings, or why it is skipped, and the managed groups on no managed
+/// policy, or why it is skipped, and the managed groups on no managed
 /// template.
 #[derive(Debug, Clone)]
 pub struct Observed {
@@ -182,11 +183,11 @@ pub struct Observed {
 // Few of these exist per run, each moved once: boxing `Ready` buys nothing.
 #[allow(clippy::large_enum_variant)]
 pub enum Observation {
-    /// Read in full: plan it with these settings.
+    /// Read in full: plan it with this policy.
     Ready {
         state: State,
-        /// The run's settings with the template's own tags applied.
-        settings: Settings,
+        /// The run's policy with the template's own tags applied.
+        policy: Policy,
     },
     /// Left alone, for the reason the warning gives.
     Skipped {
@@ -211,24 +212,23 @@ impl RunPlan {
     }
 }
 
-/// The settings of each discovered template: the run's, with the template's
+/// The policy of each discovered template: the run's, with the template's
 /// own tags applied. A template is skipped, with a warning, when a tag is
 /// malformed or when several templates are managed and it has no lineage.
-pub fn template_settings(
+pub fn template_policies(
     discovered: &[DiscoveredTemplate],
-    settings: &Settings,
-) -> Vec<Result<Settings, Warning>> {
+    policy: &Policy,
+) -> Vec<Result<Policy, Warning>> {
     discovered
         .iter()
         .map(|template| {
-            let own =
-                settings
-                    .for_template(&template.tags)
-                    .map_err(|err| Warning::BadTemplateTag {
-                        template: template.id.clone(),
-                        tag: err.setting().to_owned(),
-                        problem: err.to_string(),
-                    })?;
+            let own = policy
+                .with_tags(&template.tags)
+                .map_err(|err| Warning::BadTemplateTag {
+                    template: template.id.clone(),
+                    tag: err.setting().to_owned(),
+                    problem: err.to_string(),
+                })?;
             if discovered.len() > 1 && own.image_tag.is_none() {
                 return Err(Warning::NoLineage {
                     template: template.id.clone(),
@@ -242,12 +242,12 @@ pub fn template_settings(
 
 /// Plans every observed template on its own; a skipped one gets a plan with
 /// no change and its warning. Pure, like [`plan`].
-pub fn plan_run(observed: &Observed, settings: &Settings) -> RunPlan {
+pub fn plan_run(observed: &Observed, managed: &Tag) -> RunPlan {
     let plans = observed
         .templates
         .iter()
         .map(|observation| match observation {
-            Observation::Ready { state, settings } => plan(state, settings),
+            Observation::Ready { state, policy } => plan(state, policy, managed),
             Observation::Skipped { template, warning } => Plan {
                 template_id: template.id.clone(),
                 template_name: template.name.clone(),
@@ -269,7 +269,7 @@ pub fn plan_run(observed: &Observed, settings: &Settings) -> RunPlan {
             .warnings
             .push(Warning::NoTemplateTagged { tag: tag.clone() });
     }
-    notes.take(groups::strays(&observed.stray_groups, settings));
+    notes.take(groups::strays(&observed.stray_groups, managed));
     RunPlan {
         plans,
         warnings: notes.warnings,

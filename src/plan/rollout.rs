@@ -7,7 +7,7 @@ use super::image::{Eligibility, ImageChange, ImageChoice};
 use super::reads::Read;
 use super::{Decision, Notes};
 use crate::model::{CurrentImage, Group, LaunchSource, RollingPreferences, State, group_tags};
-use crate::settings::{Settings, parse_duration};
+use crate::policy::{Policy, parse_age};
 use crate::warning::Warning;
 
 /// `CheckpointDelay`'s upper bound in the API (seconds).
@@ -59,14 +59,14 @@ fn running_refresh(state: &State) -> Option<(&str, Option<&str>)> {
 /// for rollouts too). `None`: nothing is rolled out.
 fn rollout_image<'s>(
     state: &'s State,
-    settings: &Settings,
+    policy: &Policy,
     create: Option<&'s CreateVersion>,
 ) -> Option<&'s str> {
     if let Some(create) = create {
         return Some(&create.to_image);
     }
     match &state.current_image {
-        CurrentImage::Found(image) if Eligibility::of(state, settings).admits(image) => {
+        CurrentImage::Found(image) if Eligibility::of(state, policy).admits(image) => {
             Some(&image.id)
         }
         _ => None,
@@ -78,7 +78,7 @@ fn rollout_image<'s>(
 /// refreshes of the groups that are behind: nothing starts unread.
 pub fn refreshes(
     state: &State,
-    settings: &Settings,
+    policy: &Policy,
     create: Option<&CreateVersion>,
     moves: &[UpdateGroup],
 ) -> Decision<Vec<StartInstanceRefresh>> {
@@ -87,7 +87,7 @@ pub fn refreshes(
     if rolling.iter().any(|g| !g.in_service.is_empty()) {
         notes.reads.push(Read::InstanceImages);
     }
-    let Some(target) = rollout_image(state, settings, create) else {
+    let Some(target) = rollout_image(state, policy, create) else {
         return notes.finish(Vec::new());
     };
     let starts = rolling
@@ -257,9 +257,16 @@ impl RolloutPreferences {
         let checkpoint_delay = match group.tags.get(group_tags::CHECKPOINT_DELAY) {
             None => None,
             Some(raw) => {
-                let expected = "a whole number with a unit s, m, h or d (e.g. 30m), at most 2d, with ami-reconciler:checkpoints";
-                let seconds = parse_duration(raw)
-                    .map(|d| d.num_seconds())
+                // A malformed age keeps the parser's own words.
+                let age = parse_age(group_tags::CHECKPOINT_DELAY, raw).map_err(|err| {
+                    Warning::BadRolloutTag {
+                        group: group.name.clone(),
+                        tag: group_tags::CHECKPOINT_DELAY.to_owned(),
+                        problem: err.to_string(),
+                    }
+                })?;
+                let expected = "at most 2d, with ami-reconciler:checkpoints";
+                let seconds = Some(age.num_seconds())
                     .filter(|s| *s <= MAX_CHECKPOINT_DELAY && !checkpoints.is_empty())
                     .ok_or_else(|| bad(group_tags::CHECKPOINT_DELAY, raw, expected))?;
                 Some(seconds)

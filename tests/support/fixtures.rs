@@ -6,8 +6,8 @@ use ami_reconciler::model::{
     CurrentImage, Group, Image, LaunchSource, MixedTemplate, Override, State, Template,
     TemplateRef, TemplateVersion,
 };
-use ami_reconciler::plan::{Change, Plan};
-use ami_reconciler::settings::{RawSettings, Settings};
+use ami_reconciler::plan::{Change, Plan, plan};
+use ami_reconciler::settings::{Policy, RawSettings, Settings};
 use chrono::{DateTime, Duration, TimeZone, Utc};
 
 /// The template id fixtures use.
@@ -28,6 +28,18 @@ pub fn settings() -> Settings {
     }
     .validate()
     .unwrap()
+}
+
+/// Default settings with the policy changed by `change`.
+pub fn settings_with(change: impl FnOnce(&mut Policy)) -> Settings {
+    let mut settings = settings();
+    change(&mut settings.policy);
+    settings
+}
+
+/// The plan of `state` under the run's `settings`: their policy and managed tag.
+pub fn planned(state: &State, settings: &Settings) -> Plan {
+    plan(state, &settings.policy, &settings.asg_tag)
 }
 
 /// A backup image `ami-<name>` from day `n`, available, owned, with the marker.
