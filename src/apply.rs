@@ -16,6 +16,7 @@ use crate::plan::{
     StartInstanceRefresh, UpdateGroup, VersionTarget, client_token, restore_description,
 };
 use crate::report::{Applied, Failed, Skipped, TemplateReport};
+use crate::settings::Mode;
 use crate::warning::{Warning, join};
 use crate::{autoscaling, ec2};
 
@@ -45,7 +46,7 @@ pub async fn apply(
 ) -> TemplateReport {
     let changes = plan.changes.clone();
     let mut run = Outcomes {
-        report: TemplateReport::planned(plan, false),
+        report: TemplateReport::planned(plan, Mode::Apply),
         endpoint: clients.endpoint().to_owned(),
         deadline: Deadline(writes_until),
         done: BTreeSet::new(),

@@ -311,7 +311,7 @@ async fn describe_backups_of(
         }
         backups
             .images
-            .extend(page.images().iter().map(|i| to_image(i, true)));
+            .extend(page.images().iter().map(|i| to_image(i, Owner::TheAccount)));
     }
     Ok(())
 }
@@ -365,10 +365,7 @@ pub async fn describe_image(
             .images()
             .iter()
             .find(|i| i.image_id() == Some(id))
-            .map(|i| {
-                let owned = account.is_some() && i.owner_id() == account;
-                to_image(i, owned)
-            })),
+            .map(|i| to_image(i, Owner::Id(account)))),
         Err(err)
             if matches!(
                 err.code(),
@@ -383,7 +380,20 @@ pub async fn describe_image(
     }
 }
 
-fn to_image(image: &SdkImage, owned_by_account: bool) -> Image {
+/// Whose an image is, as far as the query that found it says.
+#[derive(Debug, Clone, Copy)]
+enum Owner<'a> {
+    /// Found with `Owners=self`.
+    TheAccount,
+    /// Found by id: the account's when its owner is this id (when known).
+    Id(Option<&'a str>),
+}
+
+fn to_image(image: &SdkImage, owner: Owner<'_>) -> Image {
+    let owned_by_account = match owner {
+        Owner::TheAccount => true,
+        Owner::Id(account) => account.is_some() && image.owner_id() == account,
+    };
     Image {
         id: image.image_id().unwrap_or_default().to_owned(),
         // An image without a readable date sorts as the oldest: it never wins

@@ -10,7 +10,7 @@ use tracing::info;
 
 use crate::clients::Clients;
 use crate::error::{ConfigError, Error, ErrorKind, error_chain};
-use crate::settings::{Settings, env};
+use crate::settings::{Mode, Settings, env};
 
 /// Why the function was invoked.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -175,10 +175,11 @@ impl Function {
         let writes_until = deadline.map(crate::apply::writes_until);
         // Boxed: unboxed, the run's future nests deeper than the compiler's
         // type-depth limit once wrapped by the Lambda runtime.
+        let mode = if dry_run { Mode::DryRun } else { Mode::Apply };
         let report = Box::pin(crate::run_until(
             &self.clients,
             &self.settings,
-            dry_run,
+            mode,
             writes_until,
         ))
         .await?;
@@ -186,7 +187,7 @@ impl Function {
         // CloudWatch Logs turns them into the metrics the template's alarms
         // watch (no API call, no permission needed).
         let function_name = std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_default();
-        for line in crate::metrics::emf_lines(&report, chrono::Utc::now(), &function_name) {
+        for line in crate::report::emf::emf_lines(&report, chrono::Utc::now(), &function_name) {
             println!("{line}");
         }
         let json = serde_json::to_value(&report).unwrap_or_default();

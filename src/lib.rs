@@ -33,7 +33,6 @@ pub mod clients;
 pub mod ec2;
 pub mod error;
 pub mod lambda;
-pub mod metrics;
 pub mod model;
 pub mod observe;
 pub mod plan;
@@ -50,17 +49,17 @@ pub use error::{ConfigError, Error, ErrorKind, Result, error_chain};
 pub use observe::observe;
 pub use plan::{Change, Plan, plan};
 pub use report::{Report, TemplateReport};
-pub use settings::{RawSettings, Settings};
+pub use settings::{Mode, RawSettings, Settings};
 
 use tracing::{debug, info, warn};
 
-/// One full pass: observe, plan, and apply unless `dry_run`.
+/// One full pass: observe, plan, and apply unless a dry run.
 ///
 /// Errors mean the state could not be read: nothing was changed. Failures of
 /// single changes, and templates skipped in tag mode, are in the report
 /// (`failed`, `skipped`, `warnings`).
-pub async fn run(clients: &Clients, settings: &Settings, dry_run: bool) -> Result<Report> {
-    run_until(clients, settings, dry_run, None).await
+pub async fn run(clients: &Clients, settings: &Settings, mode: Mode) -> Result<Report> {
+    run_until(clients, settings, mode, None).await
 }
 
 /// [`run`] that starts no write after `writes_until` (see
@@ -68,7 +67,7 @@ pub async fn run(clients: &Clients, settings: &Settings, dry_run: bool) -> Resul
 pub async fn run_until(
     clients: &Clients,
     settings: &Settings,
-    dry_run: bool,
+    mode: Mode,
     writes_until: Option<std::time::Instant>,
 ) -> Result<Report> {
     let observed = observe(clients, settings).await.map_err(|err| {
@@ -94,22 +93,22 @@ pub async fn run_until(
     // run `concurrency` at a time. A template's failures never stop the next.
     let mut reports = Vec::with_capacity(run_plan.plans.len());
     for plan in run_plan.plans {
-        reports.push(if dry_run || plan.is_converged() {
-            TemplateReport::planned(plan, dry_run)
+        reports.push(if mode.is_dry_run() || plan.is_converged() {
+            TemplateReport::planned(plan, mode)
         } else {
             apply::apply(clients, plan, settings.concurrency, writes_until).await
         });
     }
     // The clock is read here, at the edge, never in plan().
     let report = Report::of(
-        dry_run,
-        !settings.discovers_templates(),
+        mode,
+        settings,
         reports,
         run_plan.warnings,
         chrono::Utc::now(),
     );
     info!(
-        dry_run,
+        dry_run = mode.is_dry_run(),
         templates = report.templates.len(),
         template = report.template_id.as_deref().unwrap_or(""),
         newest_backup = report

@@ -37,6 +37,19 @@ pub enum TemplateSource {
     Tag(Tag),
 }
 
+/// Whether a run writes: `apply` converges, `plan` (dry run) only reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Apply,
+    DryRun,
+}
+
+impl Mode {
+    pub fn is_dry_run(self) -> bool {
+        self == Mode::DryRun
+    }
+}
+
 /// Validated settings of one reconciler.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Settings {

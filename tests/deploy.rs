@@ -164,7 +164,7 @@ fn lambdas_start_and_report_lines_are_kept_and_the_metrics_pass_the_application_
     // The EMF line is at WARN (src/metrics.rs, LOG_LEVEL): any level up to WARN passes it.
     let passing = ["TRACE", "DEBUG", "INFO", "WARN"];
     assert!(passing.contains(&logging["ApplicationLogLevel"].as_str().unwrap()));
-    assert_eq!(ami_reconciler::metrics::LOG_LEVEL, "WARN");
+    assert_eq!(ami_reconciler::report::emf::LOG_LEVEL, "WARN");
 }
 
 #[test]

@@ -8,6 +8,7 @@ mod support;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use ami_reconciler::Mode;
 use ami_reconciler::clients::{ATTEMPT_TIMEOUT, CONNECT_TIMEOUT, OPERATION_TIMEOUT};
 use ami_reconciler::error::Error;
 use ami_reconciler::warning::Warning;
@@ -113,7 +114,7 @@ async fn throttling_on_30_percent_of_every_services_calls_slows_the_run_down_but
     let clients = moto.clients().await; // production retry settings
 
     // WHEN it applies
-    let report = run(&clients, &settings, false).await.unwrap();
+    let report = run(&clients, &settings, Mode::Apply).await.unwrap();
 
     // THEN every change is applied, after retries on every service
     assert_all_applied(&report);
@@ -138,7 +139,7 @@ async fn throttling_on_30_percent_of_every_services_calls_slows_the_run_down_but
     // AND a second run under the same throttling plans nothing
     moto.reset();
     moto.faults(throttling);
-    let again = run(&clients, &settings, false).await.unwrap();
+    let again = run(&clients, &settings, Mode::Apply).await.unwrap();
     assert!(again.changes.is_empty(), "{}", again.to_text());
     assert_eq!(moto.mutating_calls(), Vec::<String>::new());
 }
@@ -159,7 +160,7 @@ async fn http_500_and_503_bursts_and_dropped_connections_are_retried_until_they_
     let report = run(
         &moto.clients_with(quick_retries).await,
         &settings_for(&d.template),
-        false,
+        Mode::Apply,
     )
     .await
     .unwrap();
@@ -194,7 +195,7 @@ async fn a_create_whose_answer_is_lost_is_retried_into_the_same_version() {
     let report = run(
         &moto.clients_with(timeouts(10)).await,
         &settings_for(&d.template),
-        false,
+        Mode::Apply,
     )
     .await
     .unwrap();
@@ -251,7 +252,7 @@ async fn a_hung_endpoint_ends_the_run_with_a_timeout_error_and_changes_nothing()
     let started = Instant::now();
 
     // WHEN it runs
-    let err = run(&clients, &settings_for(&d.template), false)
+    let err = run(&clients, &settings_for(&d.template), Mode::Apply)
         .await
         .unwrap_err();
 
@@ -309,7 +310,7 @@ async fn when_the_new_version_fails_the_default_and_prune_wait_but_groups_are_fi
     let settings = settings_for(&d.template);
 
     // WHEN it applies
-    let report = run(&clients, &settings, false).await.unwrap();
+    let report = run(&clients, &settings, Mode::Apply).await.unwrap();
 
     // THEN the create is reported failed with AWS's error, the default switch
     // and the prune (which counted the new version) are skipped, the groups moved
@@ -354,7 +355,7 @@ async fn when_the_new_version_fails_the_default_and_prune_wait_but_groups_are_fi
 
     // AND once EC2 accepts it again, the next run finishes the job
     moto.reset();
-    let next = run(&clients, &settings, false).await.unwrap();
+    let next = run(&clients, &settings, Mode::Apply).await.unwrap();
     assert_all_applied(&next);
     assert_drift_repaired(&moto, &d).await;
 }
@@ -371,7 +372,7 @@ async fn when_the_default_switch_keeps_failing_the_old_default_is_kept_and_the_n
     let settings = settings_for(&d.template);
 
     // WHEN it applies
-    let report = run(&clients, &settings, false).await.unwrap();
+    let report = run(&clients, &settings, Mode::Apply).await.unwrap();
 
     // THEN the switch is reported failed after its retries; version 7 exists,
     // version 1 (still the default) is kept, version 4 is pruned
@@ -397,7 +398,7 @@ async fn when_the_default_switch_keeps_failing_the_old_default_is_kept_and_the_n
 
     // AND the next run sets the default and prunes, creating nothing
     moto.reset();
-    let next = run(&clients, &settings, false).await.unwrap();
+    let next = run(&clients, &settings, Mode::Apply).await.unwrap();
     assert_all_applied(&next);
     assert_eq!(
         moto.mutating_calls(),
@@ -428,7 +429,7 @@ async fn one_failing_group_does_not_stop_the_others_and_the_report_names_it() {
     settings.policy.keep_versions = 1;
 
     // WHEN it applies
-    let report = run(&clients, &settings, false).await.unwrap();
+    let report = run(&clients, &settings, Mode::Apply).await.unwrap();
 
     // THEN a and c moved, b is the one failure, named with AWS's error
     assert_eq!(report.exit_code(), 1);
@@ -453,7 +454,7 @@ async fn one_failing_group_does_not_stop_the_others_and_the_report_names_it() {
 
     // AND the next run moves b and prunes version 1
     moto.reset();
-    let next = run(&clients, &settings, false).await.unwrap();
+    let next = run(&clients, &settings, Mode::Apply).await.unwrap();
     assert_all_applied(&next);
     assert_eq!(account.group_version("b").await, "$Latest");
     assert_eq!(account.versions(&template).await, (vec![2], 2));
@@ -489,7 +490,13 @@ async fn versions_aws_refuses_to_delete_become_warnings_and_nothing_else_breaks(
 
     // WHEN it is applied
     let applied = ami_reconciler::apply::apply(&clients, plan, 4, None).await;
-    let report = Report::of(false, true, vec![applied], Vec::new(), chrono::Utc::now());
+    let report = Report::of(
+        Mode::Apply,
+        &settings,
+        vec![applied],
+        Vec::new(),
+        chrono::Utc::now(),
+    );
 
     // THEN the refusal is a warning naming the version and AWS's code; the
     // group moved and version 2 was deleted; the run counts as a success
@@ -525,7 +532,10 @@ async fn two_applies_at_the_same_time_create_one_version_and_never_touch_the_def
     let (one, two): (Clients, Clients) = (moto.clients().await, moto.clients().await);
 
     // WHEN both apply at once
-    let (first, second) = tokio::join!(run(&one, &settings, false), run(&two, &settings, false));
+    let (first, second) = tokio::join!(
+        run(&one, &settings, Mode::Apply),
+        run(&two, &settings, Mode::Apply)
+    );
     let (first, second) = (first.unwrap(), second.unwrap());
 
     // THEN both planned the same new version, and the ClientToken made it one
@@ -545,7 +555,7 @@ async fn two_applies_at_the_same_time_create_one_version_and_never_touch_the_def
 
     // AND the account is as one run leaves it: the next run plans nothing
     moto.reset();
-    let again = run(&one, &settings, true).await.unwrap();
+    let again = run(&one, &settings, Mode::DryRun).await.unwrap();
     assert!(again.changes.is_empty(), "{}", again.to_text());
 }
 
@@ -564,7 +574,7 @@ async fn writes_stop_at_the_deadline_and_the_next_run_finishes() {
     let writes_until = std::time::Instant::now() + Duration::from_secs(3);
 
     // WHEN it applies
-    let report = ami_reconciler::run_until(&clients, &settings, false, Some(writes_until))
+    let report = ami_reconciler::run_until(&clients, &settings, Mode::Apply, Some(writes_until))
         .await
         .unwrap();
 
@@ -593,7 +603,7 @@ async fn writes_stop_at_the_deadline_and_the_next_run_finishes() {
 
     // AND the next run, with time, finishes what was left
     moto.reset();
-    let next = run(&clients, &settings, false).await.unwrap();
+    let next = run(&clients, &settings, Mode::Apply).await.unwrap();
     assert_all_applied(&next);
     assert_drift_repaired(&moto, &d).await;
 }

@@ -13,6 +13,7 @@ mod support;
 
 use std::collections::BTreeSet;
 
+use ami_reconciler::Mode;
 use ami_reconciler::run;
 use ami_reconciler::settings::{RawSettings, Settings};
 use serde_json::{Value, json};
@@ -129,7 +130,7 @@ async fn apply_succeeds_with_the_actions_of_reconciler_json_and_calls_each_of_th
     moto.reset();
 
     // WHEN the reconciler applies as that user
-    let report = run(&moto.clients_as(&key).await, &settings(), false)
+    let report = run(&moto.clients_as(&key).await, &settings(), Mode::Apply)
         .await
         .unwrap();
 
@@ -176,7 +177,7 @@ async fn plan_succeeds_with_the_read_only_policy_and_calls_each_of_its_actions()
     moto.enforce_iam();
     moto.reset();
 
-    let report = run(&moto.clients_as(&key).await, &settings(), true)
+    let report = run(&moto.clients_as(&key).await, &settings(), Mode::DryRun)
         .await
         .unwrap();
 
@@ -197,7 +198,7 @@ async fn apply_under_the_read_only_policy_reports_access_denied_and_changes_noth
     moto.enforce_iam();
 
     // WHEN it applies
-    let report = run(&moto.clients_as(&key).await, &settings(), false)
+    let report = run(&moto.clients_as(&key).await, &settings(), Mode::Apply)
         .await
         .unwrap();
 
@@ -241,7 +242,7 @@ async fn removing_any_one_called_action_from_reconciler_json_makes_the_run_fail(
         moto.enforce_iam();
 
         // WHEN it applies
-        let result = run(&moto.clients_as(&key).await, &settings(), false).await;
+        let result = run(&moto.clients_as(&key).await, &settings(), Mode::Apply).await;
 
         // THEN the run fails: a read makes it an error (a rollout read stops
         // the rollouts with a warning), a write a failed change
@@ -311,7 +312,7 @@ async fn without_describe_launch_templates_one_template_still_converges_and_tag_
         };
 
         // WHEN it applies
-        let result = run(&moto.clients_as(&key).await, &settings, false).await;
+        let result = run(&moto.clients_as(&key).await, &settings, Mode::Apply).await;
 
         // THEN one named template converges (only the tag warning is lost);
         // tag mode cannot list its templates and changes nothing
@@ -357,7 +358,7 @@ async fn a_group_on_a_template_resolving_its_image_from_ssm_moves_only_with_ssm_
         moto.enforce_iam();
 
         // WHEN it applies
-        let report = run(&moto.clients_as(&key).await, &settings(), false)
+        let report = run(&moto.clients_as(&key).await, &settings(), Mode::Apply)
             .await
             .unwrap();
 

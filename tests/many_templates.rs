@@ -6,6 +6,7 @@
 
 mod support;
 
+use ami_reconciler::Mode;
 use ami_reconciler::settings::RawSettings;
 use ami_reconciler::warning::Warning;
 use ami_reconciler::{Settings, run};
@@ -74,7 +75,7 @@ async fn each_template_gets_the_newest_backup_of_its_own_lineage_and_a_bad_tag_s
     account.group("legacy-1", &unmanaged, "1", true).await;
 
     // WHEN one run applies in tag mode
-    let report = run(&moto.clients().await, &tag_mode(|raw| raw), false)
+    let report = run(&moto.clients().await, &tag_mode(|raw| raw), Mode::Apply)
         .await
         .unwrap();
 
@@ -142,7 +143,7 @@ async fn each_template_gets_the_newest_backup_of_its_own_lineage_and_a_bad_tag_s
 
     // AND a second run changes nothing and still names the bad tag
     moto.reset();
-    let again = run(&moto.clients().await, &tag_mode(|raw| raw), false)
+    let again = run(&moto.clients().await, &tag_mode(|raw| raw), Mode::Apply)
         .await
         .unwrap();
     assert!(again.changes.is_empty(), "{}", again.to_text());
@@ -180,7 +181,9 @@ async fn a_template_whose_versions_cannot_be_read_is_skipped_and_the_others_conv
         concurrency: Some("1".into()),
         ..raw
     });
-    let report = run(&moto.clients().await, &settings, false).await.unwrap();
+    let report = run(&moto.clients().await, &settings, Mode::Apply)
+        .await
+        .unwrap();
 
     // THEN the first is skipped with the reason, the second converges
     let [(first, _), (second, second_new)] = &templates;
@@ -229,7 +232,7 @@ async fn a_write_refused_on_one_template_does_not_stop_the_next() {
     }]));
 
     // WHEN it applies (templates are applied in id order)
-    let report = run(&moto.clients().await, &tag_mode(|raw| raw), false)
+    let report = run(&moto.clients().await, &tag_mode(|raw| raw), Mode::Apply)
         .await
         .unwrap();
 
@@ -264,7 +267,7 @@ async fn a_converged_run_over_t_templates_makes_two_plus_t_plus_group_pages_call
 
     // WHEN it runs
     moto.reset();
-    let report = run(&moto.clients().await, &tag_mode(|raw| raw), false)
+    let report = run(&moto.clients().await, &tag_mode(|raw| raw), Mode::Apply)
         .await
         .unwrap();
 
@@ -303,7 +306,7 @@ async fn without_a_lineage_a_template_is_skipped_when_several_are_managed_and_us
     let bare = account.tagged_template("bare", &old, &[MANAGED]).await;
 
     // WHEN it is the only managed template
-    let alone = run(&moto.clients().await, &tag_mode(|raw| raw), true)
+    let alone = run(&moto.clients().await, &tag_mode(|raw| raw), Mode::DryRun)
         .await
         .unwrap();
 
@@ -317,7 +320,7 @@ async fn without_a_lineage_a_template_is_skipped_when_several_are_managed_and_us
 
     // WHEN a second managed template appears
     fleet_template(&account, "other", &old, "policy-a").await;
-    let report = run(&moto.clients().await, &tag_mode(|raw| raw), false)
+    let report = run(&moto.clients().await, &tag_mode(|raw| raw), Mode::Apply)
         .await
         .unwrap();
 
@@ -345,7 +348,7 @@ async fn a_template_lacking_the_write_tag_is_named_before_the_writes_are_denied(
     let report = run(
         &moto.clients().await,
         &support::settings_for(&template),
-        true,
+        Mode::DryRun,
     )
     .await
     .unwrap();
@@ -376,7 +379,7 @@ async fn no_tagged_template_is_a_warning_and_no_change() {
     let image = account.backup(1).await;
     account.tagged_template("web", &image, &[]).await;
 
-    let report = run(&moto.clients().await, &tag_mode(|raw| raw), false)
+    let report = run(&moto.clients().await, &tag_mode(|raw| raw), Mode::Apply)
         .await
         .unwrap();
 
@@ -425,7 +428,7 @@ async fn one_image_query_serves_templates_with_different_markers_and_lineage_key
         .await;
 
     // WHEN it applies
-    let report = run(&moto.clients().await, &tag_mode(|raw| raw), false)
+    let report = run(&moto.clients().await, &tag_mode(|raw| raw), Mode::Apply)
         .await
         .unwrap();
 

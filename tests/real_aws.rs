@@ -4,6 +4,7 @@
 
 mod support;
 
+use ami_reconciler::Mode;
 use ami_reconciler::run;
 use ami_reconciler::warning::Warning;
 use serde_json::json;
@@ -28,7 +29,7 @@ async fn groups_stay_put_when_latests_image_is_unusable_and_its_replacement_fail
     }]));
 
     // WHEN it applies
-    let report = run(&moto.clients().await, &settings_for(&template), false)
+    let report = run(&moto.clients().await, &settings_for(&template), Mode::Apply)
         .await
         .unwrap();
 
@@ -72,7 +73,7 @@ async fn a_version_another_writer_creates_meanwhile_keeps_its_changes_and_the_ne
     let settings = settings_for(&template);
 
     // WHEN it applies
-    let report = run(&clients, &settings, false).await.unwrap();
+    let report = run(&clients, &settings, Mode::Apply).await.unwrap();
 
     // THEN our version (3, built from 1) is deleted again, the other
     // writer's version 2 stays $Latest, the default is untouched, and it says so
@@ -90,7 +91,7 @@ async fn a_version_another_writer_creates_meanwhile_keeps_its_changes_and_the_ne
 
     // AND the next run builds on the other writer's version: new image,
     // their instance type
-    let next = run(&clients, &settings, false).await.unwrap();
+    let next = run(&clients, &settings, Mode::Apply).await.unwrap();
     assert_eq!(next.exit_code(), 0, "{}", next.to_text());
     assert_eq!(account.versions(&template).await, (vec![1, 2, 4], 4));
     let data = account.version_data(&template, "4").await;
@@ -110,7 +111,7 @@ async fn a_gap_left_by_deleted_versions_is_not_taken_for_another_writer() {
     account.delete_version(&template, 2).await;
 
     // WHEN it applies
-    let report = run(&moto.clients().await, &settings_for(&template), false)
+    let report = run(&moto.clients().await, &settings_for(&template), Mode::Apply)
         .await
         .unwrap();
 
@@ -133,7 +134,7 @@ async fn a_managed_group_on_another_template_is_left_alone_with_a_warning() {
     account.group("drafts", &other, "1", true).await;
 
     // WHEN it applies
-    let report = run(&moto.clients().await, &settings_for(&managed), false)
+    let report = run(&moto.clients().await, &settings_for(&managed), Mode::Apply)
         .await
         .unwrap();
 
@@ -169,7 +170,7 @@ async fn a_group_being_deleted_is_skipped_and_the_version_it_pins_is_kept() {
     );
 
     // WHEN it applies
-    let report = run(&moto.clients().await, &settings_for(&template), false)
+    let report = run(&moto.clients().await, &settings_for(&template), Mode::Apply)
         .await
         .unwrap();
 
@@ -200,7 +201,7 @@ async fn after_an_operator_rolls_back_and_deletes_our_version_the_next_run_makes
     let template = account.template("web", &old).await;
     let clients = moto.clients().await;
     let settings = settings_for(&template);
-    run(&clients, &settings, false).await.unwrap();
+    run(&clients, &settings, Mode::Apply).await.unwrap();
     assert_eq!(account.versions(&template).await, (vec![1, 2], 2));
     // AND an operator rolled back: version 1 the default, version 2 deleted
     account.set_default(&template, 1).await;
@@ -208,7 +209,7 @@ async fn after_an_operator_rolls_back_and_deletes_our_version_the_next_run_makes
 
     // WHEN it applies again (same source version and image: same ClientToken,
     // which EC2 may answer with the deleted version's number)
-    let report = run(&clients, &settings, false).await.unwrap();
+    let report = run(&clients, &settings, Mode::Apply).await.unwrap();
 
     // THEN a live version with the newest image is created and made default
     assert_eq!(report.exit_code(), 0, "{}", report.to_text());
@@ -254,7 +255,7 @@ async fn a_new_version_keeps_the_snapshot_its_source_maps() {
         .unwrap();
 
     // WHEN it applies
-    let report = run(&moto.clients().await, &settings_for(&template), false)
+    let report = run(&moto.clients().await, &settings_for(&template), Mode::Apply)
         .await
         .unwrap();
 
@@ -290,7 +291,7 @@ async fn a_version_ec2_warns_about_never_becomes_default_nor_reaches_a_group_and
     let settings = settings_for(&template);
 
     // WHEN it applies
-    let report = run(&clients, &settings, false).await.unwrap();
+    let report = run(&clients, &settings, Mode::Apply).await.unwrap();
 
     // THEN the create is reported failed with EC2's warning, $Latest is a
     // copy of version 1 (version 3), the warned version 2 is not the default,
@@ -316,7 +317,7 @@ async fn a_version_ec2_warns_about_never_becomes_default_nor_reaches_a_group_and
     // the default, and keep reporting the failure
     for _ in 0..2 {
         moto.reset();
-        let next = run(&clients, &settings, false).await.unwrap();
+        let next = run(&clients, &settings, Mode::Apply).await.unwrap();
         assert_eq!(next.exit_code(), 1, "{}", next.to_text());
         assert!(
             next.warnings
@@ -339,7 +340,7 @@ async fn a_version_ec2_warns_about_never_becomes_default_nor_reaches_a_group_and
     // AND a newer backup is tried again
     let newer = account.backup(3).await;
     moto.reset();
-    let after = run(&clients, &settings, false).await.unwrap();
+    let after = run(&clients, &settings, Mode::Apply).await.unwrap();
     assert_eq!(after.exit_code(), 0, "{}", after.to_text());
     let (versions, default) = account.versions(&template).await;
     assert_eq!(default, *versions.last().unwrap());
@@ -365,7 +366,9 @@ async fn the_template_gets_the_newest_backup_of_its_own_lineage_and_architecture
     });
 
     // WHEN it applies
-    let report = run(&moto.clients().await, &settings, false).await.unwrap();
+    let report = run(&moto.clients().await, &settings, Mode::Apply)
+        .await
+        .unwrap();
 
     // THEN the new version uses the newest x86_64 backup of policy-web, and
     // the arm64 one is named

@@ -3,6 +3,7 @@
 
 mod support;
 
+use ami_reconciler::Mode;
 use ami_reconciler::run;
 use ami_reconciler::settings::{RawSettings, Settings};
 use ami_reconciler::warning::Warning;
@@ -19,7 +20,7 @@ async fn drift_repair_converges_in_one_run_and_the_second_run_plans_nothing() {
     let settings = settings_for(&d.template);
 
     // WHEN the reconciler applies
-    let report = run(&clients, &settings, false).await.unwrap();
+    let report = run(&clients, &settings, Mode::Apply).await.unwrap();
 
     // THEN every change is applied and nothing failed
     assert!(
@@ -52,7 +53,7 @@ async fn drift_repair_converges_in_one_run_and_the_second_run_plans_nothing() {
 
     // AND a second run plans nothing and makes no mutating call
     moto.reset();
-    let again = run(&clients, &settings, false).await.unwrap();
+    let again = run(&clients, &settings, Mode::Apply).await.unwrap();
     assert!(again.changes.is_empty(), "{}", again.to_text());
     assert_eq!(moto.mutating_calls(), Vec::<String>::new());
 }
@@ -65,7 +66,7 @@ async fn the_new_version_inherits_everything_from_latest_but_the_image() {
     let new = account.backup(2).await;
     let template = account.template("web", &old).await;
 
-    run(&moto.clients().await, &settings_for(&template), false)
+    run(&moto.clients().await, &settings_for(&template), Mode::Apply)
         .await
         .unwrap();
 
@@ -87,9 +88,13 @@ async fn a_dry_run_reports_the_plan_and_makes_no_mutating_call() {
     let d = drifted(&moto).await;
     let account = moto.account().await;
 
-    let report = run(&moto.clients().await, &settings_for(&d.template), true)
-        .await
-        .unwrap();
+    let report = run(
+        &moto.clients().await,
+        &settings_for(&d.template),
+        Mode::DryRun,
+    )
+    .await
+    .unwrap();
 
     assert!(report.dry_run);
     assert_eq!(report.changes.len(), 5, "{}", report.to_text());
@@ -122,7 +127,9 @@ async fn a_converged_run_over_100_groups_makes_only_the_four_floor_calls() {
     .unwrap();
 
     // WHEN it runs
-    let report = run(&moto.clients().await, &settings, false).await.unwrap();
+    let report = run(&moto.clients().await, &settings, Mode::Apply)
+        .await
+        .unwrap();
 
     // THEN it plans nothing, with one call each to SSM, the versions, the
     // images, and one page of groups
@@ -156,7 +163,7 @@ async fn groups_beyond_one_page_are_all_read_and_moved() {
             .await;
     }
 
-    let report = run(&moto.clients().await, &settings_for(&template), false)
+    let report = run(&moto.clients().await, &settings_for(&template), Mode::Apply)
         .await
         .unwrap();
 
@@ -187,7 +194,7 @@ async fn a_mixed_instances_group_keeps_its_overrides_and_distribution() {
         )
         .await;
 
-    let report = run(&moto.clients().await, &settings_for(&template), false)
+    let report = run(&moto.clients().await, &settings_for(&template), Mode::Apply)
         .await
         .unwrap();
     assert!(report.failed.is_empty(), "{}", report.to_text());
@@ -236,7 +243,7 @@ async fn a_mixed_group_whose_override_has_its_own_image_keeps_it_after_a_move() 
         .mixed_group_of("both", &template, "1", vec![arm, x86], true)
         .await;
 
-    let report = run(&moto.clients().await, &settings_for(&template), false)
+    let report = run(&moto.clients().await, &settings_for(&template), Mode::Apply)
         .await
         .unwrap();
     assert!(report.failed.is_empty(), "{}", report.to_text());
@@ -264,14 +271,14 @@ async fn skip_tagging_a_bad_backup_rolls_the_template_back_to_the_newest_good_on
     let template = account.template("web", &good).await;
     let clients = moto.clients().await;
     let settings = settings_for(&template);
-    run(&clients, &settings, false).await.unwrap();
+    run(&clients, &settings, Mode::Apply).await.unwrap();
     assert_eq!(
         account.version_data(&template, "$Latest").await.image_id(),
         Some(bad.as_str())
     );
 
     account.skip(&bad).await;
-    let report = run(&clients, &settings, false).await.unwrap();
+    let report = run(&clients, &settings, Mode::Apply).await.unwrap();
 
     assert!(report.failed.is_empty(), "{}", report.to_text());
     assert_eq!(
@@ -316,7 +323,7 @@ async fn a_group_on_a_launch_configuration_is_left_alone_with_a_warning() {
         .await
         .unwrap();
 
-    let report = run(&moto.clients().await, &settings_for(&template), false)
+    let report = run(&moto.clients().await, &settings_for(&template), Mode::Apply)
         .await
         .unwrap();
 
@@ -341,7 +348,7 @@ async fn more_than_200_stale_versions_are_deleted_in_batches_of_200() {
     }
     account.set_default(&template, 250).await;
 
-    let report = run(&moto.clients().await, &settings_for(&template), false)
+    let report = run(&moto.clients().await, &settings_for(&template), Mode::Apply)
         .await
         .unwrap();
 
@@ -376,7 +383,9 @@ async fn group_updates_never_exceed_the_configured_concurrency() {
         ..settings_for(&template)
     };
 
-    let report = run(&moto.clients().await, &settings, false).await.unwrap();
+    let report = run(&moto.clients().await, &settings, Mode::Apply)
+        .await
+        .unwrap();
 
     assert_eq!(report.applied.len(), 12);
     assert_eq!(moto.peak_in_flight_mutating(), 3);

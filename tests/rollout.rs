@@ -5,6 +5,7 @@
 
 mod support;
 
+use ami_reconciler::Mode;
 use ami_reconciler::warning::Warning;
 use ami_reconciler::{Change, Report, run};
 use serde_json::{Value, json};
@@ -63,7 +64,7 @@ async fn a_rolling_group_on_an_old_image_gets_one_refresh_and_converges_after_it
     let settings = settings_for(&template);
 
     // WHEN it applies
-    let first = run(&clients, &settings, false).await.unwrap();
+    let first = run(&clients, &settings, Mode::Apply).await.unwrap();
 
     // THEN one refresh starts, rolling, skipping matching instances, at 90%
     // healthy, toward $Latest, and the group remembers the image
@@ -94,7 +95,7 @@ async fn a_rolling_group_on_an_old_image_gets_one_refresh_and_converges_after_it
 
     // WHEN it runs again while the refresh runs
     moto.reset();
-    let second = run(&clients, &settings, false).await.unwrap();
+    let second = run(&clients, &settings, Mode::Apply).await.unwrap();
 
     // THEN nothing starts; the report says it waits
     assert_eq!(moto.mutating_calls(), Vec::<String>::new());
@@ -111,7 +112,7 @@ async fn a_rolling_group_on_an_old_image_gets_one_refresh_and_converges_after_it
     // WHEN the refresh succeeds and replaces the instances
     move_refresh(&moto, "web", "Successful");
     moto.reset();
-    let third = run(&clients, &settings, false).await.unwrap();
+    let third = run(&clients, &settings, Mode::Apply).await.unwrap();
 
     // THEN the next run is converged: no change, no write, no refresh read,
     // and the group is still on $Latest
@@ -136,13 +137,13 @@ async fn a_failed_refresh_is_not_restarted_for_the_same_image_and_a_newer_image_
     account.rolling_group("web", &template, 2, &old, &[]).await;
     let clients = moto.clients().await;
     let settings = settings_for(&template);
-    run(&clients, &settings, false).await.unwrap();
+    run(&clients, &settings, Mode::Apply).await.unwrap();
     move_refresh(&moto, "web", "Failed");
 
     // WHEN the next runs come
     for _ in 0..2 {
         moto.reset();
-        let report = run(&clients, &settings, false).await.unwrap();
+        let report = run(&clients, &settings, Mode::Apply).await.unwrap();
 
         // THEN no refresh starts; the report names the failure and exits 1
         assert_eq!(moto.mutating_calls(), Vec::<String>::new());
@@ -161,7 +162,7 @@ async fn a_failed_refresh_is_not_restarted_for_the_same_image_and_a_newer_image_
     // WHEN a newer backup arrives
     account.backup(3).await;
     moto.reset();
-    let report = run(&clients, &settings, false).await.unwrap();
+    let report = run(&clients, &settings, Mode::Apply).await.unwrap();
 
     // THEN a refresh for it starts
     assert_eq!(started(&report), ["web"], "{}", report.to_text());
@@ -183,7 +184,7 @@ async fn a_one_instance_group_launches_before_it_terminates() {
         )
         .await;
 
-    let report = run(&moto.clients().await, &settings_for(&template), false)
+    let report = run(&moto.clients().await, &settings_for(&template), Mode::Apply)
         .await
         .unwrap();
 
@@ -205,7 +206,7 @@ async fn a_group_without_the_rollout_tag_never_gets_a_refresh_nor_a_read() {
     account.group("web", &template, "$Latest", true).await;
     account.run_instances("web", &old, 2);
 
-    let report = run(&moto.clients().await, &settings_for(&template), false)
+    let report = run(&moto.clients().await, &settings_for(&template), Mode::Apply)
         .await
         .unwrap();
 
@@ -240,7 +241,7 @@ async fn a_refresh_aws_refuses_is_reported_its_record_put_back_and_the_rest_goes
     }]));
 
     // WHEN it applies
-    let report = run(&moto.clients().await, &settings_for(&template), false)
+    let report = run(&moto.clients().await, &settings_for(&template), Mode::Apply)
         .await
         .unwrap();
 
@@ -279,9 +280,13 @@ async fn a_dry_run_shows_the_refresh_it_would_start_and_why() {
         )
         .await;
 
-    let report = run(&moto.clients().await, &settings_for(&template), true)
-        .await
-        .unwrap();
+    let report = run(
+        &moto.clients().await,
+        &settings_for(&template),
+        Mode::DryRun,
+    )
+    .await
+    .unwrap();
 
     assert_eq!(moto.mutating_calls(), Vec::<String>::new());
     assert_eq!(report.refreshes.planned, 1);
@@ -309,7 +314,9 @@ async fn a_backup_still_soaking_is_not_rolled_out() {
     settings.policy.min_image_age = chrono::Duration::hours(2);
 
     // WHEN it applies
-    let report = run(&moto.clients().await, &settings, false).await.unwrap();
+    let report = run(&moto.clients().await, &settings, Mode::Apply)
+        .await
+        .unwrap();
 
     // THEN the unsoaked image is not rolled out to running instances
     assert!(report.changes.is_empty(), "{}", report.to_text());
@@ -325,13 +332,13 @@ async fn a_newer_backup_waits_for_a_running_refresh_and_a_rollback_does_not() {
     account.rolling_group("web", &template, 2, &old, &[]).await;
     let clients = moto.clients().await;
     let settings = settings_for(&template);
-    run(&clients, &settings, false).await.unwrap();
+    run(&clients, &settings, Mode::Apply).await.unwrap();
     let (versions, _) = account.versions(&template).await;
 
     // WHEN a newer backup arrives while it runs
     let newer = account.backup(3).await;
     moto.reset();
-    let report = run(&clients, &settings, false).await.unwrap();
+    let report = run(&clients, &settings, Mode::Apply).await.unwrap();
 
     // THEN $Latest keeps the image the refresh rolls out, and the report says why
     assert_eq!(account.versions(&template).await.0, versions);
@@ -345,7 +352,7 @@ async fn a_newer_backup_waits_for_a_running_refresh_and_a_rollback_does_not() {
 
     // WHEN the image being rolled out is skip-tagged (a rollback)
     account.skip(&new).await;
-    let rollback = run(&clients, &settings, false).await.unwrap();
+    let rollback = run(&clients, &settings, Mode::Apply).await.unwrap();
 
     // THEN the rollback does not wait: $Latest gets the newest good backup
     let created = rollback.changes.iter().find_map(|c| match c {
@@ -380,7 +387,7 @@ async fn protected_instances_are_left_alone_and_not_counted() {
         .unwrap();
 
     // WHEN it applies
-    let report = run(&moto.clients().await, &settings_for(&template), false)
+    let report = run(&moto.clients().await, &settings_for(&template), Mode::Apply)
         .await
         .unwrap();
 
@@ -423,7 +430,7 @@ async fn checkpoints_that_stop_short_of_100_are_refused_for_that_group_only() {
         .await;
     account.rolling_group("full", &template, 2, &old, &[]).await;
 
-    let report = run(&moto.clients().await, &settings_for(&template), false)
+    let report = run(&moto.clients().await, &settings_for(&template), Mode::Apply)
         .await
         .unwrap();
 
@@ -452,7 +459,7 @@ async fn when_the_rollout_reads_fail_no_refresh_starts_and_a_newer_backup_waits(
     }]));
 
     // WHEN it applies
-    let report = run(&moto.clients().await, &settings_for(&template), false)
+    let report = run(&moto.clients().await, &settings_for(&template), Mode::Apply)
         .await
         .unwrap();
 
@@ -490,7 +497,7 @@ async fn a_rolling_group_of_another_template_is_neither_read_nor_refreshed() {
         .await;
 
     // WHEN this template's reconciler runs
-    let report = run(&moto.clients().await, &settings_for(&template), false)
+    let report = run(&moto.clients().await, &settings_for(&template), Mode::Apply)
         .await
         .unwrap();
 
@@ -524,7 +531,7 @@ async fn a_refresh_alone_does_not_read_the_templates_tags() {
     account.rolling_group("web", &template, 2, &old, &[]).await;
 
     // WHEN it applies
-    let report = run(&moto.clients().await, &settings_for(&template), false)
+    let report = run(&moto.clients().await, &settings_for(&template), Mode::Apply)
         .await
         .unwrap();
 
@@ -557,7 +564,7 @@ async fn when_another_run_started_the_same_refresh_first_its_record_stays() {
     }]));
 
     // WHEN it applies
-    let report = run(&moto.clients().await, &settings_for(&template), false)
+    let report = run(&moto.clients().await, &settings_for(&template), Mode::Apply)
         .await
         .unwrap();
 

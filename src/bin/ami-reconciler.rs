@@ -5,7 +5,9 @@ use std::process::ExitCode;
 
 use std::time::{Duration, Instant};
 
-use ami_reconciler::{Clients, ErrorKind, RawSettings, apply, error_chain, load_config, run_until};
+use ami_reconciler::{
+    Clients, ErrorKind, Mode, RawSettings, apply, error_chain, load_config, run_until,
+};
 use clap::{Parser, Subcommand, ValueEnum};
 
 /// Keeps Auto Scaling groups launching from the newest backup AMI.
@@ -70,14 +72,17 @@ fn main() -> ExitCode {
         Ok(rt) => rt,
         Err(err) => return fail(cli.output, ErrorKind::Runtime, &err),
     };
-    let dry_run = matches!(cli.command, Command::Plan);
+    let mode = match cli.command {
+        Command::Plan => Mode::DryRun,
+        Command::Apply => Mode::Apply,
+    };
     let writes_until = cli
         .time_limit
         .map(|secs| apply::writes_until(Instant::now() + Duration::from_secs(secs)));
     let result = runtime.block_on(async {
         let config = load_config().await;
         let clients = Clients::new(&config);
-        run_until(&clients, &settings, dry_run, writes_until).await
+        run_until(&clients, &settings, mode, writes_until).await
     });
     match result {
         Ok(report) => {

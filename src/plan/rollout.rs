@@ -92,10 +92,7 @@ pub fn refreshes(
     };
     let starts = rolling
         .into_iter()
-        .filter_map(|group| {
-            let moving = moves.iter().any(|m| m.group == group.name);
-            notes.take(refresh(group, state, target, moving))
-        })
+        .filter_map(|group| notes.take(refresh(group, state, target, moves)))
         .map(|start| StartInstanceRefresh {
             needs: create
                 .map(|_| Prerequisite::VersionCreated)
@@ -124,8 +121,9 @@ fn refresh(
     group: &Group,
     state: &State,
     target: &str,
-    moving: bool,
+    moves: &[UpdateGroup],
 ) -> Decision<Option<StartInstanceRefresh>> {
+    let moving = moves.iter().any(|m| m.group == group.name);
     let nothing = || Decision::made(None);
     if group.being_deleted {
         return nothing();
@@ -190,18 +188,12 @@ fn refresh(
             group_tags::ROLLING,
             group.in_service.len()
         ),
-        preferences: RollingPreferences {
-            min_healthy_percentage: preferences.min_healthy(group),
-            max_healthy_percentage: preferences.max_healthy(group),
-            checkpoint_percentages: preferences.checkpoints,
-            checkpoint_delay_seconds: preferences.checkpoint_delay,
-        },
+        preferences: preferences.for_group(group),
         previous_rollout_image: recorded.cloned(),
-        needs: if moving {
-            vec![Prerequisite::GroupMoved(group.name.clone())]
-        } else {
-            Vec::new()
-        },
+        needs: moving
+            .then(|| Prerequisite::GroupMoved(group.name.clone()))
+            .into_iter()
+            .collect(),
     }))
 }
 
@@ -277,6 +269,16 @@ impl RolloutPreferences {
             checkpoints,
             checkpoint_delay,
         })
+    }
+
+    /// What the refresh of `group` sends.
+    fn for_group(self, group: &Group) -> RollingPreferences {
+        RollingPreferences {
+            min_healthy_percentage: self.min_healthy(group),
+            max_healthy_percentage: self.max_healthy(group),
+            checkpoint_percentages: self.checkpoints,
+            checkpoint_delay_seconds: self.checkpoint_delay,
+        }
     }
 
     /// A one-instance group keeps its instance until the new one is

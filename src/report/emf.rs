@@ -12,7 +12,8 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Map, Value, json};
 
-use crate::report::{RefreshCounts, Report, TemplateReport};
+use super::{RefreshCounts, Report, TemplateReport};
+use crate::settings::Mode;
 
 /// The CloudWatch namespace of every metric.
 pub const NAMESPACE: &str = "AmiReconciler";
@@ -73,7 +74,7 @@ pub fn emf(report: &Report, timestamp: DateTime<Utc>, function_name: &str) -> Va
 /// `FunctionName` and `TemplateId`.
 pub fn emf_template(
     template: &TemplateReport,
-    dry_run: bool,
+    mode: Mode,
     timestamp: DateTime<Utc>,
     function_name: &str,
 ) -> Value {
@@ -92,7 +93,7 @@ pub fn emf_template(
             (TEMPLATE_DIMENSION, &template.template_id),
         ],
     );
-    doc.insert("DryRun".into(), json!(dry_run));
+    doc.insert("DryRun".into(), json!(mode.is_dry_run()));
     Value::Object(doc)
 }
 
@@ -154,7 +155,7 @@ pub fn emf_lines(report: &Report, timestamp: DateTime<Utc>, function_name: &str)
             report
                 .templates
                 .iter()
-                .map(|t| emf_template(t, report.dry_run, timestamp, function_name)),
+                .map(|t| emf_template(t, report.mode(), timestamp, function_name)),
         )
         .map(|doc| doc.to_string())
         .collect()
@@ -172,10 +173,20 @@ mod tests {
         Utc.with_ymd_and_hms(2026, 11, 2, hour, 0, 0).unwrap()
     }
 
+    fn settings(template: (&str, &str)) -> crate::Settings {
+        let (variable, value) = template;
+        let mut raw = crate::RawSettings::default();
+        match variable {
+            "LAUNCH_TEMPLATE_ID" => raw.launch_template_id = Some(value.into()),
+            _ => raw.launch_template_tag = Some(value.into()),
+        }
+        raw.validate().unwrap()
+    }
+
     fn report(backup: Option<DateTime<Utc>>, changes: usize) -> Report {
         Report::of(
-            false,
-            true,
+            Mode::Apply,
+            &settings(("LAUNCH_TEMPLATE_ID", "lt-0123")),
             vec![template_report("lt-0123", backup, changes)],
             Vec::new(),
             at(3),
@@ -201,7 +212,7 @@ mod tests {
                 warnings: Vec::new(),
                 reads: Vec::new(),
             },
-            false,
+            Mode::Apply,
         )
     }
 
@@ -332,8 +343,8 @@ mod tests {
     #[test]
     fn each_template_has_its_own_line_with_the_template_as_a_dimension() {
         let report = Report::of(
-            false,
-            false,
+            Mode::Apply,
+            &settings(("LAUNCH_TEMPLATE_TAG", "ami-reconciler:managed=true")),
             vec![
                 template_report("lt-web", Some(at(2)), 0),
                 template_report("lt-api", Some(at(3) - chrono::Duration::hours(30)), 2),

@@ -1,0 +1,240 @@
+//! The text rendering of a report, for a terminal: each template's header,
+//! changes and warnings, the run's warnings, and a one-line summary.
+
+use std::fmt::Write as _;
+
+use super::{Report, TemplateReport};
+use crate::plan::{Change, VersionTarget};
+use crate::warning::{Warning, join};
+
+impl TemplateReport {
+    /// The template's part of the text report: header, changes, warnings.
+    fn write_text(&self, out: &mut String) {
+        let name = if self.template_name.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", self.template_name)
+        };
+        let _ = writeln!(out, "Launch template {}{name}", self.template_id);
+        match &self.newest_backup {
+            Some(b) => {
+                let _ = writeln!(
+                    out,
+                    "Newest backup   {} created {}",
+                    b.image_id, b.creation_date
+                );
+            }
+            None => {
+                let _ = writeln!(out, "Newest backup   none found");
+            }
+        }
+        out.push('\n');
+        if !self.changes.is_empty() {
+            let heading = if self.dry_run {
+                "Planned changes:"
+            } else {
+                "Changes:"
+            };
+            let _ = writeln!(out, "{heading}");
+            for change in &self.changes {
+                let status = self.status_of(change);
+                let _ = writeln!(out, "  {} {}{}", symbol(change), headline(change), status);
+                for (label, value) in details(change) {
+                    let _ = writeln!(out, "      {label:<6} {value}");
+                }
+            }
+            out.push('\n');
+        }
+        write_warnings(out, self.warnings.iter());
+    }
+
+    fn status_of(&self, change: &Change) -> String {
+        if self.dry_run {
+            return String::new();
+        }
+        if let Some(a) = self.applied.iter().find(|a| &a.change == change) {
+            return format!("  [done: {}]", a.result);
+        }
+        if let Some(f) = self.failed.iter().find(|f| &f.change == change) {
+            return format!("  [FAILED: {}]", f.error);
+        }
+        if let Some(s) = self.skipped.iter().find(|s| &s.change == change) {
+            return format!("  [skipped: {}]", s.skipped_because);
+        }
+        String::new()
+    }
+}
+
+impl Report {
+    /// One line: what was planned and what happened.
+    pub fn summary(&self) -> String {
+        if self.changes.is_empty() {
+            return match self.templates.len() {
+                0 => "No changes. No launch template is managed.".to_owned(),
+                1 => "No changes. The launch template and groups are up to date.".to_owned(),
+                n => {
+                    format!("No changes. The {n} launch templates and their groups are up to date.")
+                }
+            };
+        }
+        let counts = plan_counts(&self.changes);
+        if self.dry_run {
+            format!("Plan: {counts}. Dry run: nothing was changed.")
+        } else {
+            format!(
+                "Apply: {} applied, {} failed, {} skipped ({counts}).",
+                self.applied.len(),
+                self.failed.len(),
+                self.skipped.len()
+            )
+        }
+    }
+
+    /// The report as text for a terminal.
+    pub fn to_text(&self) -> String {
+        let mut out = String::new();
+        if self.templates.is_empty() && self.template_id.is_none() {
+            let _ = writeln!(out, "No launch template is managed.\n");
+        }
+        for template in &self.templates {
+            template.write_text(&mut out);
+        }
+        write_warnings(&mut out, self.run_warnings.iter());
+        let _ = writeln!(out, "{}", self.summary());
+        out
+    }
+}
+
+fn write_warnings<'a>(out: &mut String, warnings: impl Iterator<Item = &'a Warning>) {
+    let mut warnings = warnings.peekable();
+    if warnings.peek().is_none() {
+        return;
+    }
+    let _ = writeln!(out, "Warnings:");
+    for w in warnings {
+        let _ = writeln!(out, "  ! {w}");
+    }
+    out.push('\n');
+}
+
+fn symbol(change: &Change) -> &'static str {
+    match change {
+        Change::CreateVersion(_) => "+",
+        Change::SetDefaultVersion(_) | Change::UpdateGroup(_) => "~",
+        Change::StartInstanceRefresh(_) => ">",
+        Change::DeleteVersions(_) => "-",
+    }
+}
+
+fn headline(change: &Change) -> String {
+    match change {
+        Change::CreateVersion(c) => format!(
+            "launch template {}: new version from version {} ($Latest)",
+            c.template_id, c.source_version
+        ),
+        Change::SetDefaultVersion(c) => {
+            format!("launch template {}: default version", c.template_id)
+        }
+        Change::UpdateGroup(c) => {
+            let kind = if c.mixed_instances_policy {
+                " (mixed instances policy)"
+            } else {
+                ""
+            };
+            format!(
+                "auto scaling group {}{kind}: launch template version",
+                c.group
+            )
+        }
+        Change::StartInstanceRefresh(c) => format!(
+            "auto scaling group {}: instance refresh to {}",
+            c.group, c.image
+        ),
+        Change::DeleteVersions(c) => format!(
+            "launch template {}: delete {} old version{}",
+            c.template_id,
+            c.versions.len(),
+            if c.versions.len() == 1 { "" } else { "s" }
+        ),
+    }
+}
+
+fn details(change: &Change) -> Vec<(&'static str, String)> {
+    match change {
+        Change::CreateVersion(c) => vec![
+            ("image", format!("{} -> {}", c.from_image, c.to_image)),
+            ("why", c.reason.clone()),
+        ],
+        Change::SetDefaultVersion(c) => {
+            let to = match c.to {
+                VersionTarget::Number(n) => n.to_string(),
+                VersionTarget::Created => "the new version".to_owned(),
+            };
+            vec![
+                ("from", format!("{} -> {to}", c.from)),
+                ("why", c.reason.clone()),
+            ]
+        }
+        Change::UpdateGroup(c) => vec![
+            ("from", format!("{} {} -> {}", c.template, c.from, c.to)),
+            ("why", c.reason.clone()),
+        ],
+        Change::StartInstanceRefresh(c) => {
+            let p = &c.preferences;
+            let mut how = match p.min_healthy_percentage {
+                Some(min) => format!("min healthy {min}%"),
+                None => "min healthy: the group's maintenance policy, else 90%".to_owned(),
+            };
+            if let Some(max) = p.max_healthy_percentage {
+                let _ = write!(how, ", max healthy {max}% (launch before terminate)");
+            }
+            if !p.checkpoint_percentages.is_empty() {
+                let points: Vec<String> = p
+                    .checkpoint_percentages
+                    .iter()
+                    .map(i32::to_string)
+                    .collect();
+                let _ = write!(how, ", checkpoints at {}%", points.join("%, "));
+            }
+            vec![
+                (
+                    "outdated",
+                    format!("{} of {} instances", c.outdated, c.in_service),
+                ),
+                ("how", how),
+                ("why", c.reason.clone()),
+            ]
+        }
+        Change::DeleteVersions(c) => vec![("delete", join(&c.versions)), ("why", c.reason.clone())],
+    }
+}
+
+fn plan_counts(changes: &[Change]) -> String {
+    let mut created = 0;
+    let mut defaults = 0;
+    let mut groups = 0;
+    let mut deleted = 0;
+    let mut refreshes = 0;
+    for c in changes {
+        match c {
+            Change::CreateVersion(_) => created += 1,
+            Change::SetDefaultVersion(_) => defaults += 1,
+            Change::UpdateGroup(_) => groups += 1,
+            Change::StartInstanceRefresh(_) => refreshes += 1,
+            Change::DeleteVersions(c) => deleted += c.versions.len(),
+        }
+    }
+    let plural =
+        |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    let mut counts = vec![
+        plural(created, "version to create", "versions to create"),
+        plural(defaults, "default to set", "defaults to set"),
+        plural(groups, "group to update", "groups to update"),
+        plural(deleted, "version to delete", "versions to delete"),
+    ];
+    // Said only when there are any: most deployments have no rolling group.
+    if refreshes > 0 {
+        counts.push(plural(refreshes, "refresh to start", "refreshes to start"));
+    }
+    counts.join(", ")
+}
