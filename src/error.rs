@@ -121,6 +121,19 @@ impl AwsError {
         self
     }
 
+    /// True when the call may have been carried out although it failed: no
+    /// answer was read, or the service failed inside. A refusal (a client
+    /// error, throttling) was not carried out.
+    pub fn outcome_unknown(&self) -> bool {
+        match self.code.as_deref() {
+            None => true,
+            Some(code) => matches!(
+                code,
+                "InternalError" | "InternalFailure" | "ServiceUnavailable" | "Unavailable"
+            ),
+        }
+    }
+
     /// The SDK's own account of the error, for debug logs.
     pub fn detail(&self) -> &str {
         &self.detail

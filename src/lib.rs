@@ -4,10 +4,10 @@
 //! One run observes the account, plans, and (unless dry) applies:
 //!
 //! ```text
-//! observe(&Clients, &Settings)      -> Observed        all reads (ssm, ec2, autoscaling)
-//! plan_run(&Observed, &Settings)     -> RunPlan         pure: a Plan per template, no I/O, no clock
+//! observe(&Clients, &Settings)      -> Observed        all reads, those the plans ask for included
+//! plan_run(&Observed, &asg_tag)      -> RunPlan         pure: a Plan per template, no I/O, no clock
 //! apply(&Clients, Plan, concurrency) -> TemplateReport  all writes, each change reported
-//! Report::of(.., TemplateReports, ..) -> Report         the run's totals and each template's
+//! Report::of(mode, &Settings, ..)    -> Report          the run's totals and each template's
 //! ```
 //!
 //! Dependencies point one way, down this picture; nothing imports upwards:
@@ -15,11 +15,11 @@
 //! ```text
 //! lambda, bin/*            entry points: parse input, build clients, render
 //!   run (this file)
-//!   observe  apply  report metrics
+//!   observe  apply  report (text, emf)
 //!        \    |    /
-//!         plan                 pure rules
+//!         plan                 pure rules, one family per file
 //!   ec2  autoscaling  ssm      adapters: SDK <-> model, nothing above model
-//!         model  warning       plain data, no SDK type, no I/O
+//!   model  policy  warning     plain data, no SDK type, no I/O
 //!   settings  error  clients   configuration, error types, SDK clients
 //! ```
 //!

@@ -5,6 +5,7 @@ mod support;
 use ami_reconciler::model::{
     BlockDevice, CurrentImage, DiscoveredTemplate, EbsVolume, GroupLaunch, LATEST, State,
 };
+use ami_reconciler::plan::change::Restore;
 use ami_reconciler::plan::{
     Change, CreateVersion, Created, DeleteVersions, Observation, Observed, Prerequisite,
     SetDefaultVersion, UpdateGroup, VersionTarget, client_token, plan_run, restore_description,
@@ -565,8 +566,28 @@ fn create_from(source: i64) -> CreateVersion {
         reason: String::new(),
         version_description: String::new(),
         client_token: client_token(TEMPLATE, source, "ami-b"),
+        restore: Restore {
+            version: source,
+            image: "ami-a".into(),
+            block_devices: Vec::new(),
+        },
         block_devices: Vec::new(),
     }
+}
+
+#[test]
+fn a_version_between_that_is_our_own_is_a_duplicate_not_a_rival() {
+    let ours = |number: i64, image: &str| ami_reconciler::model::TemplateVersion {
+        number,
+        image_id: Some(image.into()),
+        block_devices: Vec::new(),
+        description: Some(String::new()),
+    };
+    let create = create_from(3);
+    let stale_then_both = [ours(3, "ami-a"), ours(4, "ami-b"), ours(5, "ami-b")];
+    assert_eq!(create.own_duplicate(5, &stale_then_both), Some(4));
+    let rival = [ours(3, "ami-a"), ours(4, "ami-c"), ours(5, "ami-b")];
+    assert_eq!(create.own_duplicate(5, &rival), None);
 }
 
 #[test]

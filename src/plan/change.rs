@@ -30,7 +30,11 @@ impl From<&Image> for ImageSummary {
 /// missing is skipped, never attempted on an assumption that no longer holds.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Prerequisite {
-    /// The version this run creates exists.
+    /// `$Latest` is known to be safe after this run's create: the create was
+    /// refused outright or answered cleanly, or a version EC2 warned about was
+    /// taken back. Holds from the start of a run.
+    LatestSafe,
+    /// The version this run creates exists, and EC2 answered it cleanly.
     VersionCreated,
     /// The default moved off the version it was.
     DefaultSwitched,
@@ -80,9 +84,23 @@ pub struct CreateVersion {
     /// `ClientToken`: the same source version and image give the same
     /// token, so retries and concurrent runs create one version.
     pub client_token: String,
+    /// What a restore copies should EC2 warn about the new version: the
+    /// source, or the default when the source is itself unverified.
+    #[serde(skip)]
+    pub restore: Restore,
     /// The source's block device mappings, sent as they are when one names
     /// a snapshot: EC2 drops snapshots a new version would otherwise inherit.
     #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub block_devices: Vec<BlockDevice>,
+}
+
+/// The version a restore copies, with its image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Restore {
+    pub version: i64,
+    pub image: String,
+    /// That version's mappings when one names a snapshot (see
+    /// [`CreateVersion::block_devices`]).
     pub block_devices: Vec<BlockDevice>,
 }
 
@@ -222,6 +240,9 @@ impl Change {
                 "the keep window counted a version that was not created"
             }
             (_, Prerequisite::VersionCreated) => "the new version was not created",
+            (_, Prerequisite::LatestSafe) => {
+                "$Latest is not known to be safe: EC2's answer to the new version was not seen, or it warned and the version could not be taken back"
+            }
             (_, Prerequisite::DefaultSwitched) => "the default switch failed",
             (_, Prerequisite::GroupMoved(_)) => "the group's move to $Latest failed",
         }

@@ -1,25 +1,29 @@
 //! Groups: which managed groups move to `$Latest`, and why the others stay.
 
-use super::change::{Prerequisite, UpdateGroup};
-use super::image::ImageChange;
+use super::change::{CreateVersion, Prerequisite, UpdateGroup};
+use super::image::Latest;
 use super::{Decision, Notes};
 use crate::model::{Group, GroupLaunch, LATEST, LaunchSource, State, Tag, TemplateRef};
 use crate::warning::Warning;
 
 /// The groups tagged `managed` on the template and not on `$Latest`, by
-/// name. While `$Latest`'s image is unusable (`image`), each move needs the
-/// version that replaces it.
+/// name. Each move needs `$Latest` safe once this run's create is over:
+/// while `$Latest` is unsafe, only the version that replaces it makes it
+/// so, and without such a version no group moves (an operator's rollback
+/// to a numbered version stays).
 pub fn moves(
     state: &State,
     managed: &Tag,
-    image: Option<&ImageChange>,
+    latest: Latest,
+    create: Option<&CreateVersion>,
 ) -> Decision<Vec<UpdateGroup>> {
     let mut groups: Vec<&Group> = state.managed_groups.iter().collect();
     groups.sort_by(|a, b| a.name.cmp(&b.name));
-    let needs = if image.is_some_and(|c| c.latest_unusable) {
-        vec![Prerequisite::VersionCreated]
-    } else {
-        Vec::new()
+    let needs = match (latest, create) {
+        (Latest::Unsafe, None) => return Decision::made(Vec::new()),
+        (Latest::Unsafe, Some(_)) => vec![Prerequisite::VersionCreated],
+        (Latest::Safe, Some(_)) => vec![Prerequisite::LatestSafe],
+        (Latest::Safe, None) => Vec::new(),
     };
     let mut notes = Notes::default();
     let moves = groups

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 
 use super::Decision;
-use super::version::refusal;
+use super::version::{refusal, unverified_latest};
 use crate::model::{CurrentImage, Image, SKIP_TAG_KEY, State, Tag};
 use crate::policy::Policy;
 use crate::warning::Warning;
@@ -92,15 +92,25 @@ pub struct ImageChoice<'s> {
     pub newest: Option<&'s Image>,
     /// Why `$Latest` needs `newest`; `None` when it does not.
     pub change: Option<ImageChange>,
+    /// Whether groups may follow `$Latest` as it is now.
+    pub latest: Latest,
+}
+
+/// Whether groups may follow `$Latest` as it is now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Latest {
+    Safe,
+    /// Its image is skip-tagged, gone or broken, or it is a version of ours
+    /// whose create answer was never seen: no group moves onto it, and it
+    /// never becomes the default; only a new version this run creates lets
+    /// groups follow `$Latest` again.
+    Unsafe,
 }
 
 /// Why `$Latest` needs a new image.
 #[derive(Debug)]
 pub struct ImageChange {
     pub reason: String,
-    /// `$Latest`'s image is skip-tagged, gone or broken: groups must not
-    /// follow `$Latest` until the new version exists.
-    pub latest_unusable: bool,
 }
 
 /// Chooses the newest backup and judges whether `$Latest` needs it. Newer
@@ -113,9 +123,21 @@ pub fn choose<'s>(state: &'s State, policy: &'s Policy) -> Decision<ImageChoice<
         warnings,
         ..
     } = change_for(state, newest, &policy.marker);
-    Decision::made(ImageChoice { newest, change })
-        .warn(held_back(&state.images, &rules, newest))
-        .warn(warnings)
+    let latest = match &state.current_image {
+        _ if unverified_latest(&state.template).is_some() => Latest::Unsafe,
+        CurrentImage::Found(current) if current.skip_tagged || current.is_unusable() => {
+            Latest::Unsafe
+        }
+        CurrentImage::Missing(_) => Latest::Unsafe,
+        _ => Latest::Safe,
+    };
+    Decision::made(ImageChoice {
+        newest,
+        change,
+        latest,
+    })
+    .warn(held_back(&state.images, &rules, newest))
+    .warn(warnings)
 }
 
 /// Warnings for the backups newer than the chosen one that the rules keep
@@ -181,31 +203,28 @@ fn change_for(
             messages: refused.messages.to_owned(),
         }]);
     }
-    let unusable = |reason: String| {
-        Decision::made(Some(ImageChange {
-            reason,
-            latest_unusable: true,
-        }))
-    };
+    let change = |reason: String| Decision::made(Some(ImageChange { reason }));
+    let unverified = unverified_latest(&state.template);
     match &state.current_image {
-        CurrentImage::Found(current) if current.id == newest.id => Decision::made(None),
-        CurrentImage::Found(current) if current.skip_tagged => unusable(format!(
+        CurrentImage::Found(current) if current.id == newest.id => match unverified {
+            // Warnings are deterministic: the same data is judged the same.
+            Some(version) => change(format!(
+                "version {version} was created by ami-reconciler but EC2's answer to it was never seen (it is not the default): created again from it, so that EC2 judges the same data again"
+            )),
+            None => Decision::made(None),
+        },
+        CurrentImage::Found(current) if current.skip_tagged => change(format!(
             "{} is tagged {SKIP_TAG_KEY}=true; {} is the newest good backup ({})",
             current.id, newest.id, newest.created
         )),
-        CurrentImage::Found(current) if current.is_unusable() => unusable(format!(
+        CurrentImage::Found(current) if current.is_unusable() => change(format!(
             "{} is {}; {} is the newest backup ({})",
             current.id, current.state, newest.id, newest.created
         )),
-        CurrentImage::Found(current) if current.created < newest.created => {
-            Decision::made(Some(ImageChange {
-                reason: format!(
-                    "newer backup: {} ({}) replaces {} ({})",
-                    newest.id, newest.created, current.id, current.created
-                ),
-                latest_unusable: false,
-            }))
-        }
+        CurrentImage::Found(current) if current.created < newest.created => change(format!(
+            "newer backup: {} ({}) replaces {} ({})",
+            newest.id, newest.created, current.id, current.created
+        )),
         CurrentImage::Found(current) => Decision::made(None).warn([Warning::NotMovingBackwards {
             template: template.clone(),
             current: current.id.clone(),
@@ -213,7 +232,7 @@ fn change_for(
             newest: newest.id.clone(),
             newest_created: newest.created,
         }]),
-        CurrentImage::Missing(id) => unusable(format!(
+        CurrentImage::Missing(id) => change(format!(
             "{id} no longer exists; {} is the newest backup ({})",
             newest.id, newest.created
         )),

@@ -124,11 +124,11 @@ pub fn plan(state: &State, policy: &Policy, managed: &Tag) -> Plan {
     let template = &state.template;
     let mut notes = Notes::default();
     let choice = notes.take(image::choose(state, policy));
-    let newest = choice.newest;
+    let (newest, latest) = (choice.newest, choice.latest);
     let image_change = notes.take(rollout::hold(state, choice));
     let create = notes.take(version::create(state, newest, image_change.as_ref()));
-    let switch = notes.take(version::default_switch(template, create.as_ref()));
-    let moves = notes.take(groups::moves(state, managed, image_change.as_ref()));
+    let switch = notes.take(version::default_switch(template, create.as_ref(), latest));
+    let moves = notes.take(groups::moves(state, managed, latest, create.as_ref()));
     let refreshes = notes.take(rollout::refreshes(state, policy, create.as_ref(), &moves));
     let window = prune::KeepWindow {
         keep: policy.keep_versions as usize,

@@ -3,7 +3,7 @@
 //! newer image.
 
 use super::change::{CreateVersion, Prerequisite, StartInstanceRefresh, UpdateGroup};
-use super::image::{Eligibility, ImageChange, ImageChoice};
+use super::image::{Eligibility, ImageChange, ImageChoice, Latest};
 use super::reads::Read;
 use super::{Decision, Notes};
 use crate::model::{CurrentImage, Group, LaunchSource, RollingPreferences, State, group_tags};
@@ -17,13 +17,17 @@ const MAX_CHECKPOINT_DELAY: i64 = 172_800;
 /// instances it already replaced. The image change waits for it; a
 /// rollback (an unusable image) goes through, and the refresh follows it.
 pub fn hold(state: &State, choice: ImageChoice<'_>) -> Decision<Option<ImageChange>> {
-    let ImageChoice { newest, change } = choice;
+    let ImageChoice {
+        newest,
+        change,
+        latest,
+    } = choice;
     let Some(change) = change else {
         return Decision::made(None);
     };
     let running = running_refresh(state);
     match (newest, running) {
-        (Some(newest), Some((group, refresh))) if !change.latest_unusable => Decision::made(None)
+        (Some(newest), Some((group, refresh))) if latest == Latest::Safe => Decision::made(None)
             .warn([Warning::ImageWaitsForRollout {
                 template: state.template.id.clone(),
                 image: newest.id.clone(),

@@ -3,9 +3,9 @@
 //! the default switch.
 
 use super::Decision;
-use super::change::{Change, CreateVersion, SetDefaultVersion, VersionTarget};
-use super::image::ImageChange;
-use crate::model::{BlockDevice, Image, State, Tag, Template};
+use super::change::{Change, CreateVersion, Restore, SetDefaultVersion, VersionTarget};
+use super::image::{ImageChange, Latest};
+use crate::model::{BlockDevice, Image, State, Tag, Template, TemplateVersion};
 use crate::warning::Warning;
 
 /// The version that gives `$Latest` the newest image, when it needs it. A
@@ -21,26 +21,46 @@ pub fn create(
     };
     let template = &state.template;
     let source_version = template.latest().map_or(0, |v| v.number);
-    let block_devices = snapshot_mappings(template);
+    let block_devices = template.latest().map(snapshot_mappings).unwrap_or_default();
     let warnings = snapshot_overrides(&template.id, &block_devices, newest);
+    let from_image = state.current_image.image_ref().to_owned();
+    // An unverified source is no place to return to: the default is.
+    let default = template
+        .versions
+        .iter()
+        .find(|v| v.number == template.default_version);
+    let restore = match (unverified_latest(template), default) {
+        (Some(_), Some(default)) if default.image_id.is_some() => Restore {
+            version: default.number,
+            image: default.image_id.clone().unwrap_or_default(),
+            block_devices: snapshot_mappings(default),
+        },
+        _ => Restore {
+            version: source_version,
+            image: from_image.clone(),
+            block_devices: block_devices.clone(),
+        },
+    };
     Decision::made(Some(CreateVersion {
         template_id: template.id.clone(),
         source_version,
-        from_image: state.current_image.image_ref().to_owned(),
+        from_image,
         to_image: newest.id.clone(),
         reason: change.reason.clone(),
         version_description: version_description(newest),
         client_token: client_token(&template.id, source_version, &newest.id),
+        restore,
         block_devices,
     }))
     .warn(warnings)
 }
 
 /// The default follows the latest version: the one this run creates, else
-/// the highest number.
+/// the highest number while `$Latest` is safe.
 pub fn default_switch(
     template: &Template,
     create: Option<&CreateVersion>,
+    latest_now: Latest,
 ) -> Decision<Option<SetDefaultVersion>> {
     let latest = template.latest().map_or(0, |v| v.number);
     let default = template.default_version;
@@ -49,7 +69,7 @@ pub fn default_switch(
             VersionTarget::Created,
             "the default follows the new latest version".to_owned(),
         )
-    } else if default != latest {
+    } else if default != latest && latest_now == Latest::Safe {
         (
             VersionTarget::Number(latest),
             format!("the default ({default}) is not the latest version ({latest})"),
@@ -77,6 +97,21 @@ pub fn write_tag_warning(template: &Template, changes: &[Change], tag: Tag) -> D
     });
     Decision::made(()).warn(warning)
 }
+
+/// `$Latest` when it is a version this reconciler created (not a restore)
+/// that is not the default: its create answer was never seen, or the default
+/// switch after it failed. Either way it is unverified, not good.
+pub fn unverified_latest(template: &Template) -> Option<i64> {
+    let latest = template.latest()?;
+    let ours = latest
+        .description
+        .as_deref()
+        .is_some_and(|d| d.starts_with(CREATED_PREFIX) && refusal(d).is_none());
+    (ours && latest.number != template.default_version).then_some(latest.number)
+}
+
+/// How the description of a version this reconciler creates begins.
+const CREATED_PREFIX: &str = "ami-reconciler: ami-";
 
 fn version_description(image: &Image) -> String {
     // EC2 caps VersionDescription at 255 characters; ours stays far below.
@@ -143,15 +178,15 @@ pub fn refusal(description: &str) -> Option<Refusal<'_>> {
     })
 }
 
-/// `$Latest`'s block device mappings when any names a snapshot (they must
-/// be sent, or the new version loses the snapshots); otherwise none.
-fn snapshot_mappings(template: &Template) -> Vec<BlockDevice> {
-    let devices = template
-        .latest()
-        .map(|v| v.block_devices.clone())
-        .unwrap_or_default();
-    if devices.iter().any(|d| d.snapshot_id().is_some()) {
-        devices
+/// A version's block device mappings when any names a snapshot (they must
+/// be sent, or a version made from it loses the snapshots); otherwise none.
+fn snapshot_mappings(version: &TemplateVersion) -> Vec<BlockDevice> {
+    if version
+        .block_devices
+        .iter()
+        .any(|d| d.snapshot_id().is_some())
+    {
+        version.block_devices.clone()
     } else {
         Vec::new()
     }
@@ -210,5 +245,22 @@ impl CreateVersion {
             None if created == self.source_version + 1 => Created::Fresh,
             None => Created::Raced,
         }
+    }
+
+    /// The first of this run's own versions among those between the source
+    /// and `created`, when every one of them is ours: the same image and
+    /// description. That is no other writer: an earlier create of this run
+    /// that a stale read did not show yet, and `created` is its duplicate.
+    pub fn own_duplicate(&self, created: i64, existing: &[TemplateVersion]) -> Option<i64> {
+        let between: Vec<&TemplateVersion> = existing
+            .iter()
+            .filter(|v| v.number > self.source_version && v.number < created)
+            .collect();
+        let ours = |v: &&TemplateVersion| {
+            v.image_id.as_deref() == Some(self.to_image.as_str())
+                && v.description.as_deref() == Some(self.version_description.as_str())
+        };
+        let first = between.iter().map(|v| v.number).min()?;
+        between.iter().all(ours).then_some(first)
     }
 }

@@ -124,7 +124,7 @@ _in_flight_mutating = 0
 _peak_in_flight_mutating = 0
 _rules: list["Rule"] = []
 
-_FAULTS = {"throttle", "http500", "http503", "error", "drop", "hang", "warn", "before"}
+_FAULTS = {"throttle", "http500", "http503", "error", "drop", "lose", "hang", "warn", "before", "stale"}
 # Answers that carry a ValidationWarning ("warn").
 _WARNABLE = {"CreateLaunchTemplateVersion", "CreateLaunchTemplate"}
 
@@ -147,6 +147,13 @@ class Rule:
         self.code = spec.get("code")
         self.message = spec.get("message")
         self.request = spec.get("request")
+        # Request parameters the call must carry, e.g. {"LaunchTemplateData.ImageId": "ami-1"}:
+        # a "warn" rule with "when" and no "times" judges the data, as EC2 does.
+        self.when = spec.get("when") or {}
+        if not isinstance(self.when, dict):
+            raise ValueError('"when" must be an object of request parameters')
+        if self.fault == "stale" and self.action != "DescribeLaunchTemplateVersions":
+            raise ValueError("a stale rule needs action DescribeLaunchTemplateVersions")
         if self.fault == "warn" and self.action not in _WARNABLE:
             raise ValueError(f"a warn rule needs action one of {sorted(_WARNABLE)}")
         if self.fault == "before":
@@ -170,7 +177,7 @@ class Rule:
         if self.group is not None:
             if call.service != "autoscaling" or call.form.get("AutoScalingGroupName") != self.group:
                 return False
-        return True
+        return all(call.form.get(key) == value for key, value in self.when.items())
 
     def fires(self) -> bool:
         """Called once per matching call, under _state_lock."""
@@ -254,6 +261,39 @@ def error_response(call: Call, status: int, code: str, message: str) -> tuple[in
         body = query_error(code, message, request_id, status, namespace).encode()
         headers = [("Content-Type", "text/xml"), ("x-amzn-RequestId", request_id)]
     return status, headers, body
+
+
+def _without_newest_version(xml: bytes) -> bytes:
+    """A DescribeLaunchTemplateVersions answer read before the newest version
+    was visible: EC2's reads are eventually consistent ("the result of a
+    command you run that affects your Amazon EC2 resources might not be
+    immediately visible to all subsequent commands you run")."""
+    start = xml.find(b"<launchTemplateVersionSet>")
+    if start < 0:
+        return xml
+    items: list[tuple[int, int]] = []
+    depth, opened = 0, 0
+    for tag in re.finditer(rb"<(/?)item>", xml[start:]):
+        at = start + tag.start()
+        if tag.group(1):
+            depth -= 1
+            if depth == 0:
+                items.append((opened, start + tag.end()))
+            if depth < 0:
+                break
+        else:
+            if depth == 0:
+                opened = at
+            depth += 1
+    numbered = []
+    for begin, end in items:
+        number = re.search(rb"<versionNumber>(\d+)</versionNumber>", xml[begin:end])
+        if number:
+            numbered.append((int(number.group(1)), begin, end))
+    if not numbered:
+        return xml
+    _, begin, end = max(numbered)
+    return xml[:begin] + xml[end:]
 
 
 def _with_warning(xml: bytes, code: str, message: str) -> bytes:
@@ -472,6 +512,17 @@ class ProxyHandler(BaseHTTPRequestHandler):
                 self._send_error(call, record, 400, "HarnessInjectionFailed", failure)
                 return
         status, reason, headers, data = self._forward(body)
+        if fault == "lose":
+            # Carried out, and its answer lost on the way back.
+            record["status"] = status
+            self.close_connection = True
+            try:
+                self.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            return
+        if fault == "stale" and status == 200:
+            data = _without_newest_version(data)
         if fault == "warn" and status == 200:
             data = _with_warning(data, rule.code or "InvalidParameterValue", rule.message or "Injected warning")
         record["status"] = status

@@ -10,7 +10,7 @@ use tracing::{debug, info, instrument, warn};
 
 use crate::clients::{Clients, OPERATION_TIMEOUT};
 use crate::error::AwsError;
-use crate::model::group_tags;
+use crate::model::{TemplateVersion, group_tags};
 use crate::plan::{
     Change, CreateVersion, Created, DeleteVersions, Plan, Prerequisite, SetDefaultVersion,
     StartInstanceRefresh, UpdateGroup, VersionTarget, client_token, restore_description,
@@ -49,7 +49,7 @@ pub async fn apply(
         report: TemplateReport::planned(plan, Mode::Apply),
         endpoint: clients.endpoint().to_owned(),
         deadline: Deadline(writes_until),
-        done: BTreeSet::new(),
+        done: BTreeSet::from([Prerequisite::LatestSafe]),
         created: None,
     };
     // Each kind relies on the ones before it: versions, default, groups,
@@ -187,6 +187,35 @@ pub fn deletable(change: &DeleteVersions, done: &BTreeSet<Prerequisite>) -> Dele
     Deletable::Versions { delete, kept }
 }
 
+/// The versions of a template as read now; `None` when the read failed.
+async fn read_versions(clients: &Clients, template: &str) -> Option<Vec<TemplateVersion>> {
+    ec2::describe_template(&clients.ec2, template)
+        .await
+        .ok()
+        .map(|t| t.versions)
+}
+
+fn numbers(versions: &Option<Vec<TemplateVersion>>) -> Option<Vec<i64>> {
+    versions
+        .as_ref()
+        .map(|vs| vs.iter().map(|v| v.number).collect())
+}
+
+/// The failure of a create EC2 answered with warnings.
+fn warned(number: i64, warnings: &[String]) -> AwsError {
+    let (code, message) = warnings[0]
+        .split_once(": ")
+        .unwrap_or(("Warning", warnings[0].as_str()));
+    let more = match warnings.len() {
+        1 => String::new(),
+        n => format!(" (and {} more)", n - 1),
+    };
+    AwsError::answered(
+        code,
+        format!("EC2 created version {number} with a warning: {message}{more}"),
+    )
+}
+
 /// The first of `needs` that did not succeed.
 fn missing<'n>(
     needs: &'n [Prerequisite],
@@ -255,51 +284,22 @@ impl Outcomes {
         if !self.ready(&change_) {
             return;
         }
-        let mut new = ec2::NewVersion {
-            template_id: &change.template_id,
-            source_version: change.source_version,
-            image_id: &change.to_image,
-            description: &change.version_description,
-            client_token: Some(&change.client_token),
-            block_devices: &change.block_devices,
+        let (created, verdict) = match self.create_and_judge(clients, change).await {
+            Ok(judged) => judged,
+            Err(err) => {
+                if err.outcome_unknown() {
+                    // A version may exist whose answer was never seen.
+                    self.done.remove(&Prerequisite::LatestSafe);
+                }
+                return self.failed(change_, err);
+            }
         };
-        let mut created = match ec2::create_version(&clients.ec2, new).await {
-            Ok(created) => created,
-            Err(err) => return self.failed(change_, err),
-        };
-        let mut verdict = self.judge(clients, change, created.number).await;
-        if verdict == Created::Replayed {
-            // The token belongs to a deleted version: create anew under a
-            // token of the SDK's making.
-            new.client_token = None;
-            created = match ec2::create_version(&clients.ec2, new).await {
-                Ok(created) => created,
-                Err(err) => return self.failed(change_, err),
-            };
-            verdict = self.judge(clients, change, created.number).await;
-        }
         let number = created.number;
         match verdict {
             Created::Fresh if !created.warnings.is_empty() => {
                 self.restore(clients, change, number, &created.warnings)
                     .await;
-                let (code, message) = created.warnings[0]
-                    .split_once(": ")
-                    .unwrap_or(("Warning", created.warnings[0].as_str()));
-                self.failed(
-                    change_,
-                    AwsError::answered(
-                        code,
-                        format!(
-                            "EC2 created version {number} with a warning: {message}{}",
-                            if created.warnings.len() > 1 {
-                                format!(" (and {} more)", created.warnings.len() - 1)
-                            } else {
-                                String::new()
-                            }
-                        ),
-                    ),
-                );
+                self.failed(change_, warned(number, &created.warnings));
             }
             Created::Fresh => {
                 self.created = Some(number);
@@ -325,11 +325,65 @@ impl Outcomes {
         }
     }
 
+    /// Creates the version and judges it against the versions read right
+    /// after. A number the read does not show is a token replayed for a
+    /// deleted version, or a read not yet consistent: the create is sent
+    /// again under a token of the SDK's making, and should the first turn up
+    /// after all, the second is its duplicate and is deleted.
+    async fn create_and_judge(
+        &mut self,
+        clients: &Clients,
+        change: &CreateVersion,
+    ) -> Result<(ec2::CreatedVersion, Created), AwsError> {
+        let mut new = ec2::NewVersion {
+            template_id: &change.template_id,
+            source_version: change.source_version,
+            image_id: &change.to_image,
+            description: &change.version_description,
+            client_token: Some(&change.client_token),
+            block_devices: &change.block_devices,
+        };
+        let created = ec2::create_version(&clients.ec2, new).await?;
+        let existing = read_versions(clients, &change.template_id).await;
+        let verdict = change.judge(created.number, numbers(&existing).as_deref());
+        if verdict != Created::Replayed {
+            return Ok((created, verdict));
+        }
+        new.client_token = None;
+        let again = ec2::create_version(&clients.ec2, new).await?;
+        let existing = read_versions(clients, &change.template_id).await;
+        let verdict = change.judge(again.number, numbers(&existing).as_deref());
+        let first = existing
+            .as_deref()
+            .and_then(|versions| change.own_duplicate(again.number, versions));
+        match (verdict, first) {
+            (Created::Raced, Some(first)) => {
+                self.undo(&change.template_id, clients, again.number).await;
+                let warnings = if first == created.number {
+                    created.warnings
+                } else {
+                    again.warnings
+                };
+                Ok((
+                    ec2::CreatedVersion {
+                        number: first,
+                        warnings,
+                    },
+                    Created::Fresh,
+                ))
+            }
+            _ => Ok((again, verdict)),
+        }
+    }
+
     /// After EC2 created `warned` with a `Warning`: makes `$Latest` a copy of
-    /// the source again, with a description that keeps later runs from
-    /// creating a version for the same image (see `plan::restore_description`).
-    /// Should that fail, the warned version is deleted instead, so that it
-    /// never reaches a group.
+    /// the last good version again (the source, or the default when the
+    /// source was itself unverified), with a description that keeps later
+    /// runs from creating a version for the same image (see
+    /// `plan::restore_description`). Should that fail, the warned version is
+    /// deleted instead, so that it never reaches a group; should that fail
+    /// too, `$Latest` is not safe for the rest of the run, and the next run
+    /// finds the version unverified and judges it again.
     async fn restore(
         &mut self,
         clients: &Clients,
@@ -344,28 +398,20 @@ impl Outcomes {
             messages: messages.join("; "),
         });
         let description = restore_description(&change.to_image, warned, messages);
-        let token = client_token(&change.template_id, warned, &change.from_image);
+        let token = client_token(&change.template_id, warned, &change.restore.image);
         let restore = ec2::NewVersion {
             template_id: &change.template_id,
-            source_version: change.source_version,
-            image_id: &change.from_image,
+            source_version: change.restore.version,
+            image_id: &change.restore.image,
             description: &description,
             client_token: Some(&token),
-            block_devices: &change.block_devices,
+            block_devices: &change.restore.block_devices,
         };
-        if ec2::create_version(&clients.ec2, restore).await.is_err() {
-            self.undo(&change.template_id, clients, warned).await;
+        if ec2::create_version(&clients.ec2, restore).await.is_err()
+            && !self.undo(&change.template_id, clients, warned).await
+        {
+            self.done.remove(&Prerequisite::LatestSafe);
         }
-    }
-
-    /// Reads the versions again to judge a create: one read, only in runs
-    /// that create.
-    async fn judge(&self, clients: &Clients, change: &CreateVersion, created: i64) -> Created {
-        let existing = ec2::describe_template(&clients.ec2, &change.template_id)
-            .await
-            .ok()
-            .map(|t| t.versions.iter().map(|v| v.number).collect::<Vec<i64>>());
-        change.judge(created, existing.as_deref())
     }
 
     /// Deletes the version this run just created from a `$Latest` that was
@@ -380,9 +426,10 @@ impl Outcomes {
     }
 
     /// Deletes a version this run created; a refusal becomes a warning.
-    async fn undo(&mut self, template: &str, clients: &Clients, version: i64) {
+    /// True when it is gone.
+    async fn undo(&mut self, template: &str, clients: &Clients, version: i64) -> bool {
         let refused = match ec2::delete_versions(&clients.ec2, template, &[version]).await {
-            Ok(outcome) if outcome.deleted.contains(&version) => return,
+            Ok(outcome) if outcome.deleted.contains(&version) => return true,
             Ok(outcome) => outcome
                 .refused
                 .into_iter()
@@ -397,6 +444,7 @@ impl Outcomes {
             error_code: refused.0,
             error: refused.1,
         });
+        false
     }
 
     async fn set_default(&mut self, clients: &Clients, change: &SetDefaultVersion) {
@@ -567,110 +615,4 @@ impl Outcomes {
 }
 
 #[cfg(test)]
-mod tests {
-    use std::collections::BTreeMap;
-
-    use super::*;
-    use crate::plan::Prerequisite::{DefaultSwitched, GroupMoved, VersionCreated};
-
-    fn deletion(needs: Vec<Prerequisite>, each: &[(i64, Vec<Prerequisite>)]) -> DeleteVersions {
-        DeleteVersions {
-            template_id: "lt-1".to_owned(),
-            versions: vec![1, 2],
-            reason: String::new(),
-            needs,
-            each_needs: each.iter().cloned().collect::<BTreeMap<_, _>>(),
-        }
-    }
-
-    fn moved(group: &str) -> Prerequisite {
-        GroupMoved(group.to_owned())
-    }
-
-    fn done(what: &[Prerequisite]) -> BTreeSet<Prerequisite> {
-        what.iter().cloned().collect()
-    }
-
-    #[test]
-    fn with_everything_done_every_planned_version_is_deleted() {
-        let change = deletion(
-            vec![VersionCreated],
-            &[(1, vec![moved("web")]), (2, vec![DefaultSwitched])],
-        );
-        assert_eq!(
-            deletable(
-                &change,
-                &done(&[VersionCreated, DefaultSwitched, moved("web")])
-            ),
-            Deletable::Versions {
-                delete: vec![1, 2],
-                kept: vec![]
-            }
-        );
-    }
-
-    #[test]
-    fn a_window_that_counted_a_version_not_created_deletes_nothing() {
-        let change = deletion(vec![VersionCreated], &[]);
-        assert_eq!(
-            deletable(&change, &done(&[])),
-            Deletable::Nothing(VersionCreated)
-        );
-    }
-
-    #[test]
-    fn the_old_default_stays_when_the_default_switch_failed() {
-        let change = deletion(vec![], &[(2, vec![DefaultSwitched])]);
-        assert_eq!(
-            deletable(&change, &done(&[])),
-            Deletable::Versions {
-                delete: vec![1],
-                kept: vec![2]
-            }
-        );
-    }
-
-    #[test]
-    fn a_version_stays_while_a_group_that_pinned_it_failed_to_move() {
-        let change = deletion(vec![], &[(1, vec![moved("api"), moved("web")])]);
-        assert_eq!(
-            deletable(&change, &done(&[moved("api")])),
-            Deletable::Versions {
-                delete: vec![2],
-                kept: vec![1]
-            }
-        );
-    }
-
-    #[test]
-    fn every_version_is_kept_when_each_relied_on_a_failure() {
-        let change = deletion(vec![], &[(1, vec![moved("web")]), (2, vec![moved("web")])]);
-        assert_eq!(
-            deletable(&change, &done(&[])),
-            Deletable::Versions {
-                delete: vec![],
-                kept: vec![1, 2]
-            }
-        );
-    }
-
-    #[test]
-    fn each_skip_names_the_prerequisite_that_is_missing() {
-        let delete = Change::DeleteVersions(deletion(vec![], &[]));
-        assert_eq!(
-            delete.skipped_because(&VersionCreated),
-            "the keep window counted a version that was not created"
-        );
-        let default = Change::SetDefaultVersion(SetDefaultVersion {
-            template_id: "lt-1".to_owned(),
-            from: 1,
-            to: VersionTarget::Created,
-            reason: String::new(),
-        });
-        assert_eq!(default.needs(), vec![VersionCreated]);
-        assert_eq!(
-            default.skipped_because(&VersionCreated),
-            "the new version was not created"
-        );
-    }
-}
+mod tests;
