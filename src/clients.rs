@@ -38,6 +38,8 @@ pub struct Clients {
     pub ssm: aws_sdk_ssm::Client,
     /// Where the calls go, as error messages name it.
     endpoint: String,
+    /// The longest one call may take with its retries (the operation timeout).
+    call_budget: Duration,
 }
 
 impl Clients {
@@ -52,7 +54,17 @@ impl Clients {
                 (None, Some(region)) => format!("the AWS endpoints of {region}"),
                 (None, None) => "the AWS endpoints (no region set)".to_owned(),
             },
+            call_budget: config
+                .timeout_config()
+                .and_then(|t| t.operation_timeout())
+                .unwrap_or(OPERATION_TIMEOUT),
         }
+    }
+
+    /// The longest one call may take with its retries: what a sequence of
+    /// writes must have left before the deadline, per call.
+    pub fn call_budget(&self) -> Duration {
+        self.call_budget
     }
 
     /// The endpoint the clients call: `AWS_ENDPOINT_URL` when set, else the

@@ -19,8 +19,7 @@ use crate::model::{
     BlockDevice, DiscoveredTemplate, EbsVolume, Image, SKIP_TAG_KEY, Tag, Template, TemplateVersion,
 };
 
-/// Most versions one `DeleteLaunchTemplateVersions` call accepts.
-pub const MAX_DELETE_BATCH: usize = 200;
+pub use crate::model::MAX_DELETE_BATCH;
 /// Largest page of `DescribeLaunchTemplateVersions`.
 const VERSIONS_PAGE: i32 = 200;
 /// Largest page of `DescribeImages`.

@@ -159,8 +159,9 @@ impl Function {
     }
 
     /// [`Function::handle`] for an invocation that must end by `deadline`:
-    /// no write starts within [`crate::apply::DEADLINE_RESERVE`] of it, so
-    /// the report and the metrics line are always written.
+    /// a change starts only when all its calls can end
+    /// [`crate::apply::REPORT_RESERVE`] before it, so the report and the
+    /// metrics line are always written.
     pub async fn handle_until(
         &self,
         payload: Value,
@@ -191,7 +192,10 @@ impl Function {
             println!("{line}");
         }
         let json = serde_json::to_value(&report).unwrap_or_default();
-        if report.exit_code() != 0 {
+        // Only what a retry can fix fails the invocation (Lambda retries it);
+        // a condition that needs a person is in the report and the
+        // NeedsAttention metric, and the invocation succeeds.
+        if report.retry_can_fix() {
             return Err(InvocationError::Incomplete(json.to_string()));
         }
         Ok(json)

@@ -62,8 +62,9 @@ pub async fn run(clients: &Clients, settings: &Settings, mode: Mode) -> Result<R
     run_until(clients, settings, mode, None).await
 }
 
-/// [`run`] that starts no write after `writes_until` (see
-/// [`apply::writes_until`]): the changes not started are reported skipped.
+/// [`run`] whose writes must all be over by `writes_until` (see
+/// [`apply::writes_until`]): a change whose calls might not end by then is
+/// not started and is reported skipped.
 pub async fn run_until(
     clients: &Clients,
     settings: &Settings,

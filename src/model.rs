@@ -346,6 +346,9 @@ impl TemplateRef {
     }
 }
 
+/// EC2's most versions per `DeleteLaunchTemplateVersions` call.
+pub const MAX_DELETE_BATCH: usize = 200;
+
 /// The `$Latest` version alias.
 pub const LATEST: &str = "$Latest";
 /// The `$Default` version alias.

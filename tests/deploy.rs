@@ -253,12 +253,34 @@ fn each_new_dead_letter_notifies_even_while_older_ones_wait_in_the_queue() {
 }
 
 #[test]
+fn a_condition_that_needs_a_person_has_its_own_alarm_on_the_functions_metric() {
+    let template = template();
+    let needs: Vec<_> = alarms(&template)
+        .into_iter()
+        .filter(|(_, a)| {
+            a["Namespace"] == ami_reconciler::report::emf::NAMESPACE
+                && a["MetricName"] == ami_reconciler::report::emf::NEEDS_ATTENTION
+        })
+        .collect();
+    assert_eq!(needs.len(), 1, "{needs:?}");
+    let (_, alarm) = &needs[0];
+    assert_eq!(
+        alarm["Dimensions"],
+        json!([{"Name": "FunctionName", "Value": {"Ref": "ReconcilerFunction"}}])
+    );
+    assert_eq!(alarm["ComparisonOperator"], "GreaterThanOrEqualToThreshold");
+    assert_eq!(alarm["Threshold"], 1);
+    // A run that did not happen says nothing about a person's condition.
+    assert_eq!(alarm["TreatMissingData"], "notBreaching");
+}
+
+#[test]
 fn every_alarm_notifies_the_topic_when_it_fires_and_when_it_recovers() {
     let template = template();
     let to_the_topic =
         json!({"Fn::If": ["HasAlarmTopic", [{"Ref": "AlarmTopicArn"}], {"Ref": "AWS::NoValue"}]});
     let alarms = alarms(&template);
-    assert_eq!(alarms.len(), 4);
+    assert_eq!(alarms.len(), 5);
     for (name, alarm) in alarms {
         assert_eq!(alarm["AlarmActions"], to_the_topic, "{name}");
         assert_eq!(alarm["OKActions"], to_the_topic, "{name}");

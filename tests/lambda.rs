@@ -147,12 +147,11 @@ async fn a_manual_apply_overrides_a_dry_run_deployment() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_failed_change_is_an_invocation_error_that_carries_the_report() {
+async fn a_failed_write_a_retry_can_fix_is_an_invocation_error_that_carries_the_report() {
     let moto = Moto::start();
     let (function, _) = function(&moto, false).await;
     moto.faults(json!([{
-        "action": "UpdateAutoScalingGroup", "fault": "error", "status": 400,
-        "code": "ValidationError", "message": "AutoScalingGroup name not found - web"
+        "action": "UpdateAutoScalingGroup", "group": "web", "fault": "http503"
     }]));
 
     let err = function.handle(json!({})).await.unwrap_err();
@@ -161,7 +160,27 @@ async fn a_failed_change_is_an_invocation_error_that_carries_the_report() {
     assert_eq!(diagnostic.error_type, "ChangesFailed");
     let report: Value = serde_json::from_str(&diagnostic.error_message).unwrap();
     assert_eq!(report["failed"][0]["group"], "web");
+    assert_eq!(report["applied"].as_array().unwrap().len(), 2);
+    assert_eq!(report["needs_attention"], 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_condition_only_a_person_can_clear_is_a_successful_invocation_that_shows_it() {
+    // GIVEN a write AWS refuses outright: no retry fixes it, and Lambda's
+    // own retries would only repeat it
+    let moto = Moto::start();
+    let (function, _) = function(&moto, false).await;
+    moto.faults(json!([{
+        "action": "UpdateAutoScalingGroup", "fault": "error", "status": 400,
+        "code": "ValidationError", "message": "AutoScalingGroup name not found - web"
+    }]));
+
+    // WHEN the schedule invokes the function
+    let report = function.handle(json!({})).await.unwrap();
+
+    // THEN the invocation succeeds, and the result counts what needs a person
     assert_eq!(report["failed"][0]["error_code"], "ValidationError");
+    assert_eq!(report["needs_attention"], 1);
     assert_eq!(report["applied"].as_array().unwrap().len(), 2);
 }
 

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use futures_util::{StreamExt, stream};
 use tracing::{debug, info, instrument, warn};
 
-use crate::clients::{Clients, OPERATION_TIMEOUT};
+use crate::clients::Clients;
 use crate::error::AwsError;
 use crate::model::{TemplateVersion, group_tags};
 use crate::plan::{
@@ -20,19 +20,19 @@ use crate::settings::Mode;
 use crate::warning::{Warning, join};
 use crate::{autoscaling, ec2};
 
-/// Time kept back from a deadline: one call's full timeout with its
-/// retries, and a moment to write the report and the metrics line.
-pub const DEADLINE_RESERVE: Duration = Duration::from_secs(OPERATION_TIMEOUT.as_secs() + 2);
+/// Time kept back from a deadline to write the report and the metrics line.
+pub const REPORT_RESERVE: Duration = Duration::from_secs(2);
 
-/// The last moment to start a write, for a run that must end by `deadline`.
+/// The moment every write must be over, for a run that must end by
+/// `deadline`. A sequence of writes starts only when its worst case (each
+/// call's full timeout with retries: [`Clients::call_budget`]) ends by then.
 pub fn writes_until(deadline: Instant) -> Instant {
     deadline
-        .checked_sub(DEADLINE_RESERVE)
+        .checked_sub(REPORT_RESERVE)
         .unwrap_or_else(Instant::now)
 }
 
-/// Why a change was not started once the deadline is near.
-pub const DEADLINE_REACHED: &str = "the run's deadline is near: not started";
+pub use crate::report::DEADLINE_REACHED;
 
 /// Applies the plan and reports each change. Group updates run at most
 /// `concurrency` at a time. No write starts after `writes_until`; those
@@ -48,7 +48,10 @@ pub async fn apply(
     let mut run = Outcomes {
         report: TemplateReport::planned(plan, Mode::Apply),
         endpoint: clients.endpoint().to_owned(),
-        deadline: Deadline(writes_until),
+        deadline: Deadline {
+            writes_until,
+            call_budget: clients.call_budget(),
+        },
         done: BTreeSet::from([Prerequisite::LatestSafe]),
         created: None,
     };
@@ -81,14 +84,23 @@ pub async fn apply(
     run.report
 }
 
-/// The last moment a write may start, if the run has a deadline.
+/// When every write must be over, if the run has a deadline, and how long
+/// one call may take.
 #[derive(Debug, Clone, Copy)]
-struct Deadline(Option<Instant>);
+struct Deadline {
+    writes_until: Option<Instant>,
+    call_budget: Duration,
+}
 
 impl Deadline {
-    /// The one deadline check: true once no write may start any more.
-    fn passed(self) -> bool {
-        self.0.is_some_and(|at| Instant::now() >= at)
+    /// The one deadline check: true when `change`'s whole sequence of calls
+    /// could not end in time, so it must not start. A sequence cut in the
+    /// middle would leave a record without its refresh, or a warned version
+    /// without its restore.
+    fn leaves_no_room_for(self, change: &Change) -> bool {
+        let worst_case = self.call_budget * change.worst_case_calls();
+        self.writes_until
+            .is_some_and(|until| Instant::now() + worst_case > until)
     }
 }
 
@@ -96,6 +108,9 @@ impl Deadline {
 enum RefreshOutcome {
     /// Started, with this id.
     Started(String),
+    /// Another run of ours started the same refresh a moment before: a
+    /// race lost to ourselves, not a failure. Its record stays.
+    StartedByAnother(String),
     /// The tag could not be written: nothing was started.
     NotRecorded(AwsError),
     /// AWS refused the start; `restored` tells whether the tag is as before.
@@ -116,18 +131,12 @@ async fn start_refresh(clients: &Clients, change: &StartInstanceRefresh) -> Refr
             // Another run may have started the same refresh a moment ago:
             // its record is this tag, which must then stay.
             if error.code.as_deref() == Some("InstanceRefreshInProgress")
-                && autoscaling::describe_refreshes(client, &change.group)
-                    .await
-                    .is_ok_and(|found| {
-                        found
-                            .iter()
-                            .any(|r| r.rolls_out_latest_of(&change.template))
-                    })
+                && let Ok(found) = autoscaling::describe_refreshes(client, &change.group).await
+                && let Some(theirs) = found
+                    .iter()
+                    .find(|r| r.rolls_out_latest_of(&change.template))
             {
-                return RefreshOutcome::Refused {
-                    error,
-                    restored: true,
-                };
+                return RefreshOutcome::StartedByAnother(theirs.id.clone());
             }
             let restore = match &change.previous_rollout_image {
                 Some(previous) => {
@@ -231,7 +240,7 @@ impl Outcomes {
         if !self.prerequisites_met(change) {
             return false;
         }
-        if self.deadline.passed() {
+        if self.deadline.leaves_no_room_for(change) {
             self.skipped(change.clone(), DEADLINE_REACHED);
             return false;
         }
@@ -480,7 +489,7 @@ impl Outcomes {
         let mut results: Vec<(&UpdateGroup, Option<Result<(), AwsError>>)> = stream::iter(ready)
             .map(|change| async move {
                 // Checked as each update starts: the ones in flight finish.
-                if deadline.passed() {
+                if deadline.leaves_no_room_for(&Change::UpdateGroup(change.clone())) {
                     return (change, None);
                 }
                 let result =
@@ -525,7 +534,7 @@ impl Outcomes {
         let deadline = self.deadline;
         let mut results: Vec<(&StartInstanceRefresh, Option<RefreshOutcome>)> = stream::iter(ready)
             .map(|change| async move {
-                if deadline.passed() {
+                if deadline.leaves_no_room_for(&Change::StartInstanceRefresh(change.clone())) {
                     return (change, None);
                 }
                 (change, Some(start_refresh(clients, change).await))
@@ -541,6 +550,10 @@ impl Outcomes {
                 Some(RefreshOutcome::Started(id)) => {
                     self.applied(change_, format!("started instance refresh {id}"))
                 }
+                Some(RefreshOutcome::StartedByAnother(id)) => self.applied(
+                    change_,
+                    format!("instance refresh {id}, started by another run a moment before"),
+                ),
                 Some(RefreshOutcome::NotRecorded(err)) => self.failed(change_, err),
                 Some(RefreshOutcome::Refused { error, restored }) => {
                     if !restored {
@@ -575,7 +588,7 @@ impl Outcomes {
         if delete.is_empty() {
             return self.skipped(change_, "every version relied on a change that failed");
         }
-        if self.deadline.passed() {
+        if self.deadline.leaves_no_room_for(&change_) {
             return self.skipped(change_, DEADLINE_REACHED);
         }
         let mut deleted = Vec::new();

@@ -28,7 +28,7 @@ struct Cli {
     #[arg(long, global = true, value_enum, default_value_t = Output::Text)]
     output: Output,
     #[arg(long, global = true, value_name = "SECONDS",
-          help = format!("Seconds the run may take: no write starts in its last {} s (one call's full timeout and the report); changes not started are reported skipped [default: no limit]", apply::DEADLINE_RESERVE.as_secs()))]
+          help = format!("Seconds the run may take: a change starts only when all its calls, each with its full timeout and retries ({} s), can end {} s before the limit; changes not started are reported skipped [default: no limit]", ami_reconciler::clients::OPERATION_TIMEOUT.as_secs(), apply::REPORT_RESERVE.as_secs()))]
     time_limit: Option<u64>,
 }
 

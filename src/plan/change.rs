@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::model::{BlockDevice, GroupLaunch, Image, RollingPreferences, TemplateRef};
+use crate::model::{
+    BlockDevice, GroupLaunch, Image, MAX_DELETE_BATCH, RollingPreferences, TemplateRef,
+};
 
 /// An image as reports show it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -213,6 +215,20 @@ impl Change {
             Change::DeleteVersions(c) => &c.template_id,
             Change::UpdateGroup(c) => &c.group,
             Change::StartInstanceRefresh(c) => &c.group,
+        }
+    }
+
+    /// The most calls the change can make: it starts only when all of them
+    /// fit before the deadline. A create may be judged, sent again, judged
+    /// again, its duplicate deleted, then restored or taken back; a refresh
+    /// records the image, starts, reads, and puts the record back; a
+    /// deletion sends a batch per 200 versions.
+    pub fn worst_case_calls(&self) -> u32 {
+        match self {
+            Change::CreateVersion(_) => 7,
+            Change::SetDefaultVersion(_) | Change::UpdateGroup(_) => 1,
+            Change::StartInstanceRefresh(_) => 4,
+            Change::DeleteVersions(c) => c.versions.len().div_ceil(MAX_DELETE_BATCH).max(1) as u32,
         }
     }
 

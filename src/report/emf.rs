@@ -27,6 +27,10 @@ pub const DRIFT: &str = "Drift";
 pub const APPLIED: &str = "Applied";
 /// Changes that failed in this run.
 pub const FAILED: &str = "Failed";
+/// Conditions only a person can clear (a refused version, a malformed tag,
+/// a stopped rollout, a write AWS refused): the needs-attention alarm's
+/// metric. Such a run does not fail the invocation.
+pub const NEEDS_ATTENTION: &str = "NeedsAttention";
 /// Instance refreshes this run started (rolling groups).
 pub const REFRESHES_STARTED: &str = "RefreshesStarted";
 /// Instance refreshes found running.
@@ -48,6 +52,7 @@ struct Figures {
     drift: usize,
     applied: usize,
     failed: usize,
+    needs_attention: usize,
     /// The run's line only.
     refreshes: Option<RefreshCounts>,
 }
@@ -61,6 +66,7 @@ pub fn emf(report: &Report, timestamp: DateTime<Utc>, function_name: &str) -> Va
         drift: report.changes.len(),
         applied: report.applied.len(),
         failed: report.failed.len(),
+        needs_attention: report.needs_attention,
         refreshes: Some(report.refreshes),
     };
     let mut doc = document(&figures, timestamp, &[(DIMENSION, function_name)]);
@@ -83,6 +89,7 @@ pub fn emf_template(
         drift: template.changes.len(),
         applied: template.applied.len(),
         failed: template.failed.len(),
+        needs_attention: template.needs_attention,
         refreshes: None,
     };
     let mut doc = document(
@@ -111,6 +118,7 @@ fn document(
     values.push((DRIFT, "Count", json!(figures.drift)));
     values.push((APPLIED, "Count", json!(figures.applied)));
     values.push((FAILED, "Count", json!(figures.failed)));
+    values.push((NEEDS_ATTENTION, "Count", json!(figures.needs_attention)));
     if let Some(r) = figures.refreshes {
         values.push((REFRESHES_STARTED, "Count", json!(r.started)));
         values.push((REFRESHES_RUNNING, "Count", json!(r.running)));
@@ -265,6 +273,7 @@ mod tests {
                 DRIFT,
                 APPLIED,
                 FAILED,
+                NEEDS_ATTENTION,
                 REFRESHES_STARTED,
                 REFRESHES_RUNNING,
                 REFRESHES_FAILED
@@ -290,6 +299,36 @@ mod tests {
     }
 
     #[test]
+    fn a_refused_version_counts_as_needing_a_person_on_the_run_and_its_template() {
+        let mut template = template_report("lt-web", Some(at(2)), 1);
+        template
+            .warnings
+            .push(crate::warning::Warning::VersionWarned {
+                template: "lt-web".into(),
+                image: "ami-1".into(),
+                version: 2,
+                messages: "InvalidParameterValue: bad".into(),
+            });
+        let report = Report::of(
+            Mode::Apply,
+            &settings(("LAUNCH_TEMPLATE_ID", "lt-0123")),
+            vec![template],
+            Vec::new(),
+            at(3),
+        );
+
+        let lines: Vec<Value> = emf_lines(&report, at(3), "fn")
+            .iter()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+
+        assert_eq!(lines[0][NEEDS_ATTENTION], 1);
+        assert_eq!(lines[1][NEEDS_ATTENTION], 1);
+        assert_eq!(lines[1][TEMPLATE_DIMENSION], "lt-web");
+        assert!(!report.retry_can_fix());
+    }
+
+    #[test]
     fn without_a_backup_the_age_metric_is_left_out_not_zero() {
         let report = report(None, 0);
         assert_eq!(report.newest_backup_age_seconds, None);
@@ -303,6 +342,7 @@ mod tests {
                 DRIFT,
                 APPLIED,
                 FAILED,
+                NEEDS_ATTENTION,
                 REFRESHES_STARTED,
                 REFRESHES_RUNNING,
                 REFRESHES_FAILED

@@ -49,6 +49,10 @@ pub struct Report {
     pub warnings: Warnings,
     /// Instance refreshes of rolling groups (`ami-reconciler:rollout=rolling`).
     pub refreshes: RefreshCounts,
+    /// Conditions only a person can clear: warnings of severity
+    /// `needs_attention` and failures no retry fixes. The Lambda reports
+    /// them in this count and its metric, and does not fail for them.
+    pub needs_attention: usize,
     /// One report per managed template, by template id.
     pub templates: Vec<TemplateReport>,
     /// Warnings about no single template (groups on unmanaged templates, no
@@ -122,6 +126,18 @@ pub struct TemplateReport {
     /// Things the operator should know (`warnings` and `warning_details` in JSON).
     #[serde(flatten)]
     pub warnings: Warnings,
+    /// Conditions only a person can clear: [`needs_attention`].
+    pub needs_attention: usize,
+}
+
+/// Conditions only a person can clear: warnings of severity
+/// `NeedsAttention` and failures no retry fixes.
+fn needs_attention(warnings: &[Warning], failed: &[Failed]) -> usize {
+    let warned = warnings
+        .iter()
+        .filter(|w| w.severity() == Severity::NeedsAttention)
+        .count();
+    warned + failed.iter().filter(|f| !f.retryable()).count()
 }
 
 /// An applied change.
@@ -144,6 +160,35 @@ pub struct Failed {
     pub error_code: Option<String>,
     /// The error.
     pub error: String,
+}
+
+/// Why a change was not started once the deadline is near.
+pub const DEADLINE_REACHED: &str = "the run's deadline is near: not started";
+
+/// Error codes of failures a later attempt can fix: throttling, the
+/// service failing inside, or no answer at all (no code).
+const RETRYABLE: [&str; 11] = [
+    "Throttling",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "RequestThrottled",
+    "TooManyRequestsException",
+    "PriorRequestNotComplete",
+    "RequestTimeout",
+    "InternalError",
+    "InternalFailure",
+    "ServiceUnavailable",
+    "Unavailable",
+];
+
+impl Failed {
+    /// True when a retry can fix the failure; otherwise a person must act
+    /// (a refusal such as AccessDenied, or a version EC2 warned about).
+    pub fn retryable(&self) -> bool {
+        self.error_code
+            .as_deref()
+            .is_none_or(|code| RETRYABLE.contains(&code))
+    }
 }
 
 /// A change not attempted.
@@ -170,12 +215,15 @@ impl TemplateReport {
             failed: Vec::new(),
             skipped: Vec::new(),
             warnings: Warnings(plan.warnings),
+            needs_attention: 0,
         }
     }
 
-    /// The report with the newest backup's age at `now` (never negative:
-    /// a backup dated in the future counts as brand new).
-    pub fn aged(mut self, now: DateTime<Utc>) -> Self {
+    /// The report once its template is done: the newest backup's age at
+    /// `now` (never negative: a backup dated in the future counts as brand
+    /// new) and the conditions that need a person.
+    pub fn finished(mut self, now: DateTime<Utc>) -> Self {
+        self.needs_attention = needs_attention(&self.warnings, &self.failed);
         self.newest_backup_age_seconds = self
             .newest_backup
             .as_ref()
@@ -205,7 +253,8 @@ impl Report {
         run_warnings: Vec<Warning>,
         now: DateTime<Utc>,
     ) -> Self {
-        let templates: Vec<TemplateReport> = templates.into_iter().map(|t| t.aged(now)).collect();
+        let templates: Vec<TemplateReport> =
+            templates.into_iter().map(|t| t.finished(now)).collect();
         let one = templates
             .first()
             .filter(|_| !settings.discovers_templates());
@@ -217,7 +266,9 @@ impl Report {
         let changes: Vec<Change> = templates.iter().flat_map(|t| t.changes.clone()).collect();
         let applied: Vec<Applied> = templates.iter().flat_map(|t| t.applied.clone()).collect();
         let failed: Vec<Failed> = templates.iter().flat_map(|t| t.failed.clone()).collect();
+        let needs_attention = needs_attention(&warnings, &failed);
         Report {
+            needs_attention,
             refreshes: RefreshCounts::of(&changes, &applied, &failed, &warnings),
             schema_version: SCHEMA_VERSION,
             dry_run: mode.is_dry_run(),
@@ -253,6 +304,17 @@ impl Report {
         } else {
             1
         }
+    }
+
+    /// True when a failure a later attempt can fix happened: a write
+    /// throttled, failing inside AWS or unanswered, or changes left for the
+    /// deadline. The Lambda fails such an invocation so that it is retried.
+    pub fn retry_can_fix(&self) -> bool {
+        self.failed.iter().any(Failed::retryable)
+            || self
+                .skipped
+                .iter()
+                .any(|s| s.skipped_because == DEADLINE_REACHED)
     }
 
     /// The report as JSON.
