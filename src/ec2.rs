@@ -86,6 +86,9 @@ pub async fn describe_template(client: &Client, id: &str) -> Result<Template, Er
                     .map(block_device)
                     .collect(),
                 description: v.version_description().map(str::to_owned),
+                created: v
+                    .create_time()
+                    .and_then(|t| DateTime::from_timestamp(t.secs(), t.subsec_nanos())),
             });
         }
     }

@@ -184,6 +184,8 @@ pub struct TemplateVersion {
     pub block_devices: Vec<BlockDevice>,
     /// `VersionDescription`, if set.
     pub description: Option<String>,
+    /// `CreateTime`, when EC2 said.
+    pub created: Option<DateTime<Utc>>,
 }
 
 /// One entry of a launch template's `BlockDeviceMappings`, every field as

@@ -314,6 +314,14 @@ warnings! {
         /// What is wrong.
         problem: String,
     } => ("group {group}: no rollout: its tag {problem}"),
+    /// A rolling group already carries Auto Scaling's 50 tags, so the record
+    /// of a rollout (`ami-reconciler:rollout-image`) cannot be written: no
+    /// refresh is started without it.
+    NeedsAttention RolloutTagLimit {
+        group: String,
+        /// The tags it carries.
+        tags: usize,
+    } => ("group {group}: no rollout: it carries {tags} tags, Auto Scaling's limit, and the rollout's record needs one more ({}); remove a tag", crate::model::group_tags::ROLLOUT_IMAGE),
     /// A rolling group uses a mixed instances policy: no refresh for it.
     Notice RolloutUnsupported {
         group: String,

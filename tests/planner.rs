@@ -582,6 +582,7 @@ fn a_version_between_that_is_our_own_is_a_duplicate_not_a_rival() {
         image_id: Some(image.into()),
         block_devices: Vec::new(),
         description: Some(String::new()),
+        created: None,
     };
     let create = create_from(3);
     let stale_then_both = [ours(3, "ami-a"), ours(4, "ami-b"), ours(5, "ami-b")];

@@ -473,6 +473,7 @@ impl Account {
                         image_id: image_id.clone(),
                         block_devices: Vec::new(),
                         description: None,
+                        created: None,
                     })
                     .collect(),
                 tags: None,

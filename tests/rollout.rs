@@ -594,3 +594,118 @@ async fn when_another_run_started_the_same_refresh_first_its_record_stays() {
                 && t.value() == Some(image.as_str()))
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_refresh_is_not_restarted_when_its_record_tag_is_removed() {
+    // GIVEN a rolling group whose refresh to the new backup failed, and a
+    // tool that removes the tags it does not manage (Terraform does)
+    let moto = Moto::start();
+    let account = moto.account().await;
+    let (template, old, _new) = fleet(&account).await;
+    account.rolling_group("web", &template, 2, &old, &[]).await;
+    let clients = moto.clients().await;
+    let settings = settings_for(&template);
+    run(&clients, &settings, Mode::Apply).await.unwrap();
+    move_refresh(&moto, "web", "Failed");
+    account
+        .asg
+        .delete_tags()
+        .tags(
+            aws_sdk_autoscaling::types::Tag::builder()
+                .resource_id("web")
+                .resource_type("auto-scaling-group")
+                .key("ami-reconciler:rollout-image")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+
+    // WHEN the next runs come
+    for _ in 0..2 {
+        moto.reset();
+        let report = run(&clients, &settings, Mode::Apply).await.unwrap();
+
+        // THEN the group's refresh history says the image was rolled out:
+        // nothing starts, and the report says why
+        assert_eq!(moto.mutating_calls(), Vec::<String>::new());
+        assert!(
+            report.warnings.iter().any(|w| matches!(w,
+                Warning::RolloutStopped { last_status: Some(status), .. } if status == "Failed")),
+            "{}",
+            report.to_text()
+        );
+    }
+    assert_eq!(refreshes(&account, "web").await.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_with_no_refresh_behind_it_is_started_again() {
+    // GIVEN a run that recorded the new image on the group and stopped
+    // before the start (a Lambda timeout between the two calls)
+    let moto = Moto::start();
+    let account = moto.account().await;
+    let (template, old, new) = fleet(&account).await;
+    account.version(&template, &new).await;
+    account.set_default(&template, 2).await;
+    account
+        .rolling_group(
+            "web",
+            &template,
+            2,
+            &old,
+            &[("ami-reconciler:rollout-image", new.as_str())],
+        )
+        .await;
+
+    // WHEN the next run comes
+    let report = run(&moto.clients().await, &settings_for(&template), Mode::Apply)
+        .await
+        .unwrap();
+
+    // THEN the refresh the record promised starts now
+    assert_eq!(started(&report), ["web"], "{}", report.to_text());
+    assert_eq!(refreshes(&account, "web").await.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_at_the_tag_limit_gets_its_own_warning_and_no_refresh_without_a_record() {
+    // GIVEN a rolling group that already carries 50 tags, Auto Scaling's
+    // limit ("The maximum number of tags per resource is 50")
+    let moto = Moto::start();
+    let account = moto.account().await;
+    let (template, old, _new) = fleet(&account).await;
+    let names: Vec<String> = (0..47).map(|i| format!("team-{i}")).collect();
+    let extra: Vec<(&str, &str)> = names.iter().map(|n| (n.as_str(), "x")).collect();
+    account
+        .rolling_group("web", &template, 2, &old, &extra)
+        .await;
+    assert_eq!(account.describe_group("web").await.tags().len(), 50);
+
+    // WHEN it applies, twice
+    for _ in 0..2 {
+        moto.reset();
+        let report = run(&moto.clients().await, &settings_for(&template), Mode::Apply)
+            .await
+            .unwrap();
+
+        // THEN no refresh starts and no record is attempted; the warning
+        // says why and needs a person
+        assert!(started(&report).is_empty(), "{}", report.to_text());
+        let calls = moto.mutating_calls();
+        assert!(
+            !calls
+                .iter()
+                .any(|c| c == "CreateOrUpdateTags" || c == "StartInstanceRefresh"),
+            "{calls:?}"
+        );
+        assert!(
+            report.warnings.iter().any(
+                |w| matches!(w, Warning::RolloutTagLimit { group, tags: 50 } if group == "web")
+            ),
+            "{}",
+            report.to_text()
+        );
+        assert!(report.needs_attention >= 1);
+    }
+}

@@ -170,15 +170,26 @@ fn refresh(
         }]);
     }
     let recorded = group.tags.get(group_tags::ROLLOUT_IMAGE);
-    if recorded.map(String::as_str) == Some(target) {
-        // A refresh for this image was started and is over, yet instances
-        // still run older images: never start it again (no loops).
-        return nothing().warn([Warning::RolloutStopped {
-            group: group.name.clone(),
-            image: target.to_owned(),
-            last_status: refreshes.first().map(|r| r.status.clone()),
-            outdated,
-        }]);
+    match past_rollout(state, refreshes, target, recorded.map(String::as_str)) {
+        PastRollout::Over(last_status) => {
+            // A refresh for this image was started and is over, yet
+            // instances still run older images: never start it again (no
+            // loops), whether or not the record tag is still there.
+            return nothing().warn([Warning::RolloutStopped {
+                group: group.name.clone(),
+                image: target.to_owned(),
+                last_status,
+                outdated,
+            }]);
+        }
+        PastRollout::None if recorded.is_none() && group.tags.len() >= MAX_GROUP_TAGS => {
+            // Never a refresh without its record: the record needs a tag.
+            return nothing().warn([Warning::RolloutTagLimit {
+                group: group.name.clone(),
+                tags: group.tags.len(),
+            }]);
+        }
+        PastRollout::None => {}
     }
     Decision::made(Some(StartInstanceRefresh {
         group: group.name.clone(),
@@ -199,6 +210,67 @@ fn refresh(
             .into_iter()
             .collect(),
     }))
+}
+
+/// Auto Scaling's most tags on one group.
+pub const MAX_GROUP_TAGS: usize = 50;
+
+/// How long `DescribeInstanceRefreshes` remembers a refresh: "the previous
+/// six weeks".
+const REFRESH_HISTORY_DAYS: i64 = 42;
+
+/// What became of rollouts of `target` before this run.
+enum PastRollout {
+    /// None was started (a record with no refresh behind it is a run that
+    /// stopped between the two: the refresh is started now).
+    None,
+    /// One was started and is over, with the newest's status when AWS
+    /// still describes it.
+    Over(Option<String>),
+}
+
+/// A refresh of this group that started once `$Latest` last took `target` and
+/// is over was a rollout of `target`: the group's history says so even when
+/// the record tag is gone (Terraform removes tags it does not manage). The
+/// record alone counts when the history may have forgotten: `$Latest` has
+/// carried `target` for longer than the history reaches, or since when is
+/// unknown.
+fn past_rollout(
+    state: &State,
+    refreshes: &[crate::model::Refresh],
+    target: &str,
+    recorded: Option<&str>,
+) -> PastRollout {
+    let since = state
+        .template
+        .versions
+        .iter()
+        .filter(|v| v.image_id.as_deref() == Some(target))
+        .filter_map(|v| v.created)
+        .max();
+    let over_since = since.and_then(|since| {
+        refreshes
+            .iter()
+            .filter(|r| !r.is_active())
+            .filter(|r| r.start_time.is_some_and(|start| start >= since))
+            .find(|r| {
+                r.desired
+                    .as_ref()
+                    .is_none_or(|d| d.points_at(&state.template))
+            })
+    });
+    if let Some(refresh) = over_since {
+        return PastRollout::Over(Some(refresh.status.clone()));
+    }
+    let forgotten = since.is_none_or(|since| {
+        state.observed_at - since > chrono::Duration::days(REFRESH_HISTORY_DAYS)
+    });
+    match recorded {
+        Some(image) if image == target && forgotten => {
+            PastRollout::Over(refreshes.first().map(|r| r.status.clone()))
+        }
+        _ => PastRollout::None,
+    }
 }
 
 /// A rolling group's refresh preferences, from its tags.

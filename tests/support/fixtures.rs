@@ -192,6 +192,7 @@ impl StateExt for State {
                         image_id: Some(image.id.clone()),
                         block_devices: Vec::new(),
                         description: None,
+                        created: None,
                     })
                     .collect(),
                 tags: None,
@@ -216,6 +217,7 @@ impl StateExt for State {
                 image_id: image.clone(),
                 block_devices: Vec::new(),
                 description: None,
+                created: None,
             })
             .collect();
         self.template.versions.sort_by_key(|v| v.number);

@@ -911,8 +911,49 @@ def update_auto_scaling_group(self: Any) -> ActionResult:
     return EmptyResult()
 
 
+class _TagLimitExceeded(HTTPException):
+    """400 LimitExceeded in Auto Scaling's own error format (see
+    _AutoScalingAccessDenied)."""
+
+    code = 400
+
+    def __init__(self, message: str):
+        super().__init__()
+        self.description = query_error("LimitExceeded", message, str(uuid.uuid4()), 400)
+
+    def get_headers(self, *args: Any, **kwargs: Any) -> list[tuple[str, str]]:
+        return [("Content-Type", "text/xml")]
+
+
+# "The maximum number of tags per resource is 50" (Auto Scaling user guide,
+# tagging); CreateOrUpdateTags answers LimitExceeded (400) "You have already
+# reached a limit for your Amazon EC2 Auto Scaling resources". The reference
+# does not say which of the two a 51st tag gets: the harsher, a refusal of the
+# whole request. A key that exists is overwritten and adds nothing.
+MAX_GROUP_TAGS = 50
+
+_original_create_or_update_tags = AutoScalingResponse.create_or_update_tags
+
+
+def create_or_update_tags(self: Any) -> ActionResult:
+    tags = self._get_param("Tags", [])
+    groups = self.autoscaling_backend.autoscaling_groups
+    for name in {t.get("ResourceId") for t in tags}:
+        group = groups.get(name)
+        if group is None:
+            continue
+        keys = {t["Key"] for t in group.tags} | {t["Key"] for t in tags if t.get("ResourceId") == name}
+        if len(keys) > MAX_GROUP_TAGS:
+            raise _TagLimitExceeded(
+                "You have already reached a limit for your Amazon EC2 Auto Scaling resources: "
+                f"the maximum number of tags per resource is {MAX_GROUP_TAGS}"
+            )
+    return _original_create_or_update_tags(self)
+
+
 AutoScalingResponse.create_auto_scaling_group = create_auto_scaling_group
 AutoScalingResponse.update_auto_scaling_group = update_auto_scaling_group
+AutoScalingResponse.create_or_update_tags = create_or_update_tags
 
 
 # ---------------------------------------------------------------------------

@@ -502,6 +502,18 @@ def check_autoscaling(h: Harness) -> None:
     assert h.control("POST", "/_harness/groups/plain", {})[0] == 400
     check("group being deleted: Status described, UpdateAutoScalingGroup refused")
 
+    def tag(key: str) -> dict:
+        return {"ResourceId": "plain", "ResourceType": "auto-scaling-group", "Key": key,
+                "Value": "x", "PropagateAtLaunch": False}
+
+    have = len(group_of(asg, "plain").get("Tags", []))
+    asg.create_or_update_tags(Tags=[tag(f"t{i}") for i in range(50 - have)])
+    assert len(group_of(asg, "plain")["Tags"]) == 50
+    asg.create_or_update_tags(Tags=[tag("t0")])
+    fails_with("LimitExceeded", asg.create_or_update_tags, Tags=[tag("one-more")])
+    assert len(group_of(asg, "plain")["Tags"]) == 50
+    check("CreateOrUpdateTags: an existing key is overwritten, a 51st tag is refused (LimitExceeded)")
+
     # MixedInstancesPolicy: unspecified properties are kept.
     def policy_of(name: str) -> dict:
         return group_of(asg, name)["MixedInstancesPolicy"]
