@@ -45,6 +45,12 @@ pub enum ConfigError {
         /// The value given.
         got: String,
     },
+    /// `apply` was asked for while `DRY_RUN` asks for a dry run: a shell that
+    /// copied the function's environment must not write by surprise.
+    #[error(
+        "DRY_RUN={0} asks for a dry run, and apply writes: run `ami-reconciler plan`, or unset DRY_RUN to apply"
+    )]
+    DryRunApply(String),
     /// The process environment could not be parsed (a value that is not UTF-8).
     #[error("the environment could not be read: {0}")]
     Environment(String),
@@ -71,6 +77,7 @@ impl ConfigError {
             ConfigError::SeveralTemplateSources
             | ConfigError::NoTemplateSource
             | ConfigError::Environment(_) => "",
+            ConfigError::DryRunApply(_) => "DRY_RUN",
         }
     }
 }

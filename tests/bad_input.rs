@@ -53,6 +53,14 @@ async fn bad_settings_exit_2_naming_the_setting_before_any_call() {
             r#"KEEP_VERSIONS must be a whole number >= 1, got "three""#,
         ),
         (
+            vec![id, ("DRY_RUN", "true")],
+            "DRY_RUN=true asks for a dry run, and apply writes: run `ami-reconciler plan`, or unset DRY_RUN to apply",
+        ),
+        (
+            vec![id, ("DRY_RUN", "perhaps")],
+            r#"DRY_RUN must be true or false, got "perhaps""#,
+        ),
+        (
             vec![id, ("IMAGE_TAG", "policy-0abc")],
             r#"IMAGE_TAG must be KEY=VALUE with a non-empty key, got "policy-0abc""#,
         ),

@@ -156,6 +156,40 @@ async fn flags_win_over_environment_variables() {
 }
 
 #[test]
+fn a_negative_number_gets_the_settings_own_message_not_an_unexpected_argument() {
+    let out = Command::new(env!("CARGO_BIN_EXE_ami-reconciler"))
+        .args([
+            "plan",
+            "--keep-versions",
+            "-1",
+            "--launch-template-id",
+            "lt-0abc",
+        ])
+        .env_clear()
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(r#"KEEP_VERSIONS must be a whole number >= 1, got "-1""#),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn apply_help_says_it_starts_refreshes_that_replace_instances() {
+    let out = Command::new(env!("CARGO_BIN_EXE_ami-reconciler"))
+        .args(["apply", "--help"])
+        .env_clear()
+        .output()
+        .unwrap();
+    let help = stdout(&out);
+    assert!(help.contains("instance refreshes"), "{help}");
+    assert!(help.contains("replace running instances"), "{help}");
+    assert!(help.contains("DRY_RUN"), "{help}");
+}
+
+#[test]
 fn an_endpoint_that_refuses_connections_is_named_in_one_readable_line() {
     // GIVEN an endpoint where nothing listens (port 9, discard) and one attempt
     let started = std::time::Instant::now();

@@ -5,8 +5,10 @@ use std::process::ExitCode;
 
 use std::time::{Duration, Instant};
 
+use ami_reconciler::lambda::parse_dry_run;
+use ami_reconciler::settings::env;
 use ami_reconciler::{
-    Clients, ErrorKind, Mode, RawSettings, apply, error_chain, load_config, run_until,
+    Clients, ConfigError, ErrorKind, Mode, RawSettings, apply, error_chain, load_config, run_until,
 };
 use clap::{Parser, Subcommand, ValueEnum};
 
@@ -36,7 +38,9 @@ struct Cli {
 enum Command {
     /// Show what apply would change; change nothing.
     Plan,
-    /// Converge: create the version, set the default, move groups, prune.
+    /// Converge: create the version, set the default, move groups, start
+    /// instance refreshes of groups tagged ami-reconciler:rollout=rolling
+    /// (they replace running instances), prune. Refused while DRY_RUN=true.
     Apply,
 }
 
@@ -76,6 +80,9 @@ fn main() -> ExitCode {
         Command::Plan => Mode::DryRun,
         Command::Apply => Mode::Apply,
     };
+    if let Err(err) = refuse_apply_under_dry_run(mode) {
+        return fail(cli.output, ErrorKind::Config, &err);
+    }
     let writes_until = cli
         .time_limit
         .map(|secs| apply::writes_until(Instant::now() + Duration::from_secs(secs)));
@@ -96,6 +103,17 @@ fn main() -> ExitCode {
             ExitCode::from(report.exit_code() as u8)
         }
         Err(err) => fail(cli.output, err.kind(), &err),
+    }
+}
+
+/// `DRY_RUN` belongs to the Lambda; copied into a shell it must not be
+/// ignored by `apply`, which would write where a dry run was asked for.
+fn refuse_apply_under_dry_run(mode: Mode) -> Result<(), ConfigError> {
+    let raw = std::env::var(env::DRY_RUN).ok();
+    let dry_run = parse_dry_run(raw.as_deref())?;
+    match (mode, dry_run) {
+        (Mode::Apply, true) => Err(ConfigError::DryRunApply(raw.unwrap_or_default())),
+        _ => Ok(()),
     }
 }
 
