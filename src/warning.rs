@@ -177,7 +177,7 @@ warnings! {
         version: i64,
         /// EC2's warnings, `code: message`.
         messages: String,
-    } => ("launch template {template}: EC2 warned about version {version} with {image} ({messages}); $Latest is a copy of the version before it, and no version is made for {image} until a person acts (fix the template with a new version, or tag the image ami-reconciler:skip=true)"),
+    } => ("launch template {template}: EC2 warned about version {version} with {image} ({messages}); $Latest is a copy of the last good version, and no version is made for {image} until a person acts (fix the template with a new version, or tag the image ami-reconciler:skip=true)"),
     /// Backups newer than the chosen one whose architecture differs from
     /// the template's current image: never launched from this template.
     Notice OtherArchitecture {
@@ -232,7 +232,7 @@ warnings! {
     } => ("launch template {template}: {} deleted before a batch failed",
         versions_label(versions)),
     /// No launch template carries the discovery tag (`LAUNCH_TEMPLATE_TAG`).
-    Notice NoTemplateTagged {
+    NeedsAttention NoTemplateTagged {
         /// The discovery tag.
         tag: Tag,
     } => ("no launch template carries the tag {tag}; nothing is managed"),
@@ -251,7 +251,7 @@ warnings! {
         template: String,
         /// How many templates are managed.
         templates: usize,
-    } => ("launch template {template} skipped: {templates} templates are managed and it has no {} tag, so it could take another workload's backup (tag it with the lineage of its backups, e.g. aws:dlm:lifecycle-policy-id=policy-...)",
+    } => ("launch template {template} skipped: {templates} templates are managed and it has no {} tag, so it could take another workload's backup (tag it with the lineage of its backups: a workload tag DLM copies or adds to them, e.g. workload=web)",
         crate::model::template_tags::IMAGE_TAG),
     /// Reading one discovered template failed: it is skipped, the others go on.
     NeedsAttention TemplateNotRead {
@@ -301,11 +301,10 @@ warnings! {
         last_status: Option<String>,
         /// In-service instances on another image.
         outdated: usize,
-    } => ("group {group}: the instance refresh for {image} ended ({}) with {outdated} in-service instances on another image; not started again for {image} (a newer backup starts the next one; to retry this one, remove the group's tag {})",
+    } => ("group {group}: the instance refresh for {image} ended ({}) with {outdated} in-service instances on another image; not started again for {image} (a newer backup or a new template version starts the next one; to retry this one, start an instance refresh by hand)",
         last_status
         .as_deref()
-        .unwrap_or("no longer described: older than six weeks"),
-        crate::model::group_tags::ROLLOUT_IMAGE),
+        .unwrap_or("no longer described: older than six weeks")),
     /// A rolling group's rollout tag is malformed: no refresh for it.
     NeedsAttention BadRolloutTag {
         group: String,
@@ -334,7 +333,7 @@ warnings! {
         group: String,
         /// The image the tag names now.
         image: String,
-    } => ("group {group}: the instance refresh was not started and its tag {} still names {image}; remove the tag, or no run starts a refresh for {image}",
+    } => ("group {group}: the instance refresh was not started and its tag {} still names {image}; the group's refresh history shows none ran, so the next run starts it",
         crate::model::group_tags::ROLLOUT_IMAGE),
     /// Writes are planned on a template that lacks the tag the deployed
     /// policies' write statements require.

@@ -127,10 +127,12 @@ async fn a_failed_change_exits_1_after_applying_the_rest() {
         "{}",
         stderr(&out)
     );
+    // The last line agrees with the exit code and says why.
+    let last = stdout(&out).lines().last().unwrap_or_default().to_owned();
     assert!(
-        stdout(&out).contains("Apply: 2 applied, 1 failed, 0 skipped"),
-        "{}",
-        stdout(&out)
+        last.starts_with("Apply: 2 of 3 changes applied, 1 failed, 0 skipped")
+            && last.ends_with("Exit 1: 1 failed; see above."),
+        "{last}"
     );
 }
 
@@ -244,10 +246,17 @@ async fn a_time_limit_shorter_than_the_reserve_starts_no_write_and_exits_1() {
     );
 
     assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let last = stdout(&out).lines().last().unwrap_or_default().to_owned();
     assert!(
-        stdout(&out).contains("Apply: 0 applied, 0 failed, 3 skipped"),
-        "{}",
-        stdout(&out)
+        last.starts_with("Apply: 0 of 3 changes applied, 0 failed, 3 skipped")
+            && last.ends_with("Exit 1: 3 skipped; see above."),
+        "{last}"
+    );
+    assert_eq!(
+        stderr(&out).matches("skipped: ").count(),
+        3,
+        "one stderr line per cause: {}",
+        stderr(&out)
     );
     assert!(
         stdout(&out).contains("[skipped: the run's deadline is near: not started]"),
@@ -255,4 +264,102 @@ async fn a_time_limit_shorter_than_the_reserve_starts_no_write_and_exits_1() {
         stdout(&out)
     );
     assert_eq!(moto.mutating_calls(), Vec::<String>::new());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_last_line_agrees_with_the_exit_code_and_stderr_names_each_cause() {
+    // GIVEN two tagged templates without a lineage, and backups for both
+    let moto = Moto::start();
+    let account = moto.account().await;
+    let old = account.backup(1).await;
+    account.backup(2).await;
+    let tag = [("ami-reconciler:managed", "true")];
+    account.tagged_template("web", &old, &tag).await;
+    account.tagged_template("api", &old, &tag).await;
+
+    // WHEN plan runs in tag mode
+    let out = cli(
+        &moto,
+        &[
+            "plan",
+            "--launch-template-tag",
+            "ami-reconciler:managed=true",
+        ],
+        &[],
+    );
+
+    // THEN it exits 1, its last line says so and why, and stderr has one
+    // line per template saying what a person should do
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let last = stdout(&out).lines().last().unwrap_or_default().to_owned();
+    assert!(!last.contains("up to date"), "{last}");
+    assert!(
+        last.ends_with("Exit 1: 2 conditions a person must clear; see above."),
+        "{last}"
+    );
+    let causes: Vec<&str> = stderr_lines(&out)
+        .into_iter()
+        .filter(|l| l.starts_with("needs attention: "))
+        .collect();
+    assert_eq!(causes.len(), 2, "{}", stderr(&out));
+    assert!(
+        causes.iter().all(|l| l.contains("tag it with the lineage")),
+        "{causes:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_marker_that_matches_nothing_says_so_instead_of_up_to_date() {
+    let moto = Moto::start();
+    let template = drifted(&moto).await;
+
+    let out = cli(
+        &moto,
+        &[
+            "plan",
+            "--launch-template-id",
+            &template,
+            "--marker",
+            "NOPE_NOTHING",
+        ],
+        &[],
+    );
+
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let last = stdout(&out).lines().last().unwrap_or_default().to_owned();
+    assert!(!last.contains("up to date"), "{last}");
+    assert!(
+        last.ends_with(
+            "No backup matches the marker and lineage of the launch template (see the warnings above)."
+        ),
+        "{last}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_template_tag_that_matches_nothing_exits_1_and_says_so() {
+    let moto = Moto::start();
+    drifted(&moto).await;
+
+    let out = cli(
+        &moto,
+        &["plan", "--launch-template-tag", "ami-reconciler:managed="],
+        &[],
+    );
+
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(
+        stderr(&out).contains(
+            "needs attention: no launch template carries the tag ami-reconciler:managed=; nothing is managed"
+        ),
+        "{}",
+        stderr(&out)
+    );
+}
+
+fn stderr_lines(out: &Output) -> Vec<&str> {
+    std::str::from_utf8(&out.stderr)
+        .unwrap_or_default()
+        .lines()
+        .collect()
 }

@@ -386,7 +386,7 @@ async fn no_tagged_template_is_a_warning_and_no_change() {
     assert!(report.templates.is_empty());
     assert_eq!(
         report.summary(),
-        "No changes. No launch template is managed."
+        "No changes. No launch template is managed. Exit 1: 1 condition a person must clear; see above."
     );
     assert!(
         matches!(&report.warnings[..], [Warning::NoTemplateTagged { .. }]),
@@ -394,7 +394,8 @@ async fn no_tagged_template_is_a_warning_and_no_change() {
         report.to_text()
     );
     assert_eq!(moto.mutating_calls(), Vec::<String>::new());
-    assert_eq!(report.exit_code(), 0);
+    // A tag that matches nothing is a person's to fix: exit 1.
+    assert_eq!(report.exit_code(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -97,8 +97,8 @@ fn main() -> ExitCode {
                 Output::Text => print!("{}", report.to_text()),
                 Output::Json => println!("{}", report.to_json()),
             }
-            for failed in &report.failed {
-                eprintln!("error: {}: {}", failed.change.target(), failed.error);
+            for line in report.cause_lines() {
+                eprintln!("{line}");
             }
             ExitCode::from(report.exit_code() as u8)
         }

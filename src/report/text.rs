@@ -5,7 +5,12 @@ use std::fmt::Write as _;
 
 use super::{Report, TemplateReport};
 use crate::plan::{Change, VersionTarget};
-use crate::warning::{Warning, join};
+use crate::warning::{Severity, Warning, join};
+
+/// `1 thing` or `2 things`.
+fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
 
 impl TemplateReport {
     /// The template's part of the text report: header, changes, warnings.
@@ -68,9 +73,28 @@ impl TemplateReport {
 impl Report {
     /// One line: what was planned and what happened.
     pub fn summary(&self) -> String {
+        let what = self.what_happened();
+        match self.causes() {
+            causes if causes.is_empty() => what,
+            causes => format!("{what} Exit 1: {}; see above.", causes.join(", ")),
+        }
+    }
+
+    fn what_happened(&self) -> String {
+        let outcome = self.outcome();
+        match self.without_backup() {
+            None => outcome,
+            Some(note) => format!("{outcome} {note}"),
+        }
+    }
+
+    fn outcome(&self) -> String {
         if self.changes.is_empty() {
             return match self.templates.len() {
                 0 => "No changes. No launch template is managed.".to_owned(),
+                _ if self.exit_code() != 0 || self.without_backup().is_some() => {
+                    "No changes.".to_owned()
+                }
                 1 => "No changes. The launch template and groups are up to date.".to_owned(),
                 n => {
                     format!("No changes. The {n} launch templates and their groups are up to date.")
@@ -82,12 +106,75 @@ impl Report {
             format!("Plan: {counts}. Dry run: nothing was changed.")
         } else {
             format!(
-                "Apply: {} applied, {} failed, {} skipped ({counts}).",
+                "Apply: {} of {} applied, {} failed, {} skipped ({counts}).",
                 self.applied.len(),
+                plural(self.changes.len(), "change", "changes"),
                 self.failed.len(),
                 self.skipped.len()
             )
         }
+    }
+
+    /// A marker or lineage that matches nothing, said out loud.
+    fn without_backup(&self) -> Option<String> {
+        let n = self.templates.len();
+        let k = self
+            .templates
+            .iter()
+            .filter(|t| t.newest_backup.is_none())
+            .count();
+        match (n, k) {
+            (_, 0) => None,
+            (1, _) => Some(
+                "No backup matches the marker and lineage of the launch template (see the warnings above)."
+                    .to_owned(),
+            ),
+            (n, k) => Some(format!(
+                "No backup matches the marker and lineage of {k} of the {n} launch templates (see the warnings above)."
+            )),
+        }
+    }
+
+    /// Why the run exits 1, one phrase per kind of cause; empty for exit 0.
+    fn causes(&self) -> Vec<String> {
+        let mut causes = Vec::new();
+        if !self.failed.is_empty() {
+            causes.push(format!("{} failed", self.failed.len()));
+        }
+        if !self.skipped.is_empty() {
+            causes.push(format!("{} skipped", self.skipped.len()));
+        }
+        let warned = self
+            .warnings
+            .iter()
+            .filter(|w| w.severity() == Severity::NeedsAttention)
+            .count();
+        if warned > 0 {
+            causes.push(format!(
+                "{} a person must clear",
+                plural(warned, "condition", "conditions")
+            ));
+        }
+        causes
+    }
+
+    /// One line per cause of a non-zero exit, naming its target and what
+    /// to do: failed and skipped changes, then conditions a person must clear.
+    pub fn cause_lines(&self) -> Vec<String> {
+        let failed = self
+            .failed
+            .iter()
+            .map(|f| format!("error: {}: {}", f.change.target(), f.error));
+        let skipped = self
+            .skipped
+            .iter()
+            .map(|s| format!("skipped: {}: {}", s.change.target(), s.skipped_because));
+        let attention = self
+            .warnings
+            .iter()
+            .filter(|w| w.severity() == Severity::NeedsAttention)
+            .map(|w| format!("needs attention: {w}"));
+        failed.chain(skipped).chain(attention).collect()
     }
 
     /// The report as text for a terminal.
@@ -224,8 +311,6 @@ fn plan_counts(changes: &[Change]) -> String {
             Change::DeleteVersions(c) => deleted += c.versions.len(),
         }
     }
-    let plural =
-        |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
     let mut counts = vec![
         plural(created, "version to create", "versions to create"),
         plural(defaults, "default to set", "defaults to set"),
