@@ -125,9 +125,10 @@ pub enum InvocationError {
     /// The state could not be read; nothing was changed.
     #[error(transparent)]
     Reconcile(#[from] Error),
-    /// Some changes failed; the message is the JSON report.
-    #[error("{0}")]
-    Incomplete(String),
+    /// Changes failed that a retry can fix. The message is one sentence;
+    /// the report is logged on its own line and kept here.
+    #[error("{summary}")]
+    Incomplete { summary: String, report: Box<Value> },
 }
 
 impl InvocationError {
@@ -136,8 +137,31 @@ impl InvocationError {
         match self {
             InvocationError::Payload(_) => ErrorKind::InvalidPayload,
             InvocationError::Reconcile(e) => e.kind(),
-            InvocationError::Incomplete(_) => ErrorKind::ChangesFailed,
+            InvocationError::Incomplete { .. } => ErrorKind::ChangesFailed,
         }
+    }
+
+    /// The run's JSON report, when the run got that far.
+    pub fn report(&self) -> Option<&Value> {
+        match self {
+            InvocationError::Incomplete { report, .. } => Some(report),
+            _ => None,
+        }
+    }
+
+    /// Logs the error as one structured line, before it is handed back:
+    /// the runtime does not log a handler's error itself.
+    fn log(&self) {
+        let code = match self {
+            InvocationError::Reconcile(err) => err.aws().and_then(|aws| aws.code.clone()),
+            _ => None,
+        };
+        tracing::error!(
+            kind = self.kind().as_str(),
+            error_code = code.as_deref().unwrap_or(""),
+            error = %error_chain(self),
+            "the run failed"
+        );
     }
 }
 
@@ -167,6 +191,16 @@ impl Function {
         payload: Value,
         deadline: Option<std::time::Instant>,
     ) -> Result<Value, InvocationError> {
+        self.invoke(payload, deadline)
+            .await
+            .inspect_err(InvocationError::log)
+    }
+
+    async fn invoke(
+        &self,
+        payload: Value,
+        deadline: Option<std::time::Instant>,
+    ) -> Result<Value, InvocationError> {
         let trigger = parse_payload(&payload)?;
         let dry_run = match trigger {
             Trigger::Manual { dry_run } => dry_run,
@@ -192,11 +226,15 @@ impl Function {
             println!("{line}");
         }
         let json = serde_json::to_value(&report).unwrap_or_default();
+        info!(report = %json, "report");
         // Only what a retry can fix fails the invocation (Lambda retries it);
         // a condition that needs a person is in the report and the
         // NeedsAttention metric, and the invocation succeeds.
         if report.retry_can_fix() {
-            return Err(InvocationError::Incomplete(json.to_string()));
+            return Err(InvocationError::Incomplete {
+                summary: report.summary(),
+                report: Box::new(json),
+            });
         }
         Ok(json)
     }

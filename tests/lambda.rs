@@ -156,9 +156,22 @@ async fn a_failed_write_a_retry_can_fix_is_an_invocation_error_that_carries_the_
 
     let err = function.handle(json!({})).await.unwrap_err();
 
+    let report = err.report().cloned().unwrap();
     let diagnostic = Diagnostic::from(err);
     assert_eq!(diagnostic.error_type, "ChangesFailed");
-    let report: Value = serde_json::from_str(&diagnostic.error_message).unwrap();
+    // One sentence for Lambda: the report is its own log line.
+    assert!(
+        !diagnostic.error_message.contains('{'),
+        "{}",
+        diagnostic.error_message
+    );
+    assert!(
+        diagnostic
+            .error_message
+            .ends_with("Exit 1: 1 failed; see above."),
+        "{}",
+        diagnostic.error_message
+    );
     assert_eq!(report["failed"][0]["group"], "web");
     assert_eq!(report["applied"].as_array().unwrap().len(), 2);
     assert_eq!(report["needs_attention"], 0);
@@ -199,9 +212,9 @@ async fn an_invocation_near_its_deadline_starts_no_write_and_still_reports() {
         .unwrap_err();
 
     // THEN every change is reported skipped for the deadline, nothing was written
+    let report = err.report().cloned().unwrap();
     let diagnostic = Diagnostic::from(err);
     assert_eq!(diagnostic.error_type, "ChangesFailed");
-    let report: Value = serde_json::from_str(&diagnostic.error_message).unwrap();
     let skipped: Vec<(&str, &str)> = report["skipped"]
         .as_array()
         .unwrap()
@@ -223,4 +236,72 @@ async fn an_invocation_near_its_deadline_starts_no_write_and_still_reports() {
         ]
     );
     assert_eq!(moto.mutating_calls(), Vec::<String>::new());
+}
+
+/// Every log line of the function, as JSON, into a shared buffer.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn a_state_read_failure_is_logged_by_the_function_as_one_json_line_and_returned_short() {
+    // GIVEN the function's logs formatted as JSON (the template's LogFormat)
+    // and the images read refused
+    let logs = Captured::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .json()
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let moto = Moto::start();
+    let err = runtime.block_on(async {
+        let (function, _) = function(&moto, false).await;
+        moto.faults(json!([{
+            "action": "DescribeImages", "fault": "error", "status": 400,
+            "code": "UnauthorizedOperation", "message": "You are not authorized to perform this operation."
+        }]));
+        // WHEN the schedule invokes it
+        function.handle(json!({})).await.unwrap_err()
+    });
+
+    // THEN the function itself logged the failure as one structured line
+    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let failure: Value = text
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .find(|line| line["fields"]["message"] == "the run failed")
+        .unwrap_or_else(|| panic!("no failure line in:\n{text}"));
+    assert_eq!(failure["level"], "ERROR");
+    assert_eq!(failure["fields"]["kind"], "DescribeImagesFailed");
+    assert_eq!(failure["fields"]["error_code"], "UnauthorizedOperation");
+    assert!(
+        failure["fields"]["error"]
+            .as_str()
+            .is_some_and(|e| e.starts_with("failed to describe images: UnauthorizedOperation")),
+        "{failure}"
+    );
+    // AND Lambda gets the error's type and one short sentence
+    let diagnostic = Diagnostic::from(err);
+    assert_eq!(diagnostic.error_type, "DescribeImagesFailed");
+    assert!(!diagnostic.error_message.contains('\n'));
+    assert!(
+        diagnostic.error_message.len() < 300,
+        "{}",
+        diagnostic.error_message
+    );
 }
