@@ -7,6 +7,11 @@
 //! same marker and must never be picked. `scripts/demo.sh single` seeds the
 //! web fleet alone and names its template through the SSM parameter;
 //! `--json` prints the reports as JSON (docs/report.md shows one).
+//!
+//! `sandbox` (run by `scripts/sandbox.sh`) seeds the same account, prints
+//! the `export` lines that point the CLI at it, and stays up until Ctrl-C,
+//! so the reconciler can be tried by hand against the emulator with its gaps
+//! filled (a plain `moto.server` lacks calls the reconciler makes).
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -28,8 +33,23 @@ fn cli_path() -> PathBuf {
         .expect("target directory")
 }
 
+/// The environment a command runs with: the emulator's, and the setting
+/// that names the templates.
+fn environment(moto: &Moto, source: (&str, &str)) -> Vec<(String, String)> {
+    moto.env()
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .chain([(source.0.to_owned(), source.1.to_owned())])
+        .collect()
+}
+
 fn run_cli(moto: &Moto, command: &str, source: (&str, &str), json: bool) {
-    println!("\n$ ami-reconciler {command}\n");
+    let env: Vec<String> = environment(moto, source)
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    let output = if json { " --output json" } else { "" };
+    println!("\n$ {} ami-reconciler {command}{output}\n", env.join(" "));
     let mut cli = Command::new(cli_path());
     cli.arg(command).envs(moto.env()).env(source.0, source.1);
     if json {
@@ -79,11 +99,60 @@ async fn web_fleet(account: &Account<'_>, tags: &[(&str, &str)]) -> String {
     template
 }
 
+/// What the arguments ask for.
+struct Mode {
+    single: bool,
+    json: bool,
+    sandbox: bool,
+}
+
+fn mode(args: &[String]) -> Result<Mode, String> {
+    let mut mode = Mode {
+        single: false,
+        json: false,
+        sandbox: false,
+    };
+    for arg in args {
+        match arg.as_str() {
+            "single" => mode.single = true,
+            "--json" => mode.json = true,
+            "sandbox" => mode.sandbox = true,
+            other => return Err(other.to_owned()),
+        }
+    }
+    Ok(mode)
+}
+
+/// Prints how to reach the seeded account, then waits: Ctrl-C ends the
+/// process, and the emulator with it (it exits when its stdin closes).
+fn serve(moto: &Moto, source: (&str, &str)) -> ! {
+    println!("\nThe sandbox is up. In another shell:\n");
+    for (k, v) in environment(moto, source) {
+        println!("export {k}='{v}'");
+    }
+    println!("{}", cli_path().display());
+    println!("\n  then: ami-reconciler plan (or apply); Ctrl-C here stops the sandbox.");
+    loop {
+        std::thread::sleep(std::time::Duration::from_secs(3600));
+    }
+}
+
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let single = args.iter().any(|a| a == "single");
-    let json = args.iter().any(|a| a == "--json");
+    let Mode {
+        single,
+        json,
+        sandbox,
+    } = match mode(&args) {
+        Ok(mode) => mode,
+        Err(unknown) => {
+            eprintln!(
+                "demo: unknown argument {unknown:?}; expected any of: single, --json, sandbox"
+            );
+            std::process::exit(2);
+        }
+    };
     let moto = Moto::start();
     let account = moto.account().await;
     println!(
@@ -95,6 +164,9 @@ async fn main() {
         let template = web_fleet(&account, &[MANAGED]).await;
         account.parameter(PARAMETER, &template).await;
         println!("  SSM parameter {PARAMETER} = {template}");
+        if sandbox {
+            serve(&moto, ("LAUNCH_TEMPLATE_PARAMETER", PARAMETER));
+        }
         for command in ["plan", "apply", "plan"] {
             run_cli(
                 &moto,
@@ -148,6 +220,9 @@ async fn main() {
     );
 
     let source = ("LAUNCH_TEMPLATE_TAG", "ami-reconciler:managed=true");
+    if sandbox {
+        serve(&moto, source);
+    }
     for command in ["plan", "apply", "plan"] {
         run_cli(&moto, command, source, json);
     }

@@ -33,6 +33,10 @@ echo "== benchmark, quick: parity with the boto3 peer, steady-state call floor, 
 cargo build --quiet --bins --example measure
 "$AMI_RECONCILER_PYTHON" benchmark/bench.py --quick --cli target/debug/ami-reconciler
 
+echo "== sandbox: scripts/sandbox.sh comes up, the CLI plans against it, it stops" >&2
+cargo build --quiet --example demo
+scripts/sandbox-check.sh
+
 echo "== Lambda package (cargo lambda build --release)" >&2
 scripts/package.sh
 
