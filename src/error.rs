@@ -19,9 +19,10 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub enum ConfigError {
     /// More than one template setting is set.
     #[error(
-        "set only one of LAUNCH_TEMPLATE_PARAMETER, LAUNCH_TEMPLATE_ID and LAUNCH_TEMPLATE_TAG"
+        "set only one of LAUNCH_TEMPLATE_PARAMETER, LAUNCH_TEMPLATE_ID and LAUNCH_TEMPLATE_TAG (flag or environment): {} are set",
+        .0.join(" and ")
     )]
-    SeveralTemplateSources,
+    SeveralTemplateSources(Vec<&'static str>),
     /// No template setting is set.
     #[error(
         "set LAUNCH_TEMPLATE_PARAMETER (an SSM parameter holding the launch template id), LAUNCH_TEMPLATE_ID, or LAUNCH_TEMPLATE_TAG (KEY=VALUE: every launch template carrying it)"
@@ -51,6 +52,9 @@ pub enum ConfigError {
         "DRY_RUN={0} asks for a dry run, and apply writes: run `ami-reconciler plan`, or unset DRY_RUN to apply"
     )]
     DryRunApply(String),
+    /// No AWS region is configured anywhere the SDK looks.
+    #[error("no AWS region: set AWS_REGION, or a region in your AWS profile (AWS_PROFILE)")]
+    NoRegion,
     /// The process environment could not be parsed (a value that is not UTF-8).
     #[error("the environment could not be read: {0}")]
     Environment(String),
@@ -74,9 +78,10 @@ impl ConfigError {
             ConfigError::Invalid { setting, .. }
             | ConfigError::NotANumber { setting, .. }
             | ConfigError::TooLarge { setting, .. } => setting,
-            ConfigError::SeveralTemplateSources
+            ConfigError::SeveralTemplateSources(_)
             | ConfigError::NoTemplateSource
-            | ConfigError::Environment(_) => "",
+            | ConfigError::Environment(_)
+            | ConfigError::NoRegion => "",
             ConfigError::DryRunApply(_) => "DRY_RUN",
         }
     }

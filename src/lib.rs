@@ -51,7 +51,7 @@ pub use plan::{Change, Plan, plan};
 pub use report::{Report, TemplateReport};
 pub use settings::{Mode, RawSettings, Settings};
 
-use tracing::{debug, info, warn};
+use tracing::{debug, info};
 
 /// One full pass: observe, plan, and apply unless a dry run.
 ///
@@ -88,7 +88,8 @@ pub async fn run_until(
     }
     let warnings = run_plan.plans.iter().flat_map(|p| &p.warnings);
     for warning in warnings.chain(&run_plan.warnings) {
-        warn!(code = %warning.code(), warning = %warning, "warning");
+        // At INFO: the report prints each warning once.
+        info!(code = %warning.code(), warning = %warning, "warning");
     }
     // Templates are applied one after another; within one, group updates
     // run `concurrency` at a time. A template's failures never stop the next.

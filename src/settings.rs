@@ -212,7 +212,19 @@ fn template_source(
         (None, None, Some(tag)) => {
             TemplateSource::Tag(parse_tag(env::LAUNCH_TEMPLATE_TAG, tag.trim())?)
         }
-        _ => return Err(ConfigError::SeveralTemplateSources),
+        (parameter, id, tag) => {
+            let set = [
+                (env::LAUNCH_TEMPLATE_PARAMETER, parameter.is_some()),
+                (env::LAUNCH_TEMPLATE_ID, id.is_some()),
+                (env::LAUNCH_TEMPLATE_TAG, tag.is_some()),
+            ];
+            return Err(ConfigError::SeveralTemplateSources(
+                set.into_iter()
+                    .filter(|(_, on)| *on)
+                    .map(|(n, _)| n)
+                    .collect(),
+            ));
+        }
     })
 }
 

@@ -129,7 +129,7 @@ async fn bad_settings_exit_2_naming_the_setting_before_any_call() {
         ),
         (
             vec![id, ("LAUNCH_TEMPLATE_TAG", "ami-reconciler:managed=true")],
-            "set only one of LAUNCH_TEMPLATE_PARAMETER, LAUNCH_TEMPLATE_ID and LAUNCH_TEMPLATE_TAG",
+            "set only one of LAUNCH_TEMPLATE_PARAMETER, LAUNCH_TEMPLATE_ID and LAUNCH_TEMPLATE_TAG (flag or environment): LAUNCH_TEMPLATE_ID and LAUNCH_TEMPLATE_TAG are set",
         ),
         (
             vec![("LAUNCH_TEMPLATE_TAG", "managed")],

@@ -179,6 +179,26 @@ fn a_negative_number_gets_the_settings_own_message_not_an_unexpected_argument() 
 }
 
 #[test]
+fn without_a_region_one_line_says_to_set_it() {
+    let out = Command::new(env!("CARGO_BIN_EXE_ami-reconciler"))
+        .args(["plan", "--launch-template-id", "lt-0abc"])
+        .env_clear()
+        .envs([
+            ("AWS_ACCESS_KEY_ID", "testing"),
+            ("AWS_SECRET_ACCESS_KEY", "testing"),
+            ("AWS_CONFIG_FILE", "/dev/null"),
+            ("AWS_SHARED_CREDENTIALS_FILE", "/dev/null"),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert_eq!(
+        stderr(&out),
+        "error: no AWS region: set AWS_REGION, or a region in your AWS profile (AWS_PROFILE)\n"
+    );
+}
+
+#[test]
 fn apply_help_says_it_starts_refreshes_that_replace_instances() {
     let out = Command::new(env!("CARGO_BIN_EXE_ami-reconciler"))
         .args(["apply", "--help"])

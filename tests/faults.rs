@@ -519,7 +519,7 @@ async fn versions_aws_refuses_to_delete_become_warnings_and_nothing_else_breaks(
         applied_actions(&report),
         ["update_group", "delete_versions"]
     );
-    assert_eq!(report.applied[1].result, "deleted versions 2");
+    assert_eq!(report.applied[1].result, "deleted version 2");
     assert!(
         report.warnings.iter().any(|w| matches!(w,
             Warning::VersionNotDeleted { version: 1, error_code, .. }

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use futures_util::{StreamExt, stream};
-use tracing::{debug, info, instrument, warn};
+use tracing::{debug, info, instrument};
 
 use crate::clients::Clients;
 use crate::error::AwsError;
@@ -17,7 +17,7 @@ use crate::plan::{
 };
 use crate::report::{Applied, Failed, Skipped, TemplateReport};
 use crate::settings::Mode;
-use crate::warning::{Warning, join};
+use crate::warning::{Warning, versions_label};
 use crate::{autoscaling, ec2};
 
 /// Time kept back from a deadline to write the report and the metrics line.
@@ -272,7 +272,8 @@ impl Outcomes {
             detail = error.detail(),
             "failed: the SDK's account"
         );
-        warn!(action = change.action(), target = %change.target(), error = %error, "failed");
+        // At INFO: the report and the CLI's cause lines say it once.
+        info!(action = change.action(), target = %change.target(), error = %error, "failed");
         self.report.failed.push(Failed {
             change,
             error_code: error.code.clone(),
@@ -281,7 +282,7 @@ impl Outcomes {
     }
 
     fn skipped(&mut self, change: Change, because: &str) {
-        warn!(action = change.action(), target = %change.target(), because, "skipped");
+        info!(action = change.action(), target = %change.target(), because, "skipped");
         self.report.skipped.push(Skipped {
             change,
             skipped_because: because.to_owned(),
@@ -621,8 +622,8 @@ impl Outcomes {
                 }
                 self.failed(change_, err)
             }
-            None if deleted.is_empty() => self.applied(change_, "deleted versions none".to_owned()),
-            None => self.applied(change_, format!("deleted versions {}", join(&deleted))),
+            None if deleted.is_empty() => self.applied(change_, "deleted no version".to_owned()),
+            None => self.applied(change_, format!("deleted {}", versions_label(&deleted))),
         }
     }
 }

@@ -56,9 +56,11 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_env_filter(
-            tracing_subscriber::EnvFilter::builder()
-                .with_default_directive(tracing::level_filters::LevelFilter::WARN.into())
-                .from_env_lossy(),
+            // The SDK's IMDS region probe warns at length when no region is
+            // set; the one line that matters is ours (ConfigError::NoRegion).
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+                tracing_subscriber::EnvFilter::new("warn,aws_config::imds=error")
+            }),
         )
         .init();
 
@@ -86,8 +88,11 @@ fn main() -> ExitCode {
     let writes_until = cli
         .time_limit
         .map(|secs| apply::writes_until(Instant::now() + Duration::from_secs(secs)));
+    let config = runtime.block_on(load_config());
+    if config.region().is_none() {
+        return fail(cli.output, ErrorKind::Config, &ConfigError::NoRegion);
+    }
     let result = runtime.block_on(async {
-        let config = load_config().await;
         let clients = Clients::new(&config);
         run_until(&clients, &settings, mode, writes_until).await
     });

@@ -198,10 +198,15 @@ fn refresh(
         outdated,
         in_service: group.in_service.len(),
         reason: format!(
-            "tagged {}={}: {outdated} of {} in-service instances run another image than {target}",
+            "tagged {}={}: {outdated} of {} {} another image than {target}",
             group_tags::ROLLOUT,
             group_tags::ROLLING,
-            group.in_service.len()
+            group.in_service.len(),
+            if group.in_service.len() == 1 {
+                "in-service instance runs"
+            } else {
+                "in-service instances run"
+            }
         ),
         preferences: preferences.for_group(group),
         previous_rollout_image: recorded.cloned(),

@@ -50,7 +50,7 @@ impl TemplateReport {
             }
             out.push('\n');
         }
-        write_warnings(out, self.warnings.iter());
+        write_warnings(out, "Warnings:", self.warnings.iter());
     }
 
     fn status_of(&self, change: &Change) -> String {
@@ -186,18 +186,26 @@ impl Report {
         for template in &self.templates {
             template.write_text(&mut out);
         }
-        write_warnings(&mut out, self.run_warnings.iter());
+        write_warnings(
+            &mut out,
+            "Warnings about no single template:",
+            self.run_warnings.iter(),
+        );
         let _ = writeln!(out, "{}", self.summary());
         out
     }
 }
 
-fn write_warnings<'a>(out: &mut String, warnings: impl Iterator<Item = &'a Warning>) {
+fn write_warnings<'a>(
+    out: &mut String,
+    heading: &str,
+    warnings: impl Iterator<Item = &'a Warning>,
+) {
     let mut warnings = warnings.peekable();
     if warnings.peek().is_none() {
         return;
     }
-    let _ = writeln!(out, "Warnings:");
+    let _ = writeln!(out, "{heading}");
     for w in warnings {
         let _ = writeln!(out, "  ! {w}");
     }
