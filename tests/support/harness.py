@@ -487,11 +487,7 @@ class ProxyHandler(BaseHTTPRequestHandler):
     def _answer(self, call: Call, rule: Rule | None, record: dict, body: bytes):
         fault = rule.fault if rule else None
         if fault == "drop":
-            self.close_connection = True
-            try:
-                self.connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+            self._hang_up()
             return
         if fault in ("throttle", "http500", "http503", "error"):
             if fault == "error":
@@ -515,11 +511,7 @@ class ProxyHandler(BaseHTTPRequestHandler):
         if fault == "lose":
             # Carried out, and its answer lost on the way back.
             record["status"] = status
-            self.close_connection = True
-            try:
-                self.connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+            self._hang_up()
             return
         if fault == "stale" and status == 200:
             data = _without_newest_version(data)
@@ -531,6 +523,14 @@ class ProxyHandler(BaseHTTPRequestHandler):
         except OSError:
             # The client gave up (e.g. timed out on a hang); nothing to answer.
             self.close_connection = True
+
+    def _hang_up(self):
+        """Closes the connection without an answer."""
+        self.close_connection = True
+        try:
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
 
     def _send_error(self, call: Call, record: dict, status: int, code: str, message: str):
         """Answers the call with an error of the proxy's own (moto never sees it)."""

@@ -748,21 +748,25 @@ def _specs(launch_template: dict[str, Any] | None, policy: dict[str, Any] | None
 # -- 10. The launch check under IAM enforcement ------------------------------
 
 
-class _AutoScalingAccessDenied(HTTPException):
-    """403 AccessDenied in Auto Scaling's own error format.
+class _AutoScalingError(HTTPException):
+    """An error in Auto Scaling's own format.
 
     moto's call_action answers an HTTPException with its description and
     code, so the SDKs parse it as they parse AWS's answer.
     """
 
-    code = 403
-
-    def __init__(self, message: str):
+    def __init__(self, code: str, status: int, message: str):
         super().__init__()
-        self.description = query_error("AccessDenied", message, str(uuid.uuid4()), 403)
+        self.code = status
+        self.description = query_error(code, message, str(uuid.uuid4()), status)
 
     def get_headers(self, *args: Any, **kwargs: Any) -> list[tuple[str, str]]:
         return [("Content-Type", "text/xml")]
+
+
+def _AutoScalingAccessDenied(message: str) -> _AutoScalingError:
+    """403 AccessDenied, as Auto Scaling answers a denied call."""
+    return _AutoScalingError("AccessDenied", 403, message)
 
 
 def enforcing() -> bool:
@@ -911,20 +915,6 @@ def update_auto_scaling_group(self: Any) -> ActionResult:
     return EmptyResult()
 
 
-class _TagLimitExceeded(HTTPException):
-    """400 LimitExceeded in Auto Scaling's own error format (see
-    _AutoScalingAccessDenied)."""
-
-    code = 400
-
-    def __init__(self, message: str):
-        super().__init__()
-        self.description = query_error("LimitExceeded", message, str(uuid.uuid4()), 400)
-
-    def get_headers(self, *args: Any, **kwargs: Any) -> list[tuple[str, str]]:
-        return [("Content-Type", "text/xml")]
-
-
 # "The maximum number of tags per resource is 50" (Auto Scaling user guide,
 # tagging); CreateOrUpdateTags answers LimitExceeded (400) "You have already
 # reached a limit for your Amazon EC2 Auto Scaling resources". The reference
@@ -944,7 +934,9 @@ def create_or_update_tags(self: Any) -> ActionResult:
             continue
         keys = {t["Key"] for t in group.tags} | {t["Key"] for t in tags if t.get("ResourceId") == name}
         if len(keys) > MAX_GROUP_TAGS:
-            raise _TagLimitExceeded(
+            raise _AutoScalingError(
+                "LimitExceeded",
+                400,
                 "You have already reached a limit for your Amazon EC2 Auto Scaling resources: "
                 f"the maximum number of tags per resource is {MAX_GROUP_TAGS}"
             )
