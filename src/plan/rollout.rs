@@ -170,26 +170,8 @@ fn refresh(
         }]);
     }
     let recorded = group.tags.get(group_tags::ROLLOUT_IMAGE);
-    match past_rollout(state, refreshes, target, recorded.map(String::as_str)) {
-        PastRollout::Over(last_status) => {
-            // A refresh for this image was started and is over, yet
-            // instances still run older images: never start it again (no
-            // loops), whether or not the record tag is still there.
-            return nothing().warn([Warning::RolloutStopped {
-                group: group.name.clone(),
-                image: target.to_owned(),
-                last_status,
-                outdated,
-            }]);
-        }
-        PastRollout::None if recorded.is_none() && group.tags.len() >= MAX_GROUP_TAGS => {
-            // Never a refresh without its record: the record needs a tag.
-            return nothing().warn([Warning::RolloutTagLimit {
-                group: group.name.clone(),
-                tags: group.tags.len(),
-            }]);
-        }
-        PastRollout::None => {}
+    if let Some(warning) = held(group, state, refreshes, target, outdated) {
+        return nothing().warn([warning]);
     }
     Decision::made(Some(StartInstanceRefresh {
         group: group.name.clone(),
@@ -215,6 +197,36 @@ fn refresh(
             .into_iter()
             .collect(),
     }))
+}
+
+/// Why a rollout of `target` must not start for `group` although its
+/// instances are behind: one was started and is over (never again: no
+/// loops, whether or not the record tag is still there), or the record it
+/// needs cannot be written.
+fn held(
+    group: &Group,
+    state: &State,
+    refreshes: &[crate::model::Refresh],
+    target: &str,
+    outdated: usize,
+) -> Option<Warning> {
+    let recorded = group.tags.get(group_tags::ROLLOUT_IMAGE);
+    match past_rollout(state, refreshes, target, recorded.map(String::as_str)) {
+        PastRollout::Over(last_status) => Some(Warning::RolloutStopped {
+            group: group.name.clone(),
+            image: target.to_owned(),
+            last_status,
+            outdated,
+        }),
+        // Never a refresh without its record: the record needs a tag.
+        PastRollout::None if recorded.is_none() && group.tags.len() >= MAX_GROUP_TAGS => {
+            Some(Warning::RolloutTagLimit {
+                group: group.name.clone(),
+                tags: group.tags.len(),
+            })
+        }
+        PastRollout::None => None,
+    }
 }
 
 /// Auto Scaling's most tags on one group.

@@ -167,7 +167,7 @@ pub const DEADLINE_REACHED: &str = "the run's deadline is near: not started";
 
 /// Error codes of failures a later attempt can fix: throttling, the
 /// service failing inside, or no answer at all (no code).
-const RETRYABLE: [&str; 11] = [
+const RETRYABLE: [&str; 12] = [
     "Throttling",
     "ThrottlingException",
     "RequestLimitExceeded",
@@ -179,6 +179,8 @@ const RETRYABLE: [&str; 11] = [
     "InternalFailure",
     "ServiceUnavailable",
     "Unavailable",
+    // Auto Scaling's 500 for "a pending update to an Auto Scaling resource".
+    "ResourceContention",
 ];
 
 impl Failed {
