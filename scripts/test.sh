@@ -2,26 +2,54 @@
 # The full test suite. Installs what the tests need (moto server, pinned, in
 # .venv); each integration test starts its own moto server on 127.0.0.1 on a
 # free port, behind the counting, fault-injecting proxy (tests/support/).
+# Prints how long each stage took, and all of them at the end (also when a
+# stage fails), so a slow CI run shows where the time went.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 start=$(date +%s)
+
+# `stage NAME` ends the running stage (printing "== ... took N s") and starts
+# NAME; `stages_summary` ends the last one and prints every stage's duration.
+durations=()
+stage_name=
+stage_start=$start
+stage_end() {
+    local took=$(( $(date +%s) - stage_start ))
+    durations+=("$(printf '%6d s  %s%s' "$took" "$stage_name" "${1:+ ($1)}")")
+    echo "== $stage_name took $took s${1:+ ($1)}" >&2
+}
+stage() {
+    stage_end
+    stage_name=$1
+    stage_start=$(date +%s)
+    echo "== $1" >&2
+}
+stages_summary() {
+    stage_end "${1:-}"
+    stage_name=
+    echo "== stage durations:" >&2
+    printf '%s\n' "${durations[@]}" >&2
+}
+trap 'rc=$?; if [ "$rc" -ne 0 ] && [ -n "$stage_name" ]; then stages_summary "failed, exit $rc"; fi' EXIT
+
+stage_name="setup: Python test environment (.venv)"
 AMI_RECONCILER_PYTHON=$(scripts/python-env.sh)
 export AMI_RECONCILER_PYTHON
 
-echo "== format" >&2
+stage "format"
 cargo fmt --all -- --check
 
-echo "== clippy (every target, warnings are errors)" >&2
+stage "clippy (every target, warnings are errors)"
 cargo clippy --all-targets --quiet -- -D warnings
 
-echo "== moto gap fills and proxy self-check" >&2
+stage "moto gap fills and proxy self-check"
 "$AMI_RECONCILER_PYTHON" tests/support/selfcheck.py
 "$AMI_RECONCILER_PYTHON" tests/support/selfcheck_refresh.py
 
-echo "== deployment lints: template.yaml and policies/ (tools in .venv-tools)" >&2
+stage "deployment lints: template.yaml and policies/ (tools in .venv-tools)"
 scripts/lint.sh
 
-echo "== Rust tests (planner, moto integration, Lambda handler, CLI)" >&2
+stage "Rust tests (planner, moto integration, Lambda handler, CLI)"
 if cargo nextest --version >/dev/null 2>&1; then
     cargo nextest run --workspace --all-targets --profile ci
     # nextest does not run doctests
@@ -29,15 +57,16 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
     cargo test --workspace --all-targets
 fi
-echo "== benchmark, quick: parity with the boto3 peer, steady-state call floor, zero mutating calls" >&2
+stage "benchmark, quick: parity with the boto3 peer, steady-state call floor, zero mutating calls"
 cargo build --quiet --bins --example measure
 "$AMI_RECONCILER_PYTHON" benchmark/bench.py --quick --cli target/debug/ami-reconciler
 
-echo "== sandbox: scripts/sandbox.sh comes up, the CLI plans against it, it stops" >&2
+stage "sandbox: scripts/sandbox.sh comes up, the CLI plans against it, it stops"
 cargo build --quiet --example demo
 scripts/sandbox-check.sh
 
-echo "== Lambda package (cargo lambda build --release)" >&2
+stage "Lambda package (cargo lambda build --release)"
 scripts/package.sh
 
+stages_summary
 echo "== all tests passed in $(( $(date +%s) - start )) s" >&2
