@@ -502,7 +502,9 @@ pub struct CreatedVersion {
     pub warnings: Vec<String>,
 }
 
-/// Creates the version.
+/// Creates the version. The SDK retries it under the same `ClientToken`;
+/// that a retried token's answer repeats the first one's `Warning` is not
+/// documented (see docs/testing.md).
 pub async fn create_version(
     client: &Client,
     new: NewVersion<'_>,

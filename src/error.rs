@@ -139,10 +139,14 @@ impl AwsError {
     pub fn outcome_unknown(&self) -> bool {
         match self.code.as_deref() {
             None => true,
-            Some(code) => matches!(
-                code,
-                "InternalError" | "InternalFailure" | "ServiceUnavailable" | "Unavailable"
-            ),
+            // An unreadable 5xx answer (a gateway's) is named HTTP5xx.
+            Some(code) => {
+                code.starts_with("HTTP5")
+                    || matches!(
+                        code,
+                        "InternalError" | "InternalFailure" | "ServiceUnavailable" | "Unavailable"
+                    )
+            }
         }
     }
 

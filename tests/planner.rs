@@ -566,11 +566,11 @@ fn create_from(source: i64) -> CreateVersion {
         reason: String::new(),
         version_description: String::new(),
         client_token: client_token(TEMPLATE, source, "ami-b"),
-        restore: Restore {
+        restore: Some(Restore {
             version: source,
             image: "ami-a".into(),
             block_devices: Vec::new(),
-        },
+        }),
         block_devices: Vec::new(),
     }
 }
@@ -1095,4 +1095,57 @@ fn without_its_refreshes_read_a_rolling_group_plans_no_refresh() {
     let mut state = rolling(State::fixture().image(backup("b", 2)), 2, "ami-a", &[]);
     state.refreshes.clear();
     assert!(refresh(&planned(&state, &settings())).is_none());
+}
+
+#[test]
+fn a_rollback_to_an_image_rolled_out_before_rolls_out_again() {
+    // GIVEN version 1 on ami-a, then version 2 on ami-b rolled out by a
+    // refresh that succeeded, and ami-b now skip-tagged
+    let bad = ImageExt::skipped(backup("b", 2));
+    let mut state = rolling(State::fixture().image(bad.clone()), 2, "ami-b", &[]);
+    state.template.versions = vec![
+        ami_reconciler::model::TemplateVersion {
+            number: 1,
+            image_id: Some("ami-a".into()),
+            block_devices: Vec::new(),
+            description: None,
+            created: Some(support::fixtures::day(1)),
+        },
+        ami_reconciler::model::TemplateVersion {
+            number: 2,
+            image_id: Some("ami-b".into()),
+            block_devices: Vec::new(),
+            description: None,
+            created: Some(support::fixtures::day(2)),
+        },
+    ];
+    state.template.default_version = 2;
+    state.current_image = CurrentImage::Found(bad);
+    state.refreshes.insert(
+        "web".into(),
+        vec![ami_reconciler::model::Refresh {
+            id: "r-1".into(),
+            status: "Successful".into(),
+            start_time: Some(support::fixtures::day(3)),
+            desired: None,
+        }],
+    );
+
+    // WHEN it plans the rollback to ami-a
+    let p = planned(&state, &settings());
+
+    // THEN the new version's refresh is planned: the refresh since version 1
+    // rolled out ami-b, not the version this run creates
+    assert_eq!(created_image(&p), Some("ami-a"));
+    assert_eq!(
+        refresh(&p).map(|r| r.image.as_str()),
+        Some("ami-a"),
+        "{p:#?}"
+    );
+    assert!(
+        !p.warnings
+            .iter()
+            .any(|w| matches!(w, Warning::RolloutStopped { .. })),
+        "{p:#?}"
+    );
 }

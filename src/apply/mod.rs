@@ -138,6 +138,13 @@ async fn start_refresh(clients: &Clients, change: &StartInstanceRefresh) -> Refr
             {
                 return RefreshOutcome::StartedByAnother(theirs.id.clone());
             }
+            if error.outcome_unknown() {
+                // The refresh may be running: its record must stay.
+                return RefreshOutcome::Refused {
+                    error,
+                    restored: true,
+                };
+            }
             let restore = match &change.previous_rollout_image {
                 Some(previous) => {
                     autoscaling::tag_group(client, &change.group, tag, previous).await
@@ -317,7 +324,10 @@ impl Outcomes {
                 self.applied(change_, format!("created version {number}"));
             }
             Created::Raced => {
-                self.undo_raced(clients, change, number).await;
+                if !self.undo_raced(clients, change, number).await {
+                    // Our raced version is $Latest, unjudged.
+                    self.done.remove(&Prerequisite::LatestSafe);
+                }
                 self.failed(
                     change_,
                     AwsError::other(format!(
@@ -326,12 +336,16 @@ impl Outcomes {
                     )),
                 );
             }
-            Created::Replayed => self.failed(
-                change_,
-                AwsError::other(format!(
-                    "EC2 answered with version {number}, which does not exist"
-                )),
-            ),
+            Created::Replayed => {
+                // A version may exist that no read has shown yet.
+                self.done.remove(&Prerequisite::LatestSafe);
+                self.failed(
+                    change_,
+                    AwsError::other(format!(
+                        "EC2 answered with version {number}, which does not exist"
+                    )),
+                )
+            }
         }
     }
 
@@ -360,7 +374,12 @@ impl Outcomes {
             return Ok((created, verdict));
         }
         new.client_token = None;
-        let again = ec2::create_version(&clients.ec2, new).await?;
+        let again = ec2::create_version(&clients.ec2, new)
+            .await
+            .inspect_err(|_| {
+                // The first version, unseen by the read, is $Latest unjudged.
+                self.done.remove(&Prerequisite::LatestSafe);
+            })?;
         let existing = read_versions(clients, &change.template_id).await;
         let verdict = change.judge(again.number, numbers(&existing).as_deref());
         let first = existing
@@ -407,32 +426,41 @@ impl Outcomes {
             version: warned,
             messages: messages.join("; "),
         });
-        let description = restore_description(&change.to_image, warned, messages);
-        let token = client_token(&change.template_id, warned, &change.restore.image);
-        let restore = ec2::NewVersion {
-            template_id: &change.template_id,
-            source_version: change.restore.version,
-            image_id: &change.restore.image,
-            description: &description,
-            client_token: Some(&token),
-            block_devices: &change.restore.block_devices,
+        let restored = match &change.restore {
+            Some(restore) => {
+                let description = restore_description(&change.to_image, warned, messages);
+                let token = client_token(&change.template_id, warned, &restore.image);
+                let copy = ec2::NewVersion {
+                    template_id: &change.template_id,
+                    source_version: restore.version,
+                    image_id: &restore.image,
+                    description: &description,
+                    client_token: Some(&token),
+                    block_devices: &restore.block_devices,
+                };
+                ec2::create_version(&clients.ec2, copy).await.is_ok()
+            }
+            None => false,
         };
-        if ec2::create_version(&clients.ec2, restore).await.is_err()
-            && !self.undo(&change.template_id, clients, warned).await
-        {
+        if !restored && !self.undo(&change.template_id, clients, warned).await {
             self.done.remove(&Prerequisite::LatestSafe);
         }
     }
 
     /// Deletes the version this run just created from a `$Latest` that was
     /// no longer the latest, so the other writer's version stays `$Latest`.
-    async fn undo_raced(&mut self, clients: &Clients, change: &CreateVersion, created: i64) {
+    async fn undo_raced(
+        &mut self,
+        clients: &Clients,
+        change: &CreateVersion,
+        created: i64,
+    ) -> bool {
         self.report.warnings.push(Warning::RacedAnotherWriter {
             template: change.template_id.clone(),
             source_version: change.source_version,
             created,
         });
-        self.undo(&change.template_id, clients, created).await;
+        self.undo(&change.template_id, clients, created).await
     }
 
     /// Deletes a version this run created; a refusal becomes a warning.

@@ -87,9 +87,10 @@ pub struct CreateVersion {
     /// token, so retries and concurrent runs create one version.
     pub client_token: String,
     /// What a restore copies should EC2 warn about the new version: the
-    /// source, or the default when the source is itself unverified.
+    /// source, or the default when the source is itself unverified; `None`
+    /// when there is no good version to copy (the warned one is deleted).
     #[serde(skip)]
-    pub restore: Restore,
+    pub restore: Option<Restore>,
     /// The source's block device mappings, sent as they are when one names
     /// a snapshot: EC2 drops snapshots a new version would otherwise inherit.
     #[serde(skip_serializing_if = "Vec::is_empty")]

@@ -96,7 +96,15 @@ pub fn refreshes(
     };
     let starts = rolling
         .into_iter()
-        .filter_map(|group| notes.take(refresh(group, state, target, moves)))
+        .filter_map(|group| {
+            // A version this run creates was never rolled out: its image's
+            // history (a rollback to an image used before) does not count.
+            let past = match create {
+                Some(_) => History::Fresh,
+                None => History::Read,
+            };
+            notes.take(refresh(group, state, (target, past), moves))
+        })
         .map(|start| StartInstanceRefresh {
             needs: create
                 .map(|_| Prerequisite::VersionCreated)
@@ -121,10 +129,19 @@ fn outdated(group: &Group, state: &State, target: &str) -> usize {
         .count()
 }
 
+/// Whether the refreshes before this run may have rolled out the target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum History {
+    /// The target is the version this run creates.
+    Fresh,
+    /// Read the group's refreshes and record.
+    Read,
+}
+
 fn refresh(
     group: &Group,
     state: &State,
-    target: &str,
+    (target, history): (&str, History),
     moves: &[UpdateGroup],
 ) -> Decision<Option<StartInstanceRefresh>> {
     let moving = moves.iter().any(|m| m.group == group.name);
@@ -170,7 +187,7 @@ fn refresh(
         }]);
     }
     let recorded = group.tags.get(group_tags::ROLLOUT_IMAGE);
-    if let Some(warning) = held(group, state, refreshes, target, outdated) {
+    if let Some(warning) = held(group, state, refreshes, (target, history), outdated) {
         return nothing().warn([warning]);
     }
     Decision::made(Some(StartInstanceRefresh {
@@ -207,11 +224,17 @@ fn held(
     group: &Group,
     state: &State,
     refreshes: &[crate::model::Refresh],
-    target: &str,
+    (target, history): (&str, History),
     outdated: usize,
 ) -> Option<Warning> {
     let recorded = group.tags.get(group_tags::ROLLOUT_IMAGE);
-    match past_rollout(state, refreshes, target, recorded.map(String::as_str)) {
+    let past = match history {
+        History::Fresh => PastRollout::None,
+        History::Read => past_rollout(state, refreshes, target, recorded.map(String::as_str)),
+    };
+    // Tags AWS adds (`aws:` keys) do not count towards the limit.
+    let own_tags = group.tags.keys().filter(|k| !k.starts_with("aws:")).count();
+    match past {
         PastRollout::Over(last_status) => Some(Warning::RolloutStopped {
             group: group.name.clone(),
             image: target.to_owned(),
@@ -219,10 +242,10 @@ fn held(
             outdated,
         }),
         // Never a refresh without its record: the record needs a tag.
-        PastRollout::None if recorded.is_none() && group.tags.len() >= MAX_GROUP_TAGS => {
+        PastRollout::None if recorded.is_none() && own_tags >= MAX_GROUP_TAGS => {
             Some(Warning::RolloutTagLimit {
                 group: group.name.clone(),
-                tags: group.tags.len(),
+                tags: own_tags,
             })
         }
         PastRollout::None => None,
@@ -232,9 +255,9 @@ fn held(
 /// Auto Scaling's most tags on one group.
 pub const MAX_GROUP_TAGS: usize = 50;
 
-/// How long `DescribeInstanceRefreshes` remembers a refresh: "the previous
-/// six weeks".
-const REFRESH_HISTORY_DAYS: i64 = 42;
+/// How long `DescribeInstanceRefreshes` is relied on to remember a refresh:
+/// it says "the previous six weeks", taken with a week's margin.
+const REFRESH_HISTORY_DAYS: i64 = 35;
 
 /// What became of rollouts of `target` before this run.
 enum PastRollout {

@@ -30,16 +30,18 @@ pub fn create(
         .iter()
         .find(|v| v.number == template.default_version);
     let restore = match (unverified_latest(template), default) {
-        (Some(_), Some(default)) if default.image_id.is_some() => Restore {
+        (Some(_), Some(default)) => default.image_id.clone().map(|image| Restore {
             version: default.number,
-            image: default.image_id.clone().unwrap_or_default(),
+            image,
             block_devices: snapshot_mappings(default),
-        },
-        _ => Restore {
+        }),
+        // No known-good version to copy: a warned version is deleted instead.
+        (Some(_), None) => None,
+        (None, _) => Some(Restore {
             version: source_version,
             image: from_image.clone(),
             block_devices: block_devices.clone(),
-        },
+        }),
     };
     Decision::made(Some(CreateVersion {
         template_id: template.id.clone(),

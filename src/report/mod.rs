@@ -167,7 +167,7 @@ pub const DEADLINE_REACHED: &str = "the run's deadline is near: not started";
 
 /// Error codes of failures a later attempt can fix: throttling, the
 /// service failing inside, or no answer at all (no code).
-const RETRYABLE: [&str; 12] = [
+const RETRYABLE: [&str; 14] = [
     "Throttling",
     "ThrottlingException",
     "RequestLimitExceeded",
@@ -181,6 +181,8 @@ const RETRYABLE: [&str; 12] = [
     "Unavailable",
     // Auto Scaling's 500 for "a pending update to an Auto Scaling resource".
     "ResourceContention",
+    "RequestTimeoutException",
+    "EC2ThrottledException",
 ];
 
 impl Failed {
@@ -189,7 +191,7 @@ impl Failed {
     pub fn retryable(&self) -> bool {
         self.error_code
             .as_deref()
-            .is_none_or(|code| RETRYABLE.contains(&code))
+            .is_none_or(|code| code.starts_with("HTTP5") || RETRYABLE.contains(&code))
     }
 }
 

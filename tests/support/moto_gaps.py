@@ -933,7 +933,8 @@ def create_or_update_tags(self: Any) -> ActionResult:
         if group is None:
             continue
         keys = {t["Key"] for t in group.tags} | {t["Key"] for t in tags if t.get("ResourceId") == name}
-        if len(keys) > MAX_GROUP_TAGS:
+        # "Tags with this prefix don't count toward the number of tags per resource."
+        if len({k for k in keys if not k.startswith("aws:")}) > MAX_GROUP_TAGS:
             raise _AutoScalingError(
                 "LimitExceeded",
                 400,
