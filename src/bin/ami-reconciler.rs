@@ -17,8 +17,10 @@ use clap::{Parser, Subcommand, ValueEnum};
 /// AWS credentials, region and endpoint come from the standard chain
 /// (AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL, ...).
 ///
-/// Exit codes: 0 done or nothing to do; 1 some change failed (the others were
-/// applied); 2 bad configuration or the state could not be read (nothing changed).
+/// Exit codes: 0 done or nothing to do; 1 some change failed or was skipped
+/// (the others were applied), or a condition needs a person (plan too): one
+/// line per cause on stderr; 2 bad configuration or the state could not be
+/// read (nothing changed).
 #[derive(Debug, Parser)]
 #[command(name = "ami-reconciler", version)]
 struct Cli {
