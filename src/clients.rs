@@ -1,6 +1,10 @@
 //! AWS configuration and clients, built once per process.
 
+use std::fmt;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
+
+use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
@@ -40,6 +44,33 @@ pub struct Clients {
     endpoint: String,
     /// The longest one call may take with its retries (the operation timeout).
     call_budget: Duration,
+    region: Option<String>,
+    credentials: Option<SharedCredentialsProvider>,
+    /// The account, when something other than the credentials named it
+    /// (the Lambda function's own ARN).
+    account: Arc<OnceLock<String>>,
+}
+
+/// The region and account a lookup searched, as a "not found" names them.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Place {
+    /// The region the clients call.
+    pub region: Option<String>,
+    /// The account of the credentials, when they or the function's ARN say.
+    pub account: Option<String>,
+}
+
+impl fmt::Display for Place {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let region = self.region.as_deref().unwrap_or("no region");
+        match &self.account {
+            Some(account) => write!(f, "region {region}, account {account}"),
+            None => write!(
+                f,
+                "region {region}, the credentials' account (`aws sts get-caller-identity` names it)"
+            ),
+        }
+    }
 }
 
 impl Clients {
@@ -58,6 +89,33 @@ impl Clients {
                 .timeout_config()
                 .and_then(|t| t.operation_timeout())
                 .unwrap_or(OPERATION_TIMEOUT),
+            region: config.region().map(|r| r.to_string()),
+            credentials: config.credentials_provider(),
+            account: Arc::default(),
+        }
+    }
+
+    /// Names the account the clients act in, for messages only; the first
+    /// name given is kept.
+    pub fn know_account(&self, account: &str) {
+        if !account.is_empty() {
+            let _ = self.account.set(account.to_owned());
+        }
+    }
+
+    /// Where lookups search. The account comes from the credentials (which
+    /// may load them again): only error paths ask.
+    pub async fn place(&self) -> Place {
+        let mut account = self.account.get().cloned();
+        if account.is_none()
+            && let Some(provider) = &self.credentials
+            && let Ok(credentials) = provider.provide_credentials().await
+        {
+            account = credentials.account_id().map(|a| a.as_str().to_owned());
+        }
+        Place {
+            region: self.region.clone(),
+            account,
         }
     }
 
@@ -153,6 +211,18 @@ pub const MAX_ATTEMPTS_LIMIT: u32 = 20;
 mod tests {
     use super::*;
     use aws_config::retry::RetryMode;
+
+    #[test]
+    fn a_place_without_a_known_account_says_how_to_find_it() {
+        let place = Place {
+            region: Some("eu-west-1".into()),
+            account: None,
+        };
+        assert_eq!(
+            place.to_string(),
+            "region eu-west-1, the credentials' account (`aws sts get-caller-identity` names it)"
+        );
+    }
 
     #[test]
     fn retry_defaults_to_standard_with_eight_attempts() {

@@ -7,6 +7,7 @@
 use std::error::Error as StdError;
 use std::fmt;
 
+use crate::clients::Place;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
@@ -17,12 +18,13 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// A setting is missing or malformed. Detected at start-up, before any AWS call.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ConfigError {
-    /// More than one template setting is set.
+    /// More than one template setting is set: each named by its variable,
+    /// and by where it was set once the CLI knows ([`ConfigError::set_from`]).
     #[error(
         "set only one of LAUNCH_TEMPLATE_PARAMETER, LAUNCH_TEMPLATE_ID and LAUNCH_TEMPLATE_TAG (flag or environment): {} are set",
         .0.join(" and ")
     )]
-    SeveralTemplateSources(Vec<&'static str>),
+    SeveralTemplateSources(Vec<String>),
     /// No template setting is set.
     #[error(
         "set LAUNCH_TEMPLATE_PARAMETER (an SSM parameter holding the launch template id), LAUNCH_TEMPLATE_ID, or LAUNCH_TEMPLATE_TAG (KEY=VALUE: every launch template carrying it)"
@@ -71,6 +73,18 @@ pub enum ConfigError {
 }
 
 impl ConfigError {
+    /// The same error naming where each conflicting setting was set, as
+    /// `origin` describes the setting of that variable (`--launch-template-id
+    /// (flag)`, `LAUNCH_TEMPLATE_TAG (environment)`).
+    pub fn set_from(self, origin: impl Fn(&str) -> String) -> Self {
+        match self {
+            ConfigError::SeveralTemplateSources(set) => {
+                ConfigError::SeveralTemplateSources(set.iter().map(|v| origin(v)).collect())
+            }
+            other => other,
+        }
+    }
+
     /// The setting at fault (an environment variable or a template tag);
     /// empty when the fault is the choice of template settings.
     pub fn setting(&self) -> &'static str {
@@ -289,6 +303,13 @@ fn xml_unescape(text: &str) -> String {
         .replace("&amp;", "&")
 }
 
+fn searched(place: &Option<Place>) -> String {
+    place
+        .as_ref()
+        .map(|p| format!(" in {p}"))
+        .unwrap_or_default()
+}
+
 /// Reading the state failed, or the configuration is unusable: nothing was changed.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -296,10 +317,12 @@ pub enum Error {
     #[error(transparent)]
     Config(#[from] ConfigError),
     /// The SSM parameter naming the template does not exist.
-    #[error("SSM parameter {name} not found")]
+    #[error("SSM parameter {name} not found{}", searched(.place))]
     ParameterNotFound {
         /// The parameter name.
         name: String,
+        /// Where it was looked for, once known.
+        place: Option<Place>,
     },
     /// Reading the SSM parameter failed.
     #[error("failed to read SSM parameter {name}")]
@@ -319,10 +342,12 @@ pub enum Error {
         value: String,
     },
     /// The launch template does not exist.
-    #[error("launch template {id} not found")]
+    #[error("launch template {id} not found{}", searched(.place))]
     TemplateNotFound {
         /// The template id.
         id: String,
+        /// Where it was looked for, once known.
+        place: Option<Place>,
     },
     /// Describing the template's versions failed.
     #[error("failed to describe the versions of launch template {id}")]
@@ -392,6 +417,30 @@ impl Error {
             | Error::DescribeImages { source }
             | Error::DescribeGroups { source } => Some(source),
             _ => None,
+        }
+    }
+
+    /// True when something the settings name does not exist: the message
+    /// should say where it was looked for ([`Error::searched_in`]).
+    pub fn is_not_found(&self) -> bool {
+        matches!(
+            self,
+            Error::ParameterNotFound { .. } | Error::TemplateNotFound { .. }
+        )
+    }
+
+    /// The same error naming the region and account a lookup searched.
+    pub fn searched_in(self, searched: Place) -> Self {
+        match self {
+            Error::ParameterNotFound { name, .. } => Error::ParameterNotFound {
+                name,
+                place: Some(searched),
+            },
+            Error::TemplateNotFound { id, .. } => Error::TemplateNotFound {
+                id,
+                place: Some(searched),
+            },
+            other => other,
         }
     }
 

@@ -71,12 +71,16 @@ pub async fn run_until(
     mode: Mode,
     writes_until: Option<std::time::Instant>,
 ) -> Result<Report> {
-    let observed = observe(clients, settings).await.map_err(|err| {
-        if let Some(aws) = err.aws() {
-            debug!(detail = aws.detail(), "observe failed: the SDK's account");
+    let observed = match observe(clients, settings).await {
+        Ok(observed) => observed,
+        Err(err) if err.is_not_found() => return Err(err.searched_in(clients.place().await)),
+        Err(err) => {
+            if let Some(aws) = err.aws() {
+                debug!(detail = aws.detail(), "observe failed: the SDK's account");
+            }
+            return Err(err.at(clients.endpoint()));
         }
-        err.at(clients.endpoint())
-    })?;
+    };
     let run_plan = plan::plan_run(&observed, &settings.asg_tag);
     for change in run_plan.plans.iter().flat_map(|p| &p.changes) {
         info!(

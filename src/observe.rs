@@ -276,6 +276,7 @@ async fn current_image(
 ) -> Result<CurrentImage> {
     let latest = template.latest().ok_or_else(|| Error::TemplateNotFound {
         id: template.id.clone(),
+        place: None,
     })?;
     let image_ref = latest
         .image_id

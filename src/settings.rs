@@ -221,7 +221,7 @@ fn template_source(
             return Err(ConfigError::SeveralTemplateSources(
                 set.into_iter()
                     .filter(|(_, on)| *on)
-                    .map(|(n, _)| n)
+                    .map(|(n, _)| n.to_owned())
                     .collect(),
             ));
         }

@@ -22,6 +22,7 @@ pub async fn template_id(client: &Client, name: &str) -> Result<String, Error> {
             ) {
                 Error::ParameterNotFound {
                     name: name.to_owned(),
+                    place: None,
                 }
             } else {
                 Error::ReadParameter {

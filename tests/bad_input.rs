@@ -10,7 +10,10 @@ use ami_reconciler::lambda::{Function, InvocationError};
 use aws_sdk_ec2::types::RequestLaunchTemplateData;
 use lambda_runtime::Diagnostic;
 use serde_json::{Value, json};
-use support::{Moto, settings_for};
+use support::{Moto, REGION, settings_for};
+
+/// moto's default account.
+const ACCOUNT: &str = "123456789012";
 
 fn cli(moto: &Moto, env: &[(&str, &str)]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_ami-reconciler"))
@@ -129,7 +132,7 @@ async fn bad_settings_exit_2_naming_the_setting_before_any_call() {
         ),
         (
             vec![id, ("LAUNCH_TEMPLATE_TAG", "ami-reconciler:managed=true")],
-            "set only one of LAUNCH_TEMPLATE_PARAMETER, LAUNCH_TEMPLATE_ID and LAUNCH_TEMPLATE_TAG (flag or environment): LAUNCH_TEMPLATE_ID and LAUNCH_TEMPLATE_TAG are set",
+            "set only one of LAUNCH_TEMPLATE_PARAMETER, LAUNCH_TEMPLATE_ID and LAUNCH_TEMPLATE_TAG (flag or environment): LAUNCH_TEMPLATE_ID (environment) and LAUNCH_TEMPLATE_TAG (environment) are set",
         ),
         (
             vec![("LAUNCH_TEMPLATE_TAG", "managed")],
@@ -144,6 +147,21 @@ async fn bad_settings_exit_2_naming_the_setting_before_any_call() {
         assert_refused(&out, "ConfigError", message, &format!("{env:?}"));
     }
     assert_eq!(moto.calls().len(), 0);
+}
+
+#[test]
+fn conflicting_template_settings_say_which_came_from_a_flag_and_which_from_the_environment() {
+    let out = Command::new(env!("CARGO_BIN_EXE_ami-reconciler"))
+        .args(["plan", "--launch-template-id", "lt-0abc"])
+        .env_clear()
+        .env("LAUNCH_TEMPLATE_TAG", "ami-reconciler:managed=true")
+        .output()
+        .expect("run ami-reconciler");
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim_end(),
+        "error: set only one of LAUNCH_TEMPLATE_PARAMETER, LAUNCH_TEMPLATE_ID and LAUNCH_TEMPLATE_TAG (flag or environment): --launch-template-id (flag) and LAUNCH_TEMPLATE_TAG (environment) are set"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -207,13 +225,16 @@ async fn an_account_that_cannot_be_managed_exits_2_naming_the_culprit_and_change
     account.template("web", &image).await;
     let parameter = "LAUNCH_TEMPLATE_PARAMETER";
     let id = "LAUNCH_TEMPLATE_ID";
+    // A "not found" says where it looked: the CLI's credentials name the
+    // account (AWS_ACCOUNT_ID), the function learns it from its own ARN.
+    let searched = format!("region {REGION}, account {ACCOUNT}");
 
     for (setting, value, kind, message) in [
         (
             parameter,
             "/app/missing",
             "ParameterNotFound",
-            "SSM parameter /app/missing not found".to_owned(),
+            format!("SSM parameter /app/missing not found in {searched}"),
         ),
         (
             parameter,
@@ -233,13 +254,13 @@ async fn an_account_that_cannot_be_managed_exits_2_naming_the_culprit_and_change
             parameter,
             "/app/ghost",
             "TemplateNotFound",
-            "launch template lt-0000000000000000f not found".to_owned(),
+            format!("launch template lt-0000000000000000f not found in {searched}"),
         ),
         (
             id,
             "lt-0000000000000000f",
             "TemplateNotFound",
-            "launch template lt-0000000000000000f not found".to_owned(),
+            format!("launch template lt-0000000000000000f not found in {searched}"),
         ),
         (
             id,
@@ -253,7 +274,7 @@ async fn an_account_that_cannot_be_managed_exits_2_naming_the_culprit_and_change
         let case = format!("{setting}={value}");
         // WHEN the CLI applies
         moto.reset();
-        let out = cli(&moto, &[(setting, value)]);
+        let out = cli(&moto, &[(setting, value), ("AWS_ACCOUNT_ID", ACCOUNT)]);
         // THEN it exits 2 naming the culprit, and made no mutating call
         assert_refused(&out, kind, &message, &case);
         assert_eq!(moto.mutating_calls(), Vec::<String>::new(), "{case}");
@@ -271,6 +292,7 @@ async fn an_account_that_cannot_be_managed_exits_2_naming_the_culprit_and_change
             settings,
             dry_run: false,
         };
+        function.clients.know_account(ACCOUNT);
         let diagnostic = Diagnostic::from(function.handle(json!({})).await.unwrap_err());
         assert_eq!(diagnostic.error_type, kind, "{case}");
         assert_eq!(diagnostic.error_message, message, "{case}");

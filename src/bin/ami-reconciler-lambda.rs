@@ -29,6 +29,11 @@ async fn main() -> Result<(), Error> {
     };
     let function = &function;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        // arn:aws:lambda:REGION:ACCOUNT:function:NAME: the account a "not
+        // found" names, as Lambda's credentials do not carry it.
+        if let Some(account) = event.context.invoked_function_arn.split(':').nth(4) {
+            function.clients.know_account(account);
+        }
         function
             .handle_until(event.payload, Some(deadline(event.context.deadline)))
             .await

@@ -10,7 +10,8 @@ use ami_reconciler::settings::env;
 use ami_reconciler::{
     Clients, ConfigError, ErrorKind, Mode, RawSettings, apply, error_chain, load_config, run_until,
 };
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::parser::ValueSource;
+use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 /// Keeps Auto Scaling groups launching from the newest backup AMI.
 ///
@@ -53,7 +54,8 @@ enum Output {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|err| err.exit());
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
@@ -68,7 +70,10 @@ fn main() -> ExitCode {
 
     let settings = match cli.settings.validate() {
         Ok(settings) => settings,
-        Err(err) => return fail(cli.output, ErrorKind::Config, &err),
+        Err(err) => {
+            let err = err.set_from(|variable| origin(&matches, variable));
+            return fail(cli.output, ErrorKind::Config, &err);
+        }
     };
     if let Err(err) = ami_reconciler::clients::retry_from_env() {
         return fail(cli.output, ErrorKind::Config, &err);
@@ -110,6 +115,24 @@ fn main() -> ExitCode {
             ExitCode::from(report.exit_code() as u8)
         }
         Err(err) => fail(cli.output, err.kind(), &err),
+    }
+}
+
+/// Where the setting of environment variable `variable` was given: its
+/// flag or the environment (a flag wins over the environment).
+fn origin(matches: &ArgMatches, variable: &str) -> String {
+    // Each setting's argument id is its field name: the variable in lower case.
+    let id = variable.to_ascii_lowercase();
+    let given = |m: &ArgMatches| m.try_get_raw(&id).ok().flatten().map(|_| m.value_source(&id));
+    let source = matches
+        .subcommand()
+        .and_then(|(_, sub)| given(sub))
+        .or_else(|| given(matches))
+        .flatten();
+    match source {
+        Some(ValueSource::CommandLine) => format!("--{} (flag)", id.replace('_', "-")),
+        Some(ValueSource::EnvVariable) => format!("{variable} (environment)"),
+        _ => variable.to_owned(),
     }
 }
 
