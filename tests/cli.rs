@@ -383,3 +383,68 @@ fn stderr_lines(out: &Output) -> Vec<&str> {
         .lines()
         .collect()
 }
+
+/// A pseudo-terminal: the child writes to `terminal`, the test reads `reader`.
+fn pseudo_terminal() -> (std::fs::File, std::fs::File) {
+    use std::os::fd::FromRawFd;
+    let (mut controller, mut terminal) = (0, 0);
+    // SAFETY: openpty writes two new descriptors into the two integers; null
+    // name, settings and window size are allowed.
+    let rc = unsafe {
+        libc::openpty(
+            &mut controller,
+            &mut terminal,
+            std::ptr::null_mut(),
+            std::ptr::null(),
+            std::ptr::null(),
+        )
+    };
+    assert_eq!(rc, 0, "openpty: {}", std::io::Error::last_os_error());
+    // SAFETY: both descriptors are new and owned by nothing else.
+    unsafe {
+        (
+            std::fs::File::from_raw_fd(controller),
+            std::fs::File::from_raw_fd(terminal),
+        )
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_apply_shows_its_progress_per_stage_on_a_terminal_and_nowhere_else() {
+    let moto = Moto::start();
+    drifted(&moto).await;
+    let setting = ("LAUNCH_TEMPLATE_PARAMETER", "/app/launch-template-id");
+
+    // WHEN apply runs with stderr on a terminal
+    let (mut reader, terminal) = pseudo_terminal();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ami-reconciler"));
+    cmd.arg("apply")
+        .env_clear()
+        .envs(moto.env())
+        .env("TERM", "xterm")
+        .env(setting.0, setting.1);
+    let out = cmd
+        .stderr(terminal)
+        .output()
+        .expect("run ami-reconciler");
+    drop(cmd);
+    let mut seen = Vec::new();
+    // The child is gone and the test's copy of the terminal closed with
+    // `cmd`: reading ends with EIO once the buffer is drained.
+    let _ = std::io::Read::read_to_end(&mut reader, &mut seen);
+    let seen = String::from_utf8_lossy(&seen);
+
+    // THEN the terminal showed the stages counting up, the report on stdout
+    // has no trace of it
+    assert_eq!(out.status.code(), Some(0), "{seen}");
+    assert!(seen.contains("applying: versions "), "{seen}");
+    assert!(seen.contains("groups "), "{seen}");
+    assert!(!stdout(&out).contains("applying:"), "{}", stdout(&out));
+
+    // AND with stderr not a terminal, or a JSON report, nothing is drawn
+    moto.account().await.backup(3).await;
+    for args in [&["apply"][..], &["apply", "--output", "json"]] {
+        let out = cli(&moto, args, &[setting]);
+        assert!(!stderr(&out).contains("applying:"), "{}", stderr(&out));
+    }
+}

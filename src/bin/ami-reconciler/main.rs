@@ -10,8 +10,15 @@ use ami_reconciler::settings::env;
 use ami_reconciler::{
     Clients, ConfigError, ErrorKind, Mode, RawSettings, apply, error_chain, load_config, run_until,
 };
+mod progress;
+
 use clap::parser::ValueSource;
 use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
+use progress::{Above, Progress};
+use tracing::Level;
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::Targets;
+use tracing_subscriber::prelude::*;
 
 /// Keeps Auto Scaling groups launching from the newest backup AMI.
 ///
@@ -56,15 +63,25 @@ enum Output {
 fn main() -> ExitCode {
     let matches = Cli::command().get_matches();
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|err| err.exit());
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_env_filter(
+    let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let progress = Progress::on_terminal(
+        terminal && matches!(cli.command, Command::Apply) && matches!(cli.output, Output::Text),
+    );
+    let log = tracing_subscriber::fmt::layer()
+        .with_writer(Above(progress.clone()))
+        .with_ansi(terminal)
+        .with_filter(
             // The SDK's IMDS region probe warns at length when no region is
             // set; the one line that matters is ours (ConfigError::NoRegion).
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-                tracing_subscriber::EnvFilter::new("warn,aws_config::imds=error")
-            }),
+            EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| EnvFilter::new("warn,aws_config::imds=error")),
+        );
+    tracing_subscriber::registry()
+        .with(log)
+        .with(
+            progress
+                .clone()
+                .with_filter(Targets::new().with_target("ami_reconciler", Level::INFO)),
         )
         .init();
 
@@ -103,6 +120,7 @@ fn main() -> ExitCode {
         let clients = Clients::new(&config);
         run_until(&clients, &settings, mode, writes_until).await
     });
+    progress.finish();
     match result {
         Ok(report) => {
             match cli.output {
@@ -123,7 +141,12 @@ fn main() -> ExitCode {
 fn origin(matches: &ArgMatches, variable: &str) -> String {
     // Each setting's argument id is its field name: the variable in lower case.
     let id = variable.to_ascii_lowercase();
-    let given = |m: &ArgMatches| m.try_get_raw(&id).ok().flatten().map(|_| m.value_source(&id));
+    let given = |m: &ArgMatches| {
+        m.try_get_raw(&id)
+            .ok()
+            .flatten()
+            .map(|_| m.value_source(&id))
+    };
     let source = matches
         .subcommand()
         .and_then(|(_, sub)| given(sub))
