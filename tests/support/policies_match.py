@@ -8,6 +8,8 @@ the way the policy files write them: partition ``aws``, region and account
 by Sid: effect, actions, resources and conditions must be equal.
 
 Usage: policies_match.py TEMPLATE POLICIES_DIR   (exit 1 and a diff on mismatch)
+       policies_match.py --statement TEMPLATE SID [PARAMETER=VALUE ...]
+           (prints the read-write statement SID as JSON, for those parameter values)
 """
 
 import json
@@ -63,7 +65,10 @@ class Evaluator:
                     return NO_VALUE
                 return PSEUDO.get(arg, self.params.get(arg))
             if key == "Fn::Sub":
-                return re.sub(r"\$\{([^}]+)\}", lambda m: PSEUDO.get(m[1], self.params.get(m[1], m[0])), arg)
+                text, local = (arg, {}) if isinstance(arg, str) else (arg[0], {k: self.eval(v) for k, v in arg[1].items()})
+                return re.sub(r"\$\{([^}]+)\}",
+                              lambda m: str(local[m[1]]) if m[1] in local else PSEUDO.get(m[1], self.params.get(m[1], m[0])),
+                              text)
             if key == "Fn::If":
                 name, yes, no = arg
                 return self.eval(yes if self.condition(name) else no)
@@ -138,5 +143,20 @@ def main(template_path, policies_dir):
     return 1 if problems else 0
 
 
+def statement(template_path, sid, *assignments):
+    with open(template_path) as f:
+        template = yaml.load(f, Loader=Loader)
+    function = template["Resources"]["ReconcilerFunction"]["Properties"]
+    document = next(p for p in function["Policies"] if isinstance(p, dict) and "Statement" in p)
+    overrides = {"Permissions": "read-write", **dict(a.split("=", 1) for a in assignments)}
+    found = [s for s in Evaluator(template, overrides).eval(document["Statement"]) if s.get("Sid") == sid]
+    if len(found) != 1:
+        raise SystemExit(f"expected one statement {sid}, found {len(found)}")
+    json.dump(found[0], sys.stdout)
+    return 0
+
+
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["--statement"]:
+        sys.exit(statement(*sys.argv[2:]))
     sys.exit(main(*sys.argv[1:3]))
