@@ -4,9 +4,10 @@
 
 use aws_sdk_autoscaling::Client;
 use aws_sdk_autoscaling::types::{
-    AutoScalingGroup, DesiredConfiguration, Filter, LaunchTemplate, LaunchTemplateOverrides,
-    LaunchTemplateSpecification, LifecycleState, MixedInstancesPolicy, RefreshPreferences,
-    RefreshStrategy, ScaleInProtectedInstances, StandbyInstances, Tag as AsgTag,
+    AlarmSpecification, AutoScalingGroup, DesiredConfiguration, Filter, LaunchTemplate,
+    LaunchTemplateOverrides, LaunchTemplateSpecification, LifecycleState, MixedInstancesPolicy,
+    RefreshPreferences, RefreshStrategy, ScaleInProtectedInstances, StandbyInstances,
+    Tag as AsgTag,
 };
 
 use crate::error::AwsError;
@@ -190,8 +191,9 @@ pub async fn describe_refreshes(client: &Client, group: &str) -> Result<Vec<Refr
 }
 
 /// Starts the refresh; returns its id. The desired configuration is the
-/// template at `$Latest`: on success AWS writes it onto the group, which
-/// therefore stays on `$Latest` (a version number would pin the group).
+/// template at a version number: on success AWS writes it onto the group,
+/// and with `AutoRollback` a failure returns the group to the number it was
+/// on, alarms in `ALARM` count as a failure, and the bake time is waited out.
 pub async fn start_refresh(
     client: &Client,
     group: &str,
@@ -213,6 +215,17 @@ pub async fn start_refresh(
         .set_checkpoint_delay(
             rolling
                 .checkpoint_delay_seconds
+                .and_then(|s| i32::try_from(s).ok()),
+        )
+        .auto_rollback(rolling.auto_rollback)
+        .set_alarm_specification((!rolling.alarms.is_empty()).then(|| {
+            AlarmSpecification::builder()
+                .set_alarms(Some(rolling.alarms.clone()))
+                .build()
+        }))
+        .set_bake_time(
+            rolling
+                .bake_time_seconds
                 .and_then(|s| i32::try_from(s).ok()),
         )
         .build();

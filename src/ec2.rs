@@ -569,6 +569,25 @@ pub async fn set_default_version(
     Ok(())
 }
 
+/// Sets tags on an image (`CreateTags` overwrites a key already there).
+pub async fn tag_image(
+    client: &Client,
+    image: &str,
+    tags: &[(&str, &str)],
+) -> Result<(), AwsError> {
+    client
+        .create_tags()
+        .resources(image)
+        .set_tags(Some(
+            tags.iter()
+                .map(|(k, v)| aws_sdk_ec2::types::Tag::builder().key(*k).value(*v).build())
+                .collect(),
+        ))
+        .send()
+        .await?;
+    Ok(())
+}
+
 /// What one `DeleteLaunchTemplateVersions` call achieved.
 #[derive(Debug, Default)]
 pub struct Deletion {

@@ -11,6 +11,11 @@ use serde::Serialize;
 
 /// The tag that, set to `true`, removes an AMI from consideration (the rollback path).
 pub const SKIP_TAG_KEY: &str = "ami-reconciler:skip";
+/// Written with [`SKIP_TAG_KEY`] when the reconciler quarantines an image:
+/// which group's rollout of it failed, which refresh, with what status.
+pub const SKIP_REASON_TAG_KEY: &str = "ami-reconciler:skip-reason";
+/// EC2's longest tag value, in characters.
+pub const MAX_TAG_VALUE_CHARS: usize = 256;
 
 /// The tags through which a discovered template overrides the run's
 /// settings (tag mode only).
@@ -43,6 +48,19 @@ pub mod group_tags {
     /// Written by the reconciler: the image of the last refresh it started.
     /// Remove it to let a failed image be rolled out again.
     pub const ROLLOUT_IMAGE: &str = "ami-reconciler:rollout-image";
+    /// CloudWatch alarm names, comma-separated, at most 10: any in `ALARM`
+    /// fails the refresh, and Auto Scaling rolls it back.
+    pub const ROLLOUT_ALARMS: &str = "ami-reconciler:rollout-alarms";
+    /// `BakeTime`, as an age (`30m`, `2h`), at most 48 hours.
+    pub const ROLLOUT_BAKE_TIME: &str = "ami-reconciler:rollout-bake-time";
+    /// What a failed or rolled-back rollout does to its image:
+    /// [`HOLD`] (the default) or [`QUARANTINE`].
+    pub const ROLLOUT_FAILURE: &str = "ami-reconciler:rollout-failure";
+    /// The image stays where it is; the group is not refreshed to it again.
+    pub const HOLD: &str = "hold";
+    /// The image is tagged `ami-reconciler:skip=true`, and the template
+    /// retreats to the newest good backup.
+    pub const QUARANTINE: &str = "quarantine";
 }
 
 /// The preferences of an instance refresh the reconciler starts (always
@@ -63,6 +81,30 @@ pub struct RollingPreferences {
     /// `CheckpointDelay`, seconds.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub checkpoint_delay_seconds: Option<i64>,
+    /// `AlarmSpecification.Alarms`: the group's `ami-reconciler:rollout-alarms`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub alarms: Vec<String>,
+    /// `BakeTime`, seconds: the group's `ami-reconciler:rollout-bake-time`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bake_time_seconds: Option<i64>,
+    /// `AutoRollback`: true, since the refresh names a version by number and
+    /// the group is on a number too.
+    pub auto_rollback: bool,
+    /// What a failure of this rollout does to its image.
+    pub on_failure: OnFailure,
+}
+
+/// What a failed or rolled-back rollout does to its image
+/// (`ami-reconciler:rollout-failure`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnFailure {
+    /// The group is not refreshed to the image again; the template keeps it.
+    #[default]
+    Hold,
+    /// The image is tagged `ami-reconciler:skip=true` and the template
+    /// retreats to the newest good backup.
+    Quarantine,
 }
 
 /// An instance refresh as `DescribeInstanceRefreshes` reports it.
@@ -94,10 +136,14 @@ impl Refresh {
         Self::ACTIVE.contains(&self.status.as_str())
     }
 
-    /// True while it runs toward `template` at `$Latest`: what the
+    /// True while it runs toward `template` at the same version: what the
     /// reconciler would have started.
-    pub fn rolls_out_latest_of(&self, template: &TemplateRef) -> bool {
-        let Some(desired) = self.desired.as_ref().filter(|d| d.is_latest()) else {
+    pub fn rolls_out(&self, template: &TemplateRef) -> bool {
+        let Some(desired) = self
+            .desired
+            .as_ref()
+            .filter(|d| d.version == template.version)
+        else {
             return false;
         };
         let same = match (&desired.id, &template.id) {
@@ -274,6 +320,16 @@ impl Template {
     pub fn latest(&self) -> Option<&TemplateVersion> {
         self.versions.iter().max_by_key(|v| v.number)
     }
+
+    /// The version with this number, if it exists.
+    pub fn version(&self, number: i64) -> Option<&TemplateVersion> {
+        self.versions.iter().find(|v| v.number == number)
+    }
+
+    /// The image of the version with this number, if it has a plain one.
+    pub fn image_of(&self, number: i64) -> Option<&str> {
+        self.version(number).and_then(|v| v.image_id.as_deref())
+    }
 }
 
 /// A launch template reference as written in a group (`LaunchTemplateSpecification`).
@@ -330,6 +386,14 @@ impl TemplateRef {
     pub fn at_latest(&self) -> TemplateRef {
         TemplateRef {
             version: Some(LATEST.to_owned()),
+            ..self.one_identifier()
+        }
+    }
+
+    /// The same template at version `number`, by one identifier.
+    pub fn at_number(&self, number: i64) -> TemplateRef {
+        TemplateRef {
+            version: Some(number.to_string()),
             ..self.one_identifier()
         }
     }

@@ -423,10 +423,7 @@ async fn a_long_apply_shows_its_progress_per_stage_on_a_terminal_and_nowhere_els
         .envs(moto.env())
         .env("TERM", "xterm")
         .env(setting.0, setting.1);
-    let out = cmd
-        .stderr(terminal)
-        .output()
-        .expect("run ami-reconciler");
+    let out = cmd.stderr(terminal).output().expect("run ami-reconciler");
     drop(cmd);
     let mut seen = Vec::new();
     // The child is gone and the test's copy of the terminal closed with

@@ -146,13 +146,17 @@ async fn apply_succeeds_with_the_actions_of_reconciler_json_and_calls_each_of_th
             "create_version",
             "set_default_version",
             "update_group",
+            "update_group",
             "start_instance_refresh",
             "delete_versions"
         ]
     );
     let account = moto.account_as(&admin).await;
     assert_eq!(account.group_version("web").await, "$Latest");
-    assert_eq!(account.versions(&template).await, (vec![3, 4, 5], 5));
+    // The rolling group is pinned to its instances' version, which stays
+    // as its rollback target.
+    assert_eq!(account.group_version("web-rolling").await, "1");
+    assert_eq!(account.versions(&template).await, (vec![1, 3, 4, 5], 5));
     // AND the policy holds no action it does not need: every action was
     // called, except those AWS checks on the caller's behalf
     let expected: BTreeSet<String> = actions
@@ -181,7 +185,7 @@ async fn plan_succeeds_with_the_read_only_policy_and_calls_each_of_its_actions()
         .await
         .unwrap();
 
-    assert_eq!(report.changes.len(), 5, "{}", report.to_text());
+    assert_eq!(report.changes.len(), 6, "{}", report.to_text());
     assert_eq!(called(&moto), actions);
 }
 

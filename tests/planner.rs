@@ -572,6 +572,7 @@ fn create_from(source: i64) -> CreateVersion {
             block_devices: Vec::new(),
         }),
         block_devices: Vec::new(),
+        needs: Vec::new(),
     }
 }
 
@@ -1030,9 +1031,58 @@ fn a_rolling_group_on_the_new_image_plans_no_refresh_and_one_on_the_old_image_do
         (r.image.as_str(), r.outdated, r.in_service),
         ("ami-b", 2, 2)
     );
-    assert_eq!(r.needs, [Prerequisite::VersionCreated]);
+    assert_eq!(
+        r.needs,
+        [
+            Prerequisite::VersionCreated,
+            Prerequisite::GroupMoved("web".into())
+        ]
+    );
     assert_eq!(r.preferences.min_healthy_percentage, None);
     assert_eq!(r.preferences.max_healthy_percentage, None);
+}
+
+fn placement(p: &ami_reconciler::Plan) -> Option<&ami_reconciler::plan::UpdateGroup> {
+    p.changes.iter().find_map(|c| match c {
+        Change::UpdateGroup(c) => Some(c),
+        _ => None,
+    })
+}
+
+#[test]
+fn a_rolling_group_on_latest_is_pinned_to_its_instances_version_and_refreshed_to_the_new_one_by_number()
+ {
+    let state = rolling(State::fixture().image(backup("b", 2)), 2, "ami-a", &[]);
+
+    let p = planned(&state, &settings());
+
+    let pin = placement(&p).unwrap();
+    // the default (3) carries the image its instances run
+    assert_eq!((pin.from.as_str(), pin.to.as_str()), ("$Latest", "3"));
+    assert_eq!(pin.version, Some(VersionTarget::Number(3)));
+    let r = refresh(&p).unwrap();
+    assert_eq!((r.version, r.rollback_to), (VersionTarget::Created, 3));
+    assert!(r.preferences.auto_rollback);
+    assert!(r.needs.contains(&Prerequisite::GroupMoved("web".into())));
+    let order: Vec<&str> = p.changes.iter().map(Change::action).collect();
+    let at = |a: &str| order.iter().position(|x| *x == a).unwrap();
+    assert!(at("update_group") < at("start_instance_refresh"));
+}
+
+#[test]
+fn a_rolling_group_whose_instances_already_run_the_new_image_moves_to_its_number_without_a_refresh()
+{
+    let state = rolling(State::fixture().image(backup("b", 2)), 2, "ami-b", &[]);
+
+    let p = planned(&state, &settings());
+
+    let pin = placement(&p).unwrap();
+    assert_eq!(
+        (pin.to.as_str(), pin.version),
+        ("created", Some(VersionTarget::Created))
+    );
+    assert_eq!(pin.needs, [Prerequisite::VersionCreated]);
+    assert!(refresh(&p).is_none());
 }
 
 #[test]
@@ -1076,18 +1126,17 @@ fn malformed_rollout_tags_are_named_and_plan_no_refresh() {
 }
 
 #[test]
-fn a_group_pinned_to_a_version_gets_its_refresh_only_with_its_move_to_latest() {
+fn a_rolling_group_already_on_a_number_is_refreshed_from_it_without_a_move() {
     let mut state = rolling(State::fixture().image(backup("b", 2)), 2, "ami-a", &[]);
     if let ami_reconciler::model::LaunchSource::Template(spec) = &mut state.managed_groups[0].launch
     {
         spec.version = Some("1".into());
     }
     let p = planned(&state, &settings());
+    assert!(placement(&p).is_none(), "{:?}", p.changes);
     let r = refresh(&p).unwrap();
-    assert!(r.needs.contains(&Prerequisite::GroupMoved(r.group.clone())));
-    let order: Vec<&str> = p.changes.iter().map(Change::action).collect();
-    let at = |a: &str| order.iter().position(|x| *x == a).unwrap();
-    assert!(at("update_group") < at("start_instance_refresh"));
+    assert_eq!(r.rollback_to, 1);
+    assert_eq!(r.needs, [Prerequisite::VersionCreated]);
 }
 
 #[test]

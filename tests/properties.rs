@@ -430,9 +430,13 @@ impl Account {
                         other => return Err(format!("{group} has no launch template: {other:?}")),
                     }
                 }
-                // Generated groups are never rolling: no refresh is planned.
+                // Generated groups are never rolling: no refresh is planned,
+                // and no rollout failed to quarantine an image.
                 Change::StartInstanceRefresh(c) => {
                     return Err(format!("{} is not a rolling group", c.group));
+                }
+                Change::QuarantineImage(c) => {
+                    return Err(format!("{} was never rolled out", c.image));
                 }
                 Change::DeleteVersions(DeleteVersions { versions, .. }) => {
                     for n in versions {

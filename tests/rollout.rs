@@ -44,6 +44,14 @@ fn move_refresh(moto: &Moto, group: &str, status: &str) -> Value {
     answer
 }
 
+/// The refresh fails; Auto Scaling rolls it back (`AutoRollback`) and the
+/// rollback succeeds: the group is back on the version it was on.
+fn roll_back(moto: &Moto, group: &str) {
+    let failed = move_refresh(moto, group, "Failed");
+    assert_eq!(failed["status"], "RollbackInProgress", "{failed}");
+    move_refresh(moto, group, "RollbackSuccessful");
+}
+
 fn started(report: &Report) -> Vec<&str> {
     report
         .applied
@@ -66,8 +74,10 @@ async fn a_rolling_group_on_an_old_image_gets_one_refresh_and_converges_after_it
     // WHEN it applies
     let first = run(&clients, &settings, Mode::Apply).await.unwrap();
 
-    // THEN one refresh starts, rolling, skipping matching instances, at 90%
-    // healthy, toward $Latest, and the group remembers the image
+    // THEN the group is pinned to its instances' version (1), and one
+    // refresh starts, rolling, skipping matching instances, at 90% healthy,
+    // toward the new version by number, able to roll back; the group
+    // remembers the image
     assert_eq!(started(&first), ["web"], "{}", first.to_text());
     assert_eq!(first.refreshes.started, 1);
     let refresh = &refreshes(&account, "web").await[0];
@@ -75,11 +85,13 @@ async fn a_rolling_group_on_an_old_image_gets_one_refresh_and_converges_after_it
     assert_eq!(prefs.skip_matching, Some(true));
     assert_eq!(prefs.min_healthy_percentage, Some(90));
     assert_eq!(prefs.max_healthy_percentage, None);
+    assert_eq!(prefs.auto_rollback, Some(true));
     let desired = refresh.desired_configuration.as_ref().unwrap();
     assert_eq!(
         desired.launch_template.as_ref().unwrap().version.as_deref(),
-        Some("$Latest")
+        Some("2")
     );
+    assert_eq!(account.group_version("web").await, "1");
     let group = account.describe_group("web").await;
     let new_image = match &first.changes[0] {
         Change::CreateVersion(c) => c.to_image.clone(),
@@ -114,8 +126,8 @@ async fn a_rolling_group_on_an_old_image_gets_one_refresh_and_converges_after_it
     moto.reset();
     let third = run(&clients, &settings, Mode::Apply).await.unwrap();
 
-    // THEN the next run is converged: no change, no write, no refresh read,
-    // and the group is still on $Latest
+    // THEN Auto Scaling left the group on the new number, and the next run
+    // is converged: no change, no write, no refresh read
     assert!(third.changes.is_empty(), "{}", third.to_text());
     assert!(third.warnings.is_empty(), "{}", third.to_text());
     assert_eq!(moto.mutating_calls(), Vec::<String>::new());
@@ -125,12 +137,13 @@ async fn a_rolling_group_on_an_old_image_gets_one_refresh_and_converges_after_it
             .iter()
             .any(|c| c.action == "DescribeInstanceRefreshes")
     );
-    assert_eq!(account.group_version("web").await, "$Latest");
+    assert_eq!(account.group_version("web").await, "2");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_failed_refresh_is_not_restarted_for_the_same_image_and_a_newer_image_starts_one() {
-    // GIVEN a rolling group whose refresh to the new backup failed
+async fn a_rolled_back_refresh_is_not_restarted_for_the_same_image_and_a_newer_image_starts_one() {
+    // GIVEN a rolling group, migrated from $Latest, whose refresh to the new
+    // backup failed and was rolled back
     let moto = Moto::start();
     let account = moto.account().await;
     let (template, old, _new) = fleet(&account).await;
@@ -138,7 +151,10 @@ async fn a_failed_refresh_is_not_restarted_for_the_same_image_and_a_newer_image_
     let clients = moto.clients().await;
     let settings = settings_for(&template);
     run(&clients, &settings, Mode::Apply).await.unwrap();
-    move_refresh(&moto, "web", "Failed");
+    roll_back(&moto, "web");
+
+    // THEN the rollback returned the group to its instances' version
+    assert_eq!(account.group_version("web").await, "1");
 
     // WHEN the next runs come
     for _ in 0..2 {
@@ -150,7 +166,7 @@ async fn a_failed_refresh_is_not_restarted_for_the_same_image_and_a_newer_image_
         assert!(
             report.warnings.iter().any(|w| matches!(w,
                 Warning::RolloutStopped { group, last_status: Some(status), outdated: 2, .. }
-                    if group == "web" && status == "Failed")),
+                    if group == "web" && status == "RollbackSuccessful")),
             "{}",
             report.to_text()
         );
@@ -292,11 +308,16 @@ async fn a_dry_run_shows_the_refresh_it_would_start_and_why() {
     assert_eq!(report.refreshes.planned, 1);
     let text = report.to_text();
     assert!(
-        text.contains("auto scaling group web: instance refresh to ami-"),
+        text.contains("auto scaling group web: instance refresh to the new version (ami-"),
         "{text}"
     );
     assert!(text.contains("4 of 4 instances"), "{text}");
     assert!(text.contains("checkpoints at 50%, 100%"), "{text}");
+    assert!(text.contains("alarms none"), "{text}");
+    assert!(
+        text.contains("failure Auto Scaling rolls the group back to version 1; the image is not rolled out again"),
+        "{text}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -318,8 +339,11 @@ async fn a_backup_still_soaking_is_not_rolled_out() {
         .await
         .unwrap();
 
-    // THEN the unsoaked image is not rolled out to running instances
-    assert!(report.changes.is_empty(), "{}", report.to_text());
+    // THEN the unsoaked image is not rolled out to running instances: the
+    // group is only pinned to a number (its instances' image is in no
+    // version, so the default's), ready for a later rollout
+    let actions: Vec<&str> = report.changes.iter().map(Change::action).collect();
+    assert_eq!(actions, ["update_group"], "{}", report.to_text());
     assert!(refreshes(&account, "web").await.is_empty());
 }
 
@@ -549,7 +573,7 @@ async fn a_refresh_alone_does_not_read_the_templates_tags() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn when_another_run_started_the_same_refresh_first_its_record_stays() {
     // GIVEN another run of the reconciler starts the same refresh (the
-    // template at $Latest) just before this one
+    // template at the new version, 2) just before this one
     let moto = Moto::start();
     let account = moto.account().await;
     let (template, old, _new) = fleet(&account).await;
@@ -559,7 +583,7 @@ async fn when_another_run_started_the_same_refresh_first_its_record_stays() {
         "request": {"service": "autoscaling", "action": "StartInstanceRefresh",
                     "params": {"AutoScalingGroupName": "web",
                                "DesiredConfiguration": {"LaunchTemplate": {
-                                   "LaunchTemplateId": template, "Version": "$Latest"}},
+                                   "LaunchTemplateId": template, "Version": "2"}},
                                "Preferences": {"SkipMatching": true}}}
     }]));
 
@@ -606,7 +630,7 @@ async fn a_failed_refresh_is_not_restarted_when_its_record_tag_is_removed() {
     let clients = moto.clients().await;
     let settings = settings_for(&template);
     run(&clients, &settings, Mode::Apply).await.unwrap();
-    move_refresh(&moto, "web", "Failed");
+    roll_back(&moto, "web");
     account
         .asg
         .delete_tags()
@@ -631,7 +655,7 @@ async fn a_failed_refresh_is_not_restarted_when_its_record_tag_is_removed() {
         assert_eq!(moto.mutating_calls(), Vec::<String>::new());
         assert!(
             report.warnings.iter().any(|w| matches!(w,
-                Warning::RolloutStopped { last_status: Some(status), .. } if status == "Failed")),
+                Warning::RolloutStopped { last_status: Some(status), .. } if status == "RollbackSuccessful")),
             "{}",
             report.to_text()
         );

@@ -10,10 +10,14 @@ use tracing::{debug, info, instrument};
 
 use crate::clients::Clients;
 use crate::error::AwsError;
-use crate::model::{TemplateVersion, group_tags};
+use crate::model::{
+    GroupLaunch, LATEST, SKIP_REASON_TAG_KEY, SKIP_TAG_KEY, TemplateRef, TemplateVersion,
+    group_tags,
+};
 use crate::plan::{
-    Change, CreateVersion, Created, DeleteVersions, Plan, Prerequisite, SetDefaultVersion,
-    StartInstanceRefresh, UpdateGroup, VersionTarget, client_token, restore_description,
+    Change, CreateVersion, Created, DeleteVersions, Plan, Prerequisite, QuarantineImage,
+    SetDefaultVersion, StartInstanceRefresh, UpdateGroup, VersionTarget, client_token,
+    restore_description,
 };
 use crate::report::{Applied, Failed, Skipped, TemplateReport};
 use crate::settings::Mode;
@@ -55,18 +59,22 @@ pub async fn apply(
         done: BTreeSet::from([Prerequisite::LatestSafe]),
         created: None,
     };
-    // Each kind relies on the ones before it: versions, default, groups,
-    // refreshes, prune.
-    let (mut creates, mut defaults, mut updates, mut refreshes, mut deletes) =
-        (vec![], vec![], vec![], vec![], vec![]);
+    // Each kind relies on the ones before it: quarantines, versions,
+    // default, groups, refreshes, prune.
+    let (mut quarantines, mut creates, mut defaults, mut updates, mut refreshes, mut deletes) =
+        (vec![], vec![], vec![], vec![], vec![], vec![]);
     for change in &changes {
         match change {
+            Change::QuarantineImage(c) => quarantines.push(c),
             Change::CreateVersion(c) => creates.push(c),
             Change::SetDefaultVersion(c) => defaults.push(c),
             Change::UpdateGroup(c) => updates.push(c),
             Change::StartInstanceRefresh(c) => refreshes.push(c),
             Change::DeleteVersions(c) => deletes.push(c),
         }
+    }
+    for change in quarantines {
+        run.quarantine(clients, change).await;
     }
     for change in creates {
         run.create_version(clients, change).await;
@@ -117,24 +125,24 @@ enum RefreshOutcome {
     Refused { error: AwsError, restored: bool },
 }
 
-async fn start_refresh(clients: &Clients, change: &StartInstanceRefresh) -> RefreshOutcome {
+async fn start_refresh(
+    clients: &Clients,
+    change: &StartInstanceRefresh,
+    template: &TemplateRef,
+) -> RefreshOutcome {
     let client = &clients.autoscaling;
     let tag = group_tags::ROLLOUT_IMAGE;
     if let Err(err) = autoscaling::tag_group(client, &change.group, tag, &change.image).await {
         return RefreshOutcome::NotRecorded(err);
     }
-    match autoscaling::start_refresh(client, &change.group, &change.template, &change.preferences)
-        .await
-    {
+    match autoscaling::start_refresh(client, &change.group, template, &change.preferences).await {
         Ok(id) => RefreshOutcome::Started(id),
         Err(error) => {
             // Another run may have started the same refresh a moment ago:
             // its record is this tag, which must then stay.
             if error.code.as_deref() == Some("InstanceRefreshInProgress")
                 && let Ok(found) = autoscaling::describe_refreshes(client, &change.group).await
-                && let Some(theirs) = found
-                    .iter()
-                    .find(|r| r.rolls_out_latest_of(&change.template))
+                && let Some(theirs) = found.iter().find(|r| r.rolls_out(template))
             {
                 return RefreshOutcome::StartedByAnother(theirs.id.clone());
             }
@@ -230,6 +238,29 @@ fn warned(number: i64, warnings: &[String]) -> AwsError {
         code,
         format!("EC2 created version {number} with a warning: {message}{more}"),
     )
+}
+
+/// The number `version` names: the version this run created, or an
+/// existing one.
+fn number_of(version: VersionTarget, created: Option<i64>) -> Option<i64> {
+    match version {
+        VersionTarget::Number(n) => Some(n),
+        VersionTarget::Created => created,
+    }
+}
+
+/// What a group update sends, with the number of a version this run
+/// created put in, and where it leaves the group (`$Latest`, `version 7`).
+fn resolved_launch(change: &UpdateGroup, created: Option<i64>) -> Option<(GroupLaunch, String)> {
+    let Some(version) = change.version else {
+        return Some((change.launch.clone(), LATEST.to_owned()));
+    };
+    let number = number_of(version, created)?;
+    let launch = match &change.launch {
+        GroupLaunch::Plain(spec) => GroupLaunch::Plain(spec.at_number(number)),
+        GroupLaunch::Mixed(_) => return None,
+    };
+    Some((launch, format!("version {number}")))
 }
 
 /// The first of `needs` that did not succeed.
@@ -485,6 +516,28 @@ impl Outcomes {
         false
     }
 
+    /// Tags the image skipped, with the reason: the run's retreat from it
+    /// (the create that replaces it) waits for this tag, so that a later run
+    /// never creates a version from the image again.
+    async fn quarantine(&mut self, clients: &Clients, change: &QuarantineImage) {
+        let change_ = Change::QuarantineImage(change.clone());
+        if !self.ready(&change_) {
+            return;
+        }
+        let tags = [
+            (SKIP_TAG_KEY, "true"),
+            (SKIP_REASON_TAG_KEY, change.skip_reason.as_str()),
+        ];
+        match ec2::tag_image(&clients.ec2, &change.image, &tags).await {
+            Ok(()) => {
+                self.done
+                    .insert(Prerequisite::Quarantined(change.image.clone()));
+                self.applied(change_, format!("tagged {SKIP_TAG_KEY}=true"));
+            }
+            Err(err) => self.failed(change_, err),
+        }
+    }
+
     async fn set_default(&mut self, clients: &Clients, change: &SetDefaultVersion) {
         let change_ = Change::SetDefaultVersion(change.clone());
         if !self.ready(&change_) {
@@ -515,29 +568,35 @@ impl Outcomes {
             .filter(|c| self.prerequisites_met(&Change::UpdateGroup((*c).clone())))
             .collect();
         let deadline = self.deadline;
-        let mut results: Vec<(&UpdateGroup, Option<Result<(), AwsError>>)> = stream::iter(ready)
-            .map(|change| async move {
-                // Checked as each update starts: the ones in flight finish.
-                if deadline.leaves_no_room_for(&Change::UpdateGroup(change.clone())) {
-                    return (change, None);
-                }
-                let result =
-                    autoscaling::update_group(&clients.autoscaling, &change.group, &change.launch)
-                        .await;
-                (change, Some(result))
-            })
-            .buffer_unordered(concurrency)
-            .collect()
-            .await;
+        let created = self.created;
+        let mut results: Vec<(&UpdateGroup, Option<Result<String, AwsError>>)> =
+            stream::iter(ready)
+                .map(|change| async move {
+                    // Checked as each update starts: the ones in flight finish.
+                    if deadline.leaves_no_room_for(&Change::UpdateGroup(change.clone())) {
+                        return (change, None);
+                    }
+                    // Ready only once a version this change names was created.
+                    let Some((launch, on)) = resolved_launch(change, created) else {
+                        return (change, None);
+                    };
+                    let result =
+                        autoscaling::update_group(&clients.autoscaling, &change.group, &launch)
+                            .await;
+                    (change, Some(result.map(|()| on)))
+                })
+                .buffer_unordered(concurrency)
+                .collect()
+                .await;
         // Report in plan order, whatever order the calls finished in.
         results.sort_by(|(a, _), (b, _)| a.group.cmp(&b.group));
         for (change, result) in results {
             let change_ = Change::UpdateGroup(change.clone());
             match result {
-                Some(Ok(())) => {
+                Some(Ok(on)) => {
                     self.done
                         .insert(Prerequisite::GroupMoved(change.group.clone()));
-                    self.applied(change_, "now on $Latest".to_owned());
+                    self.applied(change_, format!("now on {on}"));
                 }
                 None => self.skipped(change_, DEADLINE_REACHED),
                 Some(Err(err)) => self.failed(change_, err),
@@ -561,12 +620,20 @@ impl Outcomes {
             .filter(|c| self.prerequisites_met(&Change::StartInstanceRefresh((*c).clone())))
             .collect();
         let deadline = self.deadline;
+        let created = self.created;
         let mut results: Vec<(&StartInstanceRefresh, Option<RefreshOutcome>)> = stream::iter(ready)
             .map(|change| async move {
                 if deadline.leaves_no_room_for(&Change::StartInstanceRefresh(change.clone())) {
                     return (change, None);
                 }
-                (change, Some(start_refresh(clients, change).await))
+                let Some(number) = number_of(change.version, created) else {
+                    return (change, None);
+                };
+                let template = change.template.at_number(number);
+                (
+                    change,
+                    Some(start_refresh(clients, change, &template).await),
+                )
             })
             .buffer_unordered(concurrency)
             .collect()

@@ -40,8 +40,10 @@ pub enum Prerequisite {
     VersionCreated,
     /// The default moved off the version it was.
     DefaultSwitched,
-    /// This group moved to `$Latest`.
+    /// This group moved to the version its change named.
     GroupMoved(String),
+    /// This image was tagged `ami-reconciler:skip=true` by this run.
+    Quarantined(String),
 }
 
 /// The version a default switch targets.
@@ -59,11 +61,13 @@ pub enum VersionTarget {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "action", rename_all = "snake_case")]
 pub enum Change {
+    /// Tag an image whose rollout failed `ami-reconciler:skip=true`.
+    QuarantineImage(QuarantineImage),
     /// Create a version from `$Latest` with only `ImageId` changed.
     CreateVersion(CreateVersion),
     /// Make a version the default.
     SetDefaultVersion(SetDefaultVersion),
-    /// Make a managed group use `$Latest`.
+    /// Make a managed group use `$Latest`, or a rolling group a number.
     UpdateGroup(UpdateGroup),
     /// Replace a rolling group's instances that run an older image.
     StartInstanceRefresh(StartInstanceRefresh),
@@ -95,6 +99,27 @@ pub struct CreateVersion {
     /// a snapshot: EC2 drops snapshots a new version would otherwise inherit.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub block_devices: Vec<BlockDevice>,
+    /// The quarantine of `$Latest`'s image, when this version retreats from it.
+    #[serde(skip)]
+    pub needs: Vec<Prerequisite>,
+}
+
+/// Tag an image `ami-reconciler:skip=true` and `ami-reconciler:skip-reason`:
+/// a rolling group asked for it (`ami-reconciler:rollout-failure=quarantine`)
+/// and its rollout of the image failed or was rolled back.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct QuarantineImage {
+    /// `ami-...`
+    pub image: String,
+    /// The group whose rollout failed.
+    pub group: String,
+    /// The refresh that failed.
+    pub refresh: String,
+    /// Its status: `Failed`, `RollbackSuccessful` or `RollbackFailed`.
+    pub status: String,
+    /// The value of `ami-reconciler:skip-reason`.
+    pub skip_reason: String,
+    pub reason: String,
 }
 
 /// The version a restore copies, with its image.
@@ -117,7 +142,7 @@ pub struct SetDefaultVersion {
     pub reason: String,
 }
 
-/// Make a managed group use `$Latest`.
+/// Make a managed group use `$Latest`; a rolling group, a version number.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct UpdateGroup {
     /// `AutoScalingGroupName`.
@@ -126,14 +151,17 @@ pub struct UpdateGroup {
     pub template: String,
     /// The version the group uses now.
     pub from: String,
-    /// Always `$Latest`.
+    /// `$Latest`; for a rolling group a version number, or `created`.
     pub to: String,
     /// True when the group uses a `MixedInstancesPolicy`.
     pub mixed_instances_policy: bool,
     pub reason: String,
-    /// What to send.
+    /// What to send; for the version this run creates, apply puts its number in.
     #[serde(skip)]
     pub launch: GroupLaunch,
+    /// The number a rolling group moves to; `None` for `$Latest`.
+    #[serde(skip)]
+    pub version: Option<VersionTarget>,
     /// `VersionCreated` when `$Latest`'s image is unusable until the version
     /// this run creates exists: without it the group stays where it is.
     #[serde(skip)]
@@ -142,17 +170,23 @@ pub struct UpdateGroup {
 
 /// Start an instance refresh of a rolling group (`ami-reconciler:rollout=rolling`)
 /// whose in-service instances do not all run `image`. The desired
-/// configuration is the group's template at `$Latest`, so the group stays on
-/// `$Latest` when the refresh succeeds; instances already on the image stay
-/// (`SkipMatching`).
+/// configuration is the group's template at the default version by number,
+/// and the group is on a number too, so Auto Scaling can roll it back
+/// (`AutoRollback`); on success the group is left on the new number.
+/// Instances already on the image stay (`SkipMatching`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct StartInstanceRefresh {
     /// `AutoScalingGroupName`.
     pub group: String,
-    /// The template the group launches from, at `$Latest`.
+    /// The template the group launches from (apply puts the number in).
     #[serde(skip)]
     pub template: TemplateRef,
-    /// The image `$Latest` has after this run: what the refresh rolls out.
+    /// The version rolled out: the default after this run.
+    pub version: VersionTarget,
+    /// The version the group is on when the refresh starts: where a
+    /// rollback returns it.
+    pub rollback_to: i64,
+    /// The image of `version`: what the refresh rolls out.
     pub image: String,
     /// In-service instances on another image, of `in_service`.
     pub outdated: usize,
@@ -191,6 +225,7 @@ impl Change {
     /// The `action` name, as in the JSON report.
     pub fn action(&self) -> &'static str {
         match self {
+            Change::QuarantineImage(_) => "quarantine_image",
             Change::CreateVersion(_) => "create_version",
             Change::SetDefaultVersion(_) => "set_default_version",
             Change::UpdateGroup(_) => "update_group",
@@ -211,6 +246,7 @@ impl Change {
     /// What the change acts on: a template id or a group name.
     pub fn target(&self) -> &str {
         match self {
+            Change::QuarantineImage(c) => &c.image,
             Change::CreateVersion(c) => &c.template_id,
             Change::SetDefaultVersion(c) => &c.template_id,
             Change::DeleteVersions(c) => &c.template_id,
@@ -227,7 +263,7 @@ impl Change {
     pub fn worst_case_calls(&self) -> u32 {
         match self {
             Change::CreateVersion(_) => 7,
-            Change::SetDefaultVersion(_) | Change::UpdateGroup(_) => 1,
+            Change::QuarantineImage(_) | Change::SetDefaultVersion(_) | Change::UpdateGroup(_) => 1,
             Change::StartInstanceRefresh(_) => 4,
             Change::DeleteVersions(c) => c.versions.len().div_ceil(MAX_DELETE_BATCH).max(1) as u32,
         }
@@ -236,7 +272,8 @@ impl Change {
     /// What the change as a whole needs to have succeeded before it.
     pub fn needs(&self) -> Vec<Prerequisite> {
         match self {
-            Change::CreateVersion(_) => Vec::new(),
+            Change::QuarantineImage(_) => Vec::new(),
+            Change::CreateVersion(c) => c.needs.clone(),
             Change::SetDefaultVersion(c) => match c.to {
                 VersionTarget::Created => vec![Prerequisite::VersionCreated],
                 VersionTarget::Number(_) => Vec::new(),
@@ -261,7 +298,10 @@ impl Change {
                 "$Latest is not known to be safe: EC2's answer to the new version was not seen, or it warned and the version could not be taken back"
             }
             (_, Prerequisite::DefaultSwitched) => "the default switch failed",
-            (_, Prerequisite::GroupMoved(_)) => "the group's move to $Latest failed",
+            (_, Prerequisite::GroupMoved(_)) => "the group's move failed",
+            (_, Prerequisite::Quarantined(_)) => {
+                "the image whose rollout failed could not be quarantined"
+            }
         }
     }
 }

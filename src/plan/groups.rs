@@ -97,7 +97,8 @@ fn group_change(group: &Group, state: &State, managed: &Tag) -> Decision<Option<
             template: spec.template_label(),
         }]);
     }
-    if spec.is_latest() {
+    // A rolling group on this template is placed on a number by its rollout.
+    if spec.is_latest() || (group.is_rolling() && matches!(launch, GroupLaunch::Plain(_))) {
         return Decision::made(None);
     }
     if group.being_deleted {
@@ -113,6 +114,7 @@ fn group_change(group: &Group, state: &State, managed: &Tag) -> Decision<Option<
         mixed_instances_policy: matches!(launch, GroupLaunch::Mixed(_)),
         reason: format!("tagged {managed} and not on {LATEST}"),
         launch,
+        version: None,
         needs: Vec::new(),
     }))
 }

@@ -10,7 +10,8 @@
 //! - [`image`]: which backup is eligible, and whether `$Latest` needs it
 //! - [`version`]: the new version, the memory of a refusal, the default
 //! - [`groups`]: which managed groups move to `$Latest`
-//! - [`rollout`]: instance refreshes, and the hold a running one puts
+//! - [`rollout`]: rolling groups on numbers, instance refreshes, the hold a
+//!   running one puts, and the quarantine of an image whose rollout failed
 //! - [`prune`]: which old versions go
 //! - [`reads`]: the reads the planner asks observe for
 
@@ -25,8 +26,8 @@ pub mod version;
 use serde::Serialize;
 
 pub use change::{
-    Change, CreateVersion, DeleteVersions, ImageSummary, Prerequisite, SetDefaultVersion,
-    StartInstanceRefresh, UpdateGroup, VersionTarget,
+    Change, CreateVersion, DeleteVersions, ImageSummary, Prerequisite, QuarantineImage,
+    SetDefaultVersion, StartInstanceRefresh, UpdateGroup, VersionTarget,
 };
 pub use image::{Eligibility, newest_backup};
 pub use reads::Read;
@@ -121,15 +122,38 @@ impl Notes {
 /// Computes the plan of one template with its policy, for groups tagged
 /// `managed`. Pure: the same input always gives the same plan.
 pub fn plan(state: &State, policy: &Policy, managed: &Tag) -> Plan {
+    // A rollout that failed for a group asking for quarantine: its image is
+    // planned as skip-tagged, so the template retreats in this same run,
+    // once the tag is written.
+    let quarantines = rollout::quarantines(state);
+    let quarantined;
+    let state = match quarantines.is_empty() {
+        true => state,
+        false => {
+            quarantined = rollout::as_quarantined(state, &quarantines);
+            &quarantined
+        }
+    };
     let template = &state.template;
     let mut notes = Notes::default();
     let choice = notes.take(image::choose(state, policy));
     let (newest, latest) = (choice.newest, choice.latest);
     let image_change = notes.take(rollout::hold(state, choice));
-    let create = notes.take(version::create(state, newest, image_change.as_ref()));
+    let create = notes
+        .take(version::create(state, newest, image_change.as_ref()))
+        .map(|create| CreateVersion {
+            needs: quarantines
+                .iter()
+                .map(|q| Prerequisite::Quarantined(q.image.clone()))
+                .collect(),
+            ..create
+        });
     let switch = notes.take(version::default_switch(template, create.as_ref(), latest));
-    let moves = notes.take(groups::moves(state, managed, latest, create.as_ref()));
-    let refreshes = notes.take(rollout::refreshes(state, policy, create.as_ref(), &moves));
+    let mut moves = notes.take(groups::moves(state, managed, latest, create.as_ref()));
+    let target = rollout::target(state, policy, create.as_ref(), switch.as_ref());
+    let placements = notes.take(rollout::placements(state, target));
+    let refreshes = notes.take(rollout::refreshes(state, target, &placements));
+    moves.extend(placements);
     let window = prune::KeepWindow {
         keep: policy.keep_versions as usize,
         create: create.as_ref(),
@@ -137,9 +161,10 @@ pub fn plan(state: &State, policy: &Policy, managed: &Tag) -> Plan {
     };
     let delete = notes.take(prune::delete(state, &window, &moves));
 
-    let changes: Vec<Change> = create
-        .map(Change::CreateVersion)
+    let changes: Vec<Change> = quarantines
         .into_iter()
+        .map(Change::QuarantineImage)
+        .chain(create.map(Change::CreateVersion))
         .chain(switch.map(Change::SetDefaultVersion))
         .chain(moves.into_iter().map(Change::UpdateGroup))
         .chain(refreshes.into_iter().map(Change::StartInstanceRefresh))

@@ -4,7 +4,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::Decision;
-use super::change::{CreateVersion, DeleteVersions, Prerequisite, SetDefaultVersion, UpdateGroup};
+use super::change::{
+    CreateVersion, DeleteVersions, Prerequisite, SetDefaultVersion, UpdateGroup, VersionTarget,
+};
 use super::reads::Read;
 use crate::model::{State, Template};
 use crate::warning::{Warning, join};
@@ -81,6 +83,23 @@ fn pins(state: &State, moves: &[UpdateGroup]) -> Pins {
             }
         }
     }
+    // Where this run places rolling groups, and what a running refresh
+    // targets: a rollback returns to the first, success lands on the second.
+    pins.protected
+        .extend(moves.iter().filter_map(|m| match m.version {
+            Some(VersionTarget::Number(n)) => Some(n),
+            _ => None,
+        }));
+    pins.protected.extend(
+        state
+            .refreshes
+            .values()
+            .flatten()
+            .filter(|r| r.is_active())
+            .filter_map(|r| r.desired.as_ref())
+            .filter(|d| d.points_at(&state.template))
+            .filter_map(|d| d.pinned_number()),
+    );
     for names in pins.released_by.values_mut() {
         names.sort();
         names.dedup();
@@ -113,6 +132,20 @@ pub fn delete(
     candidates.retain(|n| !protected.contains(n));
     if candidates.is_empty() {
         return Decision::made(None);
+    }
+    // A running refresh's target is known only from the group's refreshes.
+    let unread: Vec<Read> = state
+        .rolling_groups()
+        .into_iter()
+        .filter(|g| !state.refreshes.contains_key(&g.name))
+        .map(|g| Read::Refreshes(g.name.clone()))
+        .collect();
+    if !unread.is_empty() {
+        let decision = Decision::made(None);
+        return match state.rollouts_unread {
+            true => decision,
+            false => unread.into_iter().fold(decision, Decision::read),
+        };
     }
     if state.other_groups.is_none() {
         return Decision::made(None)

@@ -2,11 +2,19 @@
 //! `ami-reconciler:rollout=rolling`, and the hold a running one puts on a
 //! newer image.
 
-use super::change::{CreateVersion, Prerequisite, StartInstanceRefresh, UpdateGroup};
+use std::collections::BTreeMap;
+
+use super::change::{
+    CreateVersion, Prerequisite, QuarantineImage, SetDefaultVersion, StartInstanceRefresh,
+    UpdateGroup, VersionTarget,
+};
 use super::image::{Eligibility, ImageChange, ImageChoice, Latest};
 use super::reads::Read;
 use super::{Decision, Notes};
-use crate::model::{CurrentImage, Group, LaunchSource, RollingPreferences, State, group_tags};
+use crate::model::{
+    CurrentImage, Group, GroupLaunch, LaunchSource, MAX_TAG_VALUE_CHARS, OnFailure, Refresh,
+    RollingPreferences, State, TemplateRef, group_tags,
+};
 use crate::policy::{Policy, parse_age};
 use crate::warning::Warning;
 
@@ -58,61 +66,228 @@ fn running_refresh(state: &State) -> Option<(&str, Option<&str>)> {
     })
 }
 
-/// The image a rollout converges instances to: the image `$Latest` has after
-/// this run, when it is a backup the rules admit now (the soak time holds
-/// for rollouts too). `None`: nothing is rolled out.
-fn rollout_image<'s>(
+/// The version rolling groups converge on, by number: the default after
+/// this run, when its image is a backup the rules admit now (the soak time
+/// holds for rollouts too).
+#[derive(Debug, Clone, Copy)]
+pub struct Target<'s> {
+    pub version: VersionTarget,
+    pub image: &'s str,
+}
+
+impl Target<'_> {
+    /// True when the group's version `number` is this target.
+    fn is(&self, number: i64) -> bool {
+        self.version == VersionTarget::Number(number)
+    }
+
+    fn label(&self) -> String {
+        match self.version {
+            VersionTarget::Number(n) => n.to_string(),
+            VersionTarget::Created => "created".to_owned(),
+        }
+    }
+}
+
+/// The target of this run's rollouts; `None`: nothing is rolled out.
+pub fn target<'s>(
     state: &'s State,
     policy: &Policy,
     create: Option<&'s CreateVersion>,
-) -> Option<&'s str> {
+    switch: Option<&SetDefaultVersion>,
+) -> Option<Target<'s>> {
     if let Some(create) = create {
-        return Some(&create.to_image);
+        return Some(Target {
+            version: VersionTarget::Created,
+            image: &create.to_image,
+        });
     }
-    match &state.current_image {
-        CurrentImage::Found(image) if Eligibility::of(state, policy).admits(image) => {
-            Some(&image.id)
+    let number = match switch.map(|s| s.to) {
+        Some(VersionTarget::Number(n)) => n,
+        Some(VersionTarget::Created) => return None,
+        None => state.template.default_version,
+    };
+    let image_id = state.template.image_of(number)?;
+    let current = match &state.current_image {
+        CurrentImage::Found(image) => Some(image),
+        _ => None,
+    };
+    let image = state
+        .images
+        .iter()
+        .chain(current)
+        .find(|i| i.id == image_id)?;
+    Eligibility::of(state, policy)
+        .admits(image)
+        .then_some(Target {
+            version: VersionTarget::Number(number),
+            image: &image.id,
+        })
+}
+
+/// A rolling group's launch template reference, when it names this
+/// template directly (not through a mixed instances policy) and the group
+/// is not being deleted: the groups rollouts place and refresh.
+fn placed<'g>(group: &'g Group, state: &State) -> Option<&'g TemplateRef> {
+    match &group.launch {
+        LaunchSource::Template(spec) if spec.points_at(&state.template) && !group.being_deleted => {
+            Some(spec)
         }
         _ => None,
     }
 }
 
+/// The version a group's in-service instances run: the default when its
+/// image is the one most of them run, else the newest version with that
+/// image; the default when none is known.
+fn instances_version(group: &Group, state: &State) -> i64 {
+    let template = &state.template;
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for image in group
+        .in_service
+        .iter()
+        .filter_map(|id| state.instance_images.get(id))
+    {
+        *counts.entry(image.as_str()).or_default() += 1;
+    }
+    let Some((most, _)) = counts.into_iter().max_by_key(|(image, n)| (*n, *image)) else {
+        return template.default_version;
+    };
+    if template.image_of(template.default_version) == Some(most) {
+        return template.default_version;
+    }
+    template
+        .versions
+        .iter()
+        .filter(|v| v.image_id.as_deref() == Some(most))
+        .map(|v| v.number)
+        .max()
+        .unwrap_or(template.default_version)
+}
+
+/// What the group's refreshes say about changing its launch template now.
+enum Refreshes<'s> {
+    /// Not read yet: ask.
+    NotRead,
+    /// The reads failed: decide nothing.
+    Unreadable,
+    /// One runs: AWS refuses a change of the group's launch template while
+    /// a refresh with a desired configuration is active.
+    Active(&'s Refresh),
+    Idle(&'s [Refresh]),
+}
+
+fn refreshes_of<'s>(group: &Group, state: &'s State) -> Refreshes<'s> {
+    match state.refreshes.get(&group.name) {
+        None if state.rollouts_unread => Refreshes::Unreadable,
+        None => Refreshes::NotRead,
+        Some(list) => match list.iter().find(|r| r.is_active()) {
+            Some(active) => Refreshes::Active(active),
+            None => Refreshes::Idle(list),
+        },
+    }
+}
+
+/// Rolling groups on a version number, so that a rollout can roll back
+/// (Auto Scaling refuses `AutoRollback` for a group on `$Latest` or
+/// `$Default`). A group on an alias is pinned to the version its instances
+/// run; a group whose instances all run the target already moves to the
+/// target's number. Nothing moves while a refresh runs.
+pub fn placements(state: &State, target: Option<Target>) -> Decision<Vec<UpdateGroup>> {
+    let mut notes = Notes::default();
+    let mut moves = Vec::new();
+    for group in state.rolling_groups() {
+        let Some(spec) = placed(group, state) else {
+            continue;
+        };
+        let on = spec.pinned_number();
+        let placement = match target {
+            // Already there, or behind: the refresh moves it on success.
+            Some(t) if on.is_some_and(|n| t.is(n)) || outdated(group, state, t.image) > 0 => None,
+            Some(t) => Some((
+                t.version,
+                format!(
+                    "tagged {}={}: its in-service instances already run {}, the image of the default version",
+                    group_tags::ROLLOUT,
+                    group_tags::ROLLING,
+                    t.image
+                ),
+            )),
+            None => None,
+        };
+        let (version, reason) = match (placement, on) {
+            (Some(placement), _) => placement,
+            (None, Some(_)) => continue,
+            (None, None) => {
+                let n = instances_version(group, state);
+                let reason = format!(
+                    "tagged {}={} and on {}: pinned to version {n}, the version its instances run, so that a rollout can roll back",
+                    group_tags::ROLLOUT,
+                    group_tags::ROLLING,
+                    spec.version_label()
+                );
+                (VersionTarget::Number(n), reason)
+            }
+        };
+        let needs = match version {
+            VersionTarget::Created => vec![Prerequisite::VersionCreated],
+            VersionTarget::Number(_) => Vec::new(),
+        };
+        match refreshes_of(group, state) {
+            Refreshes::NotRead => {
+                notes.reads.push(Read::Refreshes(group.name.clone()));
+                continue;
+            }
+            Refreshes::Unreadable => continue,
+            Refreshes::Active(active) => {
+                notes.warnings.push(Warning::RolloutRunning {
+                    group: group.name.clone(),
+                    refresh: active.id.clone(),
+                    status: active.status.clone(),
+                    outdated: target.map_or(0, |t| outdated(group, state, t.image)),
+                });
+                continue;
+            }
+            Refreshes::Idle(_) => {}
+        }
+        let (to, launch) = match version {
+            VersionTarget::Number(n) => (n.to_string(), spec.at_number(n)),
+            VersionTarget::Created => ("created".to_owned(), spec.one_identifier()),
+        };
+        moves.push(UpdateGroup {
+            group: group.name.clone(),
+            template: spec.template_label(),
+            from: spec.version_label(),
+            to,
+            mixed_instances_policy: false,
+            reason,
+            launch: GroupLaunch::Plain(launch),
+            version: Some(version),
+            needs,
+        });
+    }
+    notes.finish(moves)
+}
+
 /// A refresh for each rolling group whose in-service instances do not all
-/// run the rollout image. Asks for the instances' images, and then for the
+/// run the target's image. Asks for the instances' images, and then for the
 /// refreshes of the groups that are behind: nothing starts unread.
 pub fn refreshes(
     state: &State,
-    policy: &Policy,
-    create: Option<&CreateVersion>,
-    moves: &[UpdateGroup],
+    target: Option<Target>,
+    placements: &[UpdateGroup],
 ) -> Decision<Vec<StartInstanceRefresh>> {
     let rolling = state.rolling_groups();
     let mut notes = Notes::default();
     if rolling.iter().any(|g| !g.in_service.is_empty()) {
         notes.reads.push(Read::InstanceImages);
     }
-    let Some(target) = rollout_image(state, policy, create) else {
+    let Some(target) = target else {
         return notes.finish(Vec::new());
     };
     let starts = rolling
         .into_iter()
-        .filter_map(|group| {
-            // A version this run creates was never rolled out: its image's
-            // history (a rollback to an image used before) does not count.
-            let past = match create {
-                Some(_) => History::Fresh,
-                None => History::Read,
-            };
-            notes.take(refresh(group, state, (target, past), moves))
-        })
-        .map(|start| StartInstanceRefresh {
-            needs: create
-                .map(|_| Prerequisite::VersionCreated)
-                .into_iter()
-                .chain(start.needs.clone())
-                .collect(),
-            ..start
-        })
+        .filter_map(|group| notes.take(refresh(group, state, target, placements)))
         .collect();
     notes.finish(starts)
 }
@@ -141,28 +316,30 @@ enum History {
 fn refresh(
     group: &Group,
     state: &State,
-    (target, history): (&str, History),
-    moves: &[UpdateGroup],
+    target: Target,
+    placements: &[UpdateGroup],
 ) -> Decision<Option<StartInstanceRefresh>> {
-    let moving = moves.iter().any(|m| m.group == group.name);
     let nothing = || Decision::made(None);
     if group.being_deleted {
         return nothing();
     }
-    let spec = match &group.launch {
-        LaunchSource::Template(spec) if spec.points_at(&state.template) => spec,
-        LaunchSource::Mixed(_) => {
-            return nothing().warn([Warning::RolloutUnsupported {
-                group: group.name.clone(),
-            }]);
-        }
+    if let LaunchSource::Mixed(_) = &group.launch {
+        return nothing().warn([Warning::RolloutUnsupported {
+            group: group.name.clone(),
+        }]);
+    }
+    let Some(spec) = placed(group, state) else {
+        return nothing();
+    };
+    // The number the group is on when the refresh starts: a rollback
+    // returns it there.
+    let placement = placements.iter().find(|p| p.group == group.name);
+    let rollback_to = match (spec.pinned_number(), placement.and_then(|p| p.version)) {
+        (_, Some(VersionTarget::Number(n))) => n,
+        (Some(n), None) => n,
         _ => return nothing(),
     };
-    // Only a group on $Latest (now, or by this run) follows the template.
-    if !spec.is_latest() && !moving {
-        return nothing();
-    }
-    let outdated = outdated(group, state, target);
+    let outdated = outdated(group, state, target.image);
     if outdated == 0 {
         return nothing();
     }
@@ -170,50 +347,169 @@ fn refresh(
         Ok(p) => p,
         Err(warning) => return nothing().warn([warning]),
     };
-    let Some(refreshes) = state.refreshes.get(&group.name) else {
-        // Not read: nothing is decided without the group's refreshes.
-        return if state.rollouts_unread {
-            nothing()
-        } else {
-            nothing().read(Read::Refreshes(group.name.clone()))
-        };
+    let refreshes = match refreshes_of(group, state) {
+        Refreshes::NotRead => return nothing().read(Read::Refreshes(group.name.clone())),
+        Refreshes::Unreadable => return nothing(),
+        Refreshes::Active(active) => {
+            return nothing().warn([Warning::RolloutRunning {
+                group: group.name.clone(),
+                refresh: active.id.clone(),
+                status: active.status.clone(),
+                outdated,
+            }]);
+        }
+        Refreshes::Idle(list) => list,
     };
-    if let Some(active) = refreshes.iter().find(|r| r.is_active()) {
-        return nothing().warn([Warning::RolloutRunning {
-            group: group.name.clone(),
-            refresh: active.id.clone(),
-            status: active.status.clone(),
-            outdated,
-        }]);
-    }
     let recorded = group.tags.get(group_tags::ROLLOUT_IMAGE);
-    if let Some(warning) = held(group, state, refreshes, (target, history), outdated) {
+    // A version this run creates was never rolled out: its image's history
+    // (a rollback to an image used before) does not count.
+    let history = match target.version {
+        VersionTarget::Created => History::Fresh,
+        VersionTarget::Number(_) => History::Read,
+    };
+    if let Some(warning) = held(group, state, refreshes, (target.image, history), outdated) {
         return nothing().warn([warning]);
     }
+    let needs = match target.version {
+        VersionTarget::Created => Some(Prerequisite::VersionCreated),
+        VersionTarget::Number(_) => None,
+    };
+    let in_service = group.in_service.len();
     Decision::made(Some(StartInstanceRefresh {
         group: group.name.clone(),
-        template: spec.at_latest(),
-        image: target.to_owned(),
+        template: spec.one_identifier(),
+        version: target.version,
+        rollback_to,
+        image: target.image.to_owned(),
         outdated,
-        in_service: group.in_service.len(),
+        in_service,
         reason: format!(
-            "tagged {}={}: {outdated} of {} {} another image than {target}",
+            "tagged {}={}: {outdated} of {in_service} {} another image than {} (version {})",
             group_tags::ROLLOUT,
             group_tags::ROLLING,
-            group.in_service.len(),
-            if group.in_service.len() == 1 {
+            if in_service == 1 {
                 "in-service instance runs"
             } else {
                 "in-service instances run"
-            }
+            },
+            target.image,
+            target.label(),
         ),
         preferences: preferences.for_group(group),
         previous_rollout_image: recorded.cloned(),
-        needs: moving
-            .then(|| Prerequisite::GroupMoved(group.name.clone()))
+        needs: needs
             .into_iter()
+            .chain(placement.map(|_| Prerequisite::GroupMoved(group.name.clone())))
             .collect(),
     }))
+}
+
+/// Statuses of a refresh that failed or was rolled back: with
+/// `ami-reconciler:rollout-failure=quarantine` they quarantine its image.
+/// `Cancelled` is a person's choice and never does.
+pub const FAILED_STATUSES: [&str; 3] = ["Failed", "RollbackSuccessful", "RollbackFailed"];
+
+/// The images to quarantine: a rolling group that asks for it, whose newest
+/// refresh rolled out `$Latest` or the default by number and failed or was
+/// rolled back. The image is then planned as if already skip-tagged
+/// ([`as_quarantined`]). Once a newer version is created from the image
+/// again (an operator cleared the tags), the old refresh no longer names
+/// `$Latest` and quarantines nothing.
+pub fn quarantines(state: &State) -> Vec<QuarantineImage> {
+    let template = &state.template;
+    let current: Vec<i64> = template
+        .latest()
+        .map(|v| v.number)
+        .into_iter()
+        .chain([template.default_version])
+        .collect();
+    let skip_tagged = |id: &str| {
+        state.images.iter().any(|i| i.id == id && i.skip_tagged)
+            || matches!(&state.current_image, CurrentImage::Found(i) if i.id == id && i.skip_tagged)
+    };
+    let mut found: Vec<QuarantineImage> = Vec::new();
+    for group in state.rolling_groups() {
+        if placed(group, state).is_none() || on_failure(group) != Some(OnFailure::Quarantine) {
+            continue;
+        }
+        let Some(newest) = state.refreshes.get(&group.name).and_then(|r| r.first()) else {
+            continue;
+        };
+        let Some(number) = newest
+            .desired
+            .as_ref()
+            .filter(|d| d.points_at(template))
+            .and_then(TemplateRef::pinned_number)
+            .filter(|n| current.contains(n))
+        else {
+            continue;
+        };
+        let Some(image) = template.image_of(number) else {
+            continue;
+        };
+        if !FAILED_STATUSES.contains(&newest.status.as_str())
+            || skip_tagged(image)
+            || found.iter().any(|q| q.image == image)
+        {
+            continue;
+        }
+        let skip_reason = truncate(
+            &format!(
+                "rollout failed: group {}, instance refresh {}, {}",
+                group.name, newest.id, newest.status
+            ),
+            MAX_TAG_VALUE_CHARS,
+        );
+        found.push(QuarantineImage {
+            image: image.to_owned(),
+            group: group.name.clone(),
+            refresh: newest.id.clone(),
+            status: newest.status.clone(),
+            reason: format!(
+                "group {} is tagged {}={} and its instance refresh {} of version {number} ended {}",
+                group.name,
+                group_tags::ROLLOUT_FAILURE,
+                group_tags::QUARANTINE,
+                newest.id,
+                newest.status
+            ),
+            skip_reason,
+        });
+    }
+    found
+}
+
+fn truncate(text: &str, chars: usize) -> String {
+    text.chars().take(chars).collect()
+}
+
+/// The state as it will be once the quarantines are written: the images
+/// skip-tagged, so that the template retreats from them in this same run.
+pub fn as_quarantined(state: &State, quarantines: &[QuarantineImage]) -> State {
+    let mut state = state.clone();
+    let quarantined = |id: &str| quarantines.iter().any(|q| q.image == id);
+    for image in &mut state.images {
+        image.skip_tagged |= quarantined(&image.id);
+    }
+    if let CurrentImage::Found(image) = &mut state.current_image {
+        image.skip_tagged |= quarantined(&image.id);
+    }
+    state
+}
+
+/// What the group's `ami-reconciler:rollout-failure` asks for; `None` when
+/// malformed (the group gets no refresh and a warning).
+fn on_failure(group: &Group) -> Option<OnFailure> {
+    match group
+        .tags
+        .get(group_tags::ROLLOUT_FAILURE)
+        .map(|v| v.trim())
+    {
+        None => Some(OnFailure::Hold),
+        Some(group_tags::HOLD) => Some(OnFailure::Hold),
+        Some(group_tags::QUARANTINE) => Some(OnFailure::Quarantine),
+        Some(_) => None,
+    }
 }
 
 /// Why a rollout of `target` must not start for `group` although its
@@ -294,9 +590,13 @@ fn past_rollout(
             .filter(|r| !r.is_active())
             .filter(|r| r.start_time.is_some_and(|start| start >= since))
             .find(|r| {
-                r.desired
-                    .as_ref()
-                    .is_none_or(|d| d.points_at(&state.template))
+                // A refresh by number rolled out that version's image; one
+                // to an alias (before rollouts were numbered), `$Latest`'s.
+                r.desired.as_ref().is_none_or(|d| {
+                    d.points_at(&state.template)
+                        && d.pinned_number()
+                            .is_none_or(|n| state.template.image_of(n) == Some(target))
+                })
             })
     });
     if let Some(refresh) = over_since {
@@ -318,7 +618,16 @@ struct RolloutPreferences {
     min_healthy: Option<i32>,
     checkpoints: Vec<i32>,
     checkpoint_delay: Option<i64>,
+    alarms: Vec<String>,
+    bake_time: Option<i64>,
+    on_failure: OnFailure,
 }
+
+/// `BakeTime`'s upper bound in the API (seconds): 48 hours.
+const MAX_BAKE_TIME: i64 = 172_800;
+/// `AlarmSpecification.Alarms`: at most 10 names of 1 to 255 characters.
+const MAX_ALARMS: usize = 10;
+const MAX_ALARM_NAME_CHARS: usize = 255;
 
 impl RolloutPreferences {
     fn of(group: &Group) -> Result<Self, Warning> {
@@ -380,10 +689,53 @@ impl RolloutPreferences {
                 Some(seconds)
             }
         };
+        let alarms = match group.tags.get(group_tags::ROLLOUT_ALARMS) {
+            None => Vec::new(),
+            Some(raw) => {
+                let expected =
+                    "1 to 10 CloudWatch alarm names of at most 255 characters, comma-separated";
+                let names: Vec<String> = raw.split(',').map(|n| n.trim().to_owned()).collect();
+                if names.len() > MAX_ALARMS
+                    || names
+                        .iter()
+                        .any(|n| n.is_empty() || n.chars().count() > MAX_ALARM_NAME_CHARS)
+                {
+                    return Err(bad(group_tags::ROLLOUT_ALARMS, raw, expected));
+                }
+                names
+            }
+        };
+        let bake_time = match group.tags.get(group_tags::ROLLOUT_BAKE_TIME) {
+            None => None,
+            Some(raw) => {
+                let age = parse_age(group_tags::ROLLOUT_BAKE_TIME, raw).map_err(|err| {
+                    Warning::BadRolloutTag {
+                        group: group.name.clone(),
+                        tag: group_tags::ROLLOUT_BAKE_TIME.to_owned(),
+                        problem: err.to_string(),
+                    }
+                })?;
+                let seconds = Some(age.num_seconds())
+                    .filter(|s| *s <= MAX_BAKE_TIME)
+                    .ok_or_else(|| bad(group_tags::ROLLOUT_BAKE_TIME, raw, "at most 48h"))?;
+                Some(seconds)
+            }
+        };
+        let on_failure = on_failure(group).ok_or_else(|| {
+            let raw = group.tags.get(group_tags::ROLLOUT_FAILURE);
+            bad(
+                group_tags::ROLLOUT_FAILURE,
+                raw.map_or("", String::as_str),
+                "hold or quarantine",
+            )
+        })?;
         Ok(RolloutPreferences {
             min_healthy,
             checkpoints,
             checkpoint_delay,
+            alarms,
+            bake_time,
+            on_failure,
         })
     }
 
@@ -394,6 +746,10 @@ impl RolloutPreferences {
             max_healthy_percentage: self.max_healthy(group),
             checkpoint_percentages: self.checkpoints,
             checkpoint_delay_seconds: self.checkpoint_delay,
+            alarms: self.alarms,
+            bake_time_seconds: self.bake_time,
+            auto_rollback: true,
+            on_failure: self.on_failure,
         }
     }
 

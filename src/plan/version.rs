@@ -53,6 +53,7 @@ pub fn create(
         client_token: client_token(&template.id, source_version, &newest.id),
         restore,
         block_devices,
+        needs: Vec::new(),
     }))
     .warn(warnings)
 }

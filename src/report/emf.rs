@@ -37,6 +37,8 @@ pub const REFRESHES_STARTED: &str = "RefreshesStarted";
 pub const REFRESHES_RUNNING: &str = "RefreshesRunning";
 /// Instance refreshes refused, or over with instances left on older images.
 pub const REFRESHES_FAILED: &str = "RefreshesFailed";
+/// Images quarantined by this run after a failed or rolled-back rollout.
+pub const IMAGES_QUARANTINED: &str = "ImagesQuarantined";
 /// The line's `level` for Lambda's log-level filter: it passes an
 /// `ApplicationLogLevel` of up to WARN. ERROR or FATAL would still drop it
 /// (and fire the stale-backup alarm); a higher level here would mark a
@@ -123,6 +125,7 @@ fn document(
         values.push((REFRESHES_STARTED, "Count", json!(r.started)));
         values.push((REFRESHES_RUNNING, "Count", json!(r.running)));
         values.push((REFRESHES_FAILED, "Count", json!(r.failed)));
+        values.push((IMAGES_QUARANTINED, "Count", json!(r.quarantined)));
     }
 
     let definitions: Vec<Value> = values
@@ -276,7 +279,8 @@ mod tests {
                 NEEDS_ATTENTION,
                 REFRESHES_STARTED,
                 REFRESHES_RUNNING,
-                REFRESHES_FAILED
+                REFRESHES_FAILED,
+                IMAGES_QUARANTINED
             ]
         );
     }
@@ -345,7 +349,8 @@ mod tests {
                 NEEDS_ATTENTION,
                 REFRESHES_STARTED,
                 REFRESHES_RUNNING,
-                REFRESHES_FAILED
+                REFRESHES_FAILED,
+                IMAGES_QUARANTINED
             ]
         );
     }

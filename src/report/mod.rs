@@ -73,6 +73,9 @@ pub struct RefreshCounts {
     /// Refreshes that could not be started, or that ended with instances
     /// left on older images (`rollout_stopped`).
     pub failed: usize,
+    /// Images this run tagged `ami-reconciler:skip=true` because a rollout
+    /// of them failed (`ami-reconciler:rollout-failure=quarantine`).
+    pub quarantined: usize,
 }
 
 impl RefreshCounts {
@@ -95,6 +98,10 @@ impl RefreshCounts {
                     .iter()
                     .filter(|w| matches!(w, Warning::RolloutStopped { .. }))
                     .count(),
+            quarantined: applied
+                .iter()
+                .filter(|a| matches!(a.change, Change::QuarantineImage(_)))
+                .count(),
         }
     }
 }

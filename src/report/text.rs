@@ -4,6 +4,7 @@
 use std::fmt::Write as _;
 
 use super::{Report, TemplateReport};
+use crate::model::{OnFailure, SKIP_REASON_TAG_KEY, SKIP_TAG_KEY};
 use crate::plan::{Change, VersionTarget};
 use crate::warning::{Severity, Warning, join};
 
@@ -214,6 +215,7 @@ fn write_warnings<'a>(
 
 fn symbol(change: &Change) -> &'static str {
     match change {
+        Change::QuarantineImage(_) => "!",
         Change::CreateVersion(_) => "+",
         Change::SetDefaultVersion(_) | Change::UpdateGroup(_) => "~",
         Change::StartInstanceRefresh(_) => ">",
@@ -223,6 +225,7 @@ fn symbol(change: &Change) -> &'static str {
 
 fn headline(change: &Change) -> String {
     match change {
+        Change::QuarantineImage(c) => format!("image {}: quarantine", c.image),
         Change::CreateVersion(c) => format!(
             "launch template {}: new version from version {} ($Latest)",
             c.template_id, c.source_version
@@ -242,8 +245,13 @@ fn headline(change: &Change) -> String {
             )
         }
         Change::StartInstanceRefresh(c) => format!(
-            "auto scaling group {}: instance refresh to {}",
-            c.group, c.image
+            "auto scaling group {}: instance refresh to {} ({})",
+            c.group,
+            match c.version {
+                VersionTarget::Number(n) => format!("version {n}"),
+                VersionTarget::Created => "the new version".to_owned(),
+            },
+            c.image
         ),
         Change::DeleteVersions(c) => format!(
             "launch template {}: delete {} old version{}",
@@ -256,6 +264,16 @@ fn headline(change: &Change) -> String {
 
 fn details(change: &Change) -> Vec<(&'static str, String)> {
     match change {
+        Change::QuarantineImage(c) => vec![
+            (
+                "tags",
+                format!(
+                    "{SKIP_TAG_KEY}=true, {SKIP_REASON_TAG_KEY}={}",
+                    c.skip_reason
+                ),
+            ),
+            ("why", c.reason.clone()),
+        ],
         Change::CreateVersion(c) => vec![
             ("image", format!("{} -> {}", c.from_image, c.to_image)),
             ("why", c.reason.clone()),
@@ -291,12 +309,31 @@ fn details(change: &Change) -> Vec<(&'static str, String)> {
                     .collect();
                 let _ = write!(how, ", checkpoints at {}%", points.join("%, "));
             }
+            if let Some(bake) = p.bake_time_seconds {
+                let _ = write!(how, ", bake time {}", duration(bake));
+            }
+            let alarms = match p.alarms.as_slice() {
+                [] => "none".to_owned(),
+                names => names.join(", "),
+            };
+            let on_failure = match p.on_failure {
+                OnFailure::Hold => format!(
+                    "Auto Scaling rolls the group back to version {}; the image is not rolled out again",
+                    c.rollback_to
+                ),
+                OnFailure::Quarantine => format!(
+                    "Auto Scaling rolls the group back to version {}; the image is quarantined ({SKIP_TAG_KEY}=true) and the template retreats to the newest good backup",
+                    c.rollback_to
+                ),
+            };
             vec![
                 (
                     "outdated",
                     format!("{} of {} instances", c.outdated, c.in_service),
                 ),
                 ("how", how),
+                ("alarms", alarms),
+                ("failure", on_failure),
                 ("why", c.reason.clone()),
             ]
         }
@@ -310,8 +347,10 @@ fn plan_counts(changes: &[Change]) -> String {
     let mut groups = 0;
     let mut deleted = 0;
     let mut refreshes = 0;
+    let mut quarantines = 0;
     for c in changes {
         match c {
+            Change::QuarantineImage(_) => quarantines += 1,
             Change::CreateVersion(_) => created += 1,
             Change::SetDefaultVersion(_) => defaults += 1,
             Change::UpdateGroup(_) => groups += 1,
@@ -329,5 +368,20 @@ fn plan_counts(changes: &[Change]) -> String {
     if refreshes > 0 {
         counts.push(plural(refreshes, "refresh to start", "refreshes to start"));
     }
+    if quarantines > 0 {
+        counts.insert(
+            0,
+            plural(quarantines, "image to quarantine", "images to quarantine"),
+        );
+    }
     counts.join(", ")
+}
+
+/// Seconds as the tags write them: `2h`, `30m`, `90s`.
+fn duration(seconds: i64) -> String {
+    match seconds {
+        s if s > 0 && s % 3600 == 0 => format!("{}h", s / 3600),
+        s if s > 0 && s % 60 == 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
+    }
 }
