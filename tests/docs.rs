@@ -108,6 +108,9 @@ fn every_group_tag_has_its_row_in_the_configuration_doc() {
         group_tags::CHECKPOINTS,
         group_tags::CHECKPOINT_DELAY,
         group_tags::ROLLOUT_IMAGE,
+        group_tags::ROLLOUT_ALARMS,
+        group_tags::ROLLOUT_BAKE_TIME,
+        group_tags::ROLLOUT_FAILURE,
     ]
     .into_iter()
     .filter(|tag| !has_row(&configuration, tag))

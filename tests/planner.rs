@@ -1107,6 +1107,11 @@ fn malformed_rollout_tags_are_named_and_plan_no_refresh() {
         ("ami-reconciler:min-healthy", "101"),
         ("ami-reconciler:checkpoints", "50,25,100"),
         ("ami-reconciler:checkpoint-delay", "30m"),
+        ("ami-reconciler:rollout-alarms", "a,b,c,d,e,f,g,h,i,j,k"),
+        ("ami-reconciler:rollout-alarms", "web-5xx,,web-latency"),
+        ("ami-reconciler:rollout-bake-time", "49h"),
+        ("ami-reconciler:rollout-bake-time", "half an hour"),
+        ("ami-reconciler:rollout-failure", "delete"),
     ] {
         let state = rolling(
             State::fixture().image(backup("b", 2)),
@@ -1197,4 +1202,48 @@ fn a_rollback_to_an_image_rolled_out_before_rolls_out_again() {
             .any(|w| matches!(w, Warning::RolloutStopped { .. })),
         "{p:#?}"
     );
+}
+
+#[test]
+fn pruning_keeps_what_a_running_refresh_targets_and_where_its_rollback_returns() {
+    // GIVEN versions 1..=6, a rolling group on version 2 whose running
+    // refresh targets version 3, both outside the newest 3
+    let mut state = rolling(
+        State::fixture().versions(&[1, 2, 3, 4, 5, 6]).default_version(6),
+        2,
+        "ami-a",
+        &[],
+    );
+    if let ami_reconciler::model::LaunchSource::Template(spec) = &mut state.managed_groups[0].launch
+    {
+        spec.version = Some("2".into());
+    }
+    state.refreshes.insert(
+        "web".into(),
+        vec![ami_reconciler::model::Refresh {
+            id: "r-1".into(),
+            status: "InProgress".into(),
+            start_time: None,
+            desired: Some(ami_reconciler::model::TemplateRef {
+                id: Some(TEMPLATE.into()),
+                name: None,
+                version: Some("3".into()),
+            }),
+        }],
+    );
+    let state = state.other_group(group("other", "$Latest"));
+
+    // WHEN it plans
+    let p = planned(&state, &settings());
+
+    // THEN only version 1 goes
+    let deleted: Vec<i64> = p
+        .changes
+        .iter()
+        .find_map(|c| match c {
+            Change::DeleteVersions(d) => Some(d.versions.clone()),
+            _ => None,
+        })
+        .unwrap_or_default();
+    assert_eq!(deleted, [1], "{:?}", p.changes);
 }
