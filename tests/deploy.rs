@@ -11,7 +11,7 @@ mod support;
 use std::process::Command;
 
 use serde_json::{Value, json};
-use support::{python, root};
+use support::{Moto, python, root};
 
 /// template.yaml as JSON.
 fn template() -> Value {
@@ -43,10 +43,15 @@ const PAGES: [&str; 4] = [
 /// The shell commands of a Markdown page: the lines of its ```sh blocks,
 /// with backslash continuations joined and comments dropped.
 fn commands(page: &str) -> Vec<String> {
+    commands_of(&read(page))
+}
+
+/// The shell commands of Markdown text.
+fn commands_of(text: &str) -> Vec<String> {
     let mut commands = Vec::new();
     let mut in_sh = false;
     let mut current = String::new();
-    for line in read(page).lines() {
+    for line in text.lines() {
         let trimmed = line.trim();
         if trimmed.starts_with("```") {
             in_sh = !in_sh && trimmed == "```sh";
@@ -451,4 +456,222 @@ fn matches_pattern(pattern: &str, value: &str) -> bool {
         .output()
         .expect("run python");
     out.status.success()
+}
+
+/// The section of docs/deploy.md that deploys three fleets found by tag.
+fn recipe() -> Vec<String> {
+    let page = read("docs/deploy.md");
+    let start = page
+        .find("## Recipe: three fleets found by tag")
+        .expect("the recipe section");
+    let end = page[start + 3..]
+        .find("\n## ")
+        .map_or(page.len(), |i| start + 3 + i);
+    commands_of(&page[start..end])
+}
+
+/// The words of a shell command, with double and single quotes removed.
+fn words(command: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut quote = None;
+    for c in command.chars() {
+        match (quote, c) {
+            (None, '"' | '\'') => quote = Some(c),
+            (Some(q), c) if c == q => quote = None,
+            (None, c) if c.is_whitespace() => {
+                if !word.is_empty() {
+                    words.push(std::mem::take(&mut word));
+                }
+            }
+            (_, c) => word.push(c),
+        }
+    }
+    if !word.is_empty() {
+        words.push(word);
+    }
+    words
+}
+
+/// The values of option `--name`: the words after it, up to the next option.
+fn option(words: &[String], name: &str) -> Vec<String> {
+    words
+        .iter()
+        .skip_while(|w| w.as_str() != name)
+        .skip(1)
+        .take_while(|w| !w.starts_with("--"))
+        .cloned()
+        .collect()
+}
+
+/// `A=1,B=2` as pairs, split at the first `=` of each comma-separated part
+/// (shorthand values in the recipe hold no comma, but may hold `=`).
+fn shorthand(item: &str) -> Vec<(String, String)> {
+    item.split(',')
+        .map(|part| {
+            let (k, v) = part.split_once('=').unwrap_or((part, ""));
+            (k.to_owned(), v.to_owned())
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_recipe_tags_three_fleets_that_a_dry_run_then_manages_each_with_its_own_backups() {
+    // GIVEN an account with the three fleets untagged: a template and a group
+    // each (the groups on $Default), older and newer backups of each
+    // lineage, and one golden image
+    let moto = Moto::start();
+    let account = moto.account().await;
+    let golden = account.image("golden", "golden image", 0).await;
+    let mut variables = std::collections::BTreeMap::new();
+    let mut newest = std::collections::BTreeMap::new();
+    for (n, fleet) in ["web", "api", "worker"].into_iter().enumerate() {
+        for day in [1, 2] {
+            let backup = account
+                .image(
+                    &format!("{fleet}-backup-{day}"),
+                    &format!("Created for policy: policy-{fleet} EC2_BACKUP day {day}"),
+                    day * 3 + n as i64,
+                )
+                .await;
+            account.tag_image(&backup, "workload", fleet).await;
+            newest.insert(fleet, backup);
+        }
+        let template = account.tagged_template(fleet, &golden, &[]).await;
+        account
+            .group(&format!("{fleet}-asg"), &template, "$Default", false)
+            .await;
+        account.run_instances(&format!("{fleet}-asg"), &golden, 2);
+        variables.insert(format!("${}_TEMPLATE", fleet.to_uppercase()), template);
+    }
+
+    // WHEN the recipe's tag commands run
+    let recipe = recipe();
+    let mut tagged = 0;
+    for command in &recipe {
+        let words = words(command);
+        if command.starts_with("aws ec2 create-tags ") {
+            let resource = &variables[&option(&words, "--resources")[0]];
+            for item in option(&words, "--tags") {
+                let pairs = shorthand_tag(&item);
+                // CreateTags takes any EC2 resource id, a template's too.
+                account
+                    .tag_image(resource, &pairs["Key"], &pairs["Value"])
+                    .await;
+            }
+            tagged += 1;
+        } else if command.starts_with("aws autoscaling create-or-update-tags ") {
+            let items = option(&words, "--tags");
+            let tags = items.iter().map(|item| {
+                let pairs: std::collections::BTreeMap<String, String> =
+                    shorthand(item).into_iter().collect();
+                aws_sdk_autoscaling::types::Tag::builder()
+                    .resource_id(&pairs["ResourceId"])
+                    .resource_type(&pairs["ResourceType"])
+                    .key(&pairs["Key"])
+                    .value(&pairs["Value"])
+                    .propagate_at_launch(pairs["PropagateAtLaunch"] == "true")
+                    .build()
+            });
+            account
+                .asg
+                .create_or_update_tags()
+                .set_tags(Some(tags.collect()))
+                .send()
+                .await
+                .unwrap();
+            tagged += 1;
+        }
+    }
+    assert_eq!(tagged, 6, "{recipe:#?}");
+
+    // AND the first deploy's parameters are the template's, each valid
+    let template = template();
+    let deploys: Vec<&String> = recipe
+        .iter()
+        .filter(|c| c.starts_with("sam deploy"))
+        .collect();
+    assert_eq!(deploys.len(), 2, "{deploys:?}");
+    let overrides: Vec<(String, String)> = option(&words(deploys[0]), "--parameter-overrides")
+        .iter()
+        .map(|o| {
+            o.split_once('=')
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .unwrap()
+        })
+        .collect();
+    for (name, value) in &overrides {
+        let parameter = &template["Parameters"][name];
+        assert!(
+            parameter.is_object(),
+            "{name} is no parameter of template.yaml"
+        );
+        if let Some(pattern) = parameter["AllowedPattern"].as_str() {
+            assert!(
+                matches_pattern(pattern, value),
+                "{name}={value} refused by {pattern}"
+            );
+        }
+        if let Some(allowed) = parameter["AllowedValues"].as_array() {
+            assert!(
+                allowed.contains(&json!(value)),
+                "{name}={value} not in {allowed:?}"
+            );
+        }
+    }
+    assert!(overrides.contains(&("DiscoverTemplates".into(), "true".into())));
+    assert!(
+        !overrides.iter().any(|(k, _)| k == "DryRun"),
+        "the first deploy is a dry run"
+    );
+
+    // WHEN the deployed function's dry run comes: DiscoverTemplates=true
+    // sets LAUNCH_TEMPLATE_TAG to AsgTag's default
+    let out = Command::new(env!("CARGO_BIN_EXE_ami-reconciler"))
+        .args(["plan", "--output", "json"])
+        .env_clear()
+        .envs(moto.env())
+        .env("LAUNCH_TEMPLATE_TAG", "ami-reconciler:managed=true")
+        .output()
+        .expect("run ami-reconciler");
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+
+    // THEN the three templates are managed, each with its own fleet's
+    // newest backup, and nothing needs a person
+    assert_eq!(out.status.code(), Some(0), "{report:#}");
+    assert_eq!(report["needs_attention"], 0, "{report:#}");
+    let templates = report["templates"].as_array().unwrap();
+    assert_eq!(templates.len(), 3, "{report:#}");
+    for t in templates {
+        let fleet = t["template_name"].as_str().unwrap();
+        assert_eq!(
+            t["newest_backup"]["image_id"],
+            json!(newest[fleet]),
+            "{fleet}"
+        );
+        let actions: Vec<&str> = t["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["action"].as_str().unwrap())
+            .collect();
+        let mut expected = vec!["create_version", "set_default_version", "update_group"];
+        if fleet == "web" {
+            // pinned to its instances' version, then refreshed by number
+            expected.push("start_instance_refresh");
+        }
+        assert_eq!(actions, expected, "{fleet}: {t:#}");
+    }
+}
+
+/// `Key=K,Value=V` of `aws ec2 create-tags`, where V may hold `=` (a lineage).
+fn shorthand_tag(item: &str) -> std::collections::BTreeMap<String, String> {
+    let (key, value) = item
+        .strip_prefix("Key=")
+        .and_then(|rest| rest.split_once(",Value="))
+        .unwrap_or_else(|| panic!("{item} is not Key=...,Value=..."));
+    [("Key", key), ("Value", value)]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
 }
