@@ -198,9 +198,9 @@ class Fleets:
 
 
 def rollouts(h, cli, runs, cases):
-    """Converged rolling groups (ami-reconciler:rollout=rolling, every
-    instance on the template's image): the reads rollouts add to the
-    steady state. Ours only."""
+    """Converged rolling groups (ami-reconciler:rollout=rolling, on the
+    default version by number, every instance on its image): the reads
+    rollouts add to the steady state. Ours only."""
     rows = []
     for groups, per_group in cases:
         h.reset_moto()
@@ -213,7 +213,7 @@ def rollouts(h, cli, runs, cases):
             tags = [(TAG[0], TAG[1]), ("ami-reconciler:rollout", "rolling")]
             h.asg.create_auto_scaling_group(
                 AutoScalingGroupName=name,
-                LaunchTemplate={"LaunchTemplateId": acct.lt, "Version": "$Latest"},
+                LaunchTemplate={"LaunchTemplateId": acct.lt, "Version": "1"},
                 MinSize=0, MaxSize=per_group, DesiredCapacity=per_group,
                 AvailabilityZones=[f"{REGION}a"],
                 Tags=[{"Key": k, "Value": v, "ResourceId": name, "ResourceType": "auto-scaling-group",
