@@ -203,7 +203,7 @@ pub async fn start_refresh(
     // Protected and standby instances are left alone rather than waited
     // for: AWS's default (Wait) fails the refresh after an hour.
     let preferences = RefreshPreferences::builder()
-        .skip_matching(true)
+        .skip_matching(rolling.skip_matching)
         .scale_in_protected_instances(ScaleInProtectedInstances::Ignore)
         .standby_instances(StandbyInstances::Ignore)
         .set_min_healthy_percentage(rolling.min_healthy_percentage)

@@ -360,6 +360,40 @@ pub async fn describe_instance_images(
     Ok(images)
 }
 
+/// The images with these ids that EC2 still describes, 200 ids per call.
+/// The `image-id` filter is used, not `ImageIds`: an id that is gone would
+/// fail the whole call, a filter value only matches nothing. `account` is
+/// the owner id of the account's own images, when known.
+pub async fn describe_images_by_id(
+    client: &Client,
+    ids: &[String],
+    account: Option<&str>,
+) -> Result<Vec<Image>, AwsError> {
+    let mut images = Vec::new();
+    for batch in ids.chunks(MAX_FILTER_VALUES) {
+        let mut pages = client
+            .describe_images()
+            .filters(
+                Filter::builder()
+                    .name("image-id")
+                    .set_values(Some(batch.to_vec()))
+                    .build(),
+            )
+            .max_results(IMAGES_PAGE)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            images.extend(
+                page?
+                    .images()
+                    .iter()
+                    .map(|i| to_image(i, Owner::Id(account))),
+            );
+        }
+    }
+    Ok(images)
+}
+
 /// Reads one image by id; `None` when EC2 no longer knows it. `account` is the
 /// owner id of the account's own images, when known.
 pub async fn describe_image(
@@ -435,6 +469,15 @@ fn to_image(image: &SdkImage, owner: Owner<'_>) -> Image {
                 Some((m.device_name()?.to_owned(), snapshot.to_owned()))
             })
             .collect(),
+        volume_sizes: image
+            .block_device_mappings()
+            .iter()
+            .filter_map(|m| {
+                let ebs = m.ebs().filter(|e| e.snapshot_id().is_some())?;
+                Some((m.device_name()?.to_owned(), ebs.volume_size()?))
+            })
+            .collect(),
+        root_device: image.root_device_name().map(str::to_owned),
     }
 }
 

@@ -87,8 +87,12 @@ pub struct RollingPreferences {
     /// `BakeTime`, seconds: the group's `ami-reconciler:rollout-bake-time`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bake_time_seconds: Option<i64>,
-    /// `AutoRollback`: true, since the refresh names a version by number and
-    /// the group is on a number too.
+    /// `SkipMatching`: false only when the group is on the target version
+    /// already (Auto Scaling compares versions, so it would keep every
+    /// instance).
+    pub skip_matching: bool,
+    /// `AutoRollback`: true when the group is on another version to return
+    /// to, whose image is not an SSM parameter.
     pub auto_rollback: bool,
     /// What a failure of this rollout does to its image.
     pub on_failure: OnFailure,
@@ -171,6 +175,11 @@ pub struct Image {
     pub skip_tagged: bool,
     /// The snapshot of each EBS device the image maps, by device name.
     pub snapshots: BTreeMap<String, String>,
+    /// The size of each EBS device the image maps with a snapshot (GiB),
+    /// by device name: a launch may not make that volume smaller.
+    pub volume_sizes: BTreeMap<String, i32>,
+    /// `RootDeviceName`.
+    pub root_device: Option<String>,
     /// `x86_64`, `arm64`, ...; `None` when EC2 did not say.
     pub architecture: Option<String>,
     /// The image's tags (DLM's `aws:dlm:*` ones among them).
@@ -519,6 +528,11 @@ impl Group {
         }
     }
 
+    /// True when the group carries the tag `KEY=VALUE`.
+    pub fn carries(&self, tag: &Tag) -> bool {
+        self.tags.get(&tag.key) == Some(&tag.value)
+    }
+
     /// Every template reference the group holds (top-level and overrides).
     pub fn template_refs(&self) -> Vec<&TemplateRef> {
         match &self.launch {
@@ -587,11 +601,15 @@ pub struct State {
     /// Groups without the managed tag, read only when a deletion could be
     /// planned (their references protect versions); `None` when not read.
     pub other_groups: Option<Vec<Group>>,
-    /// The `ImageId` of each in-service instance of the rolling groups.
+    /// The `ImageId` of each in-service instance of the managed groups.
     pub instance_images: BTreeMap<String, String>,
     /// The refreshes of the rolling groups that may need one, newest first;
     /// a group not listed was not read.
     pub refreshes: BTreeMap<String, Vec<Refresh>>,
     /// The reads of rollouts failed: whether a refresh runs is unknown.
     pub rollouts_unread: bool,
+    /// Images read by id because a group's version or a running instance
+    /// uses them and no other read returned them; an id asked for and
+    /// absent is gone. `None` when not read.
+    pub referenced_images: Option<Vec<Image>>,
 }

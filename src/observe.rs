@@ -34,24 +34,33 @@ pub async fn observe(clients: &Clients, settings: &Settings) -> Result<Observed>
 /// A template read in full, with the policy it is planned with.
 type Ready = (State, Policy);
 
-/// A state with nothing read beyond the template, its images and groups.
+/// A state with nothing read beyond the template, its images and the
+/// account's groups: `managed_groups` are its own, every other group is in
+/// `other_groups`.
 fn state_of(
     template: Template,
     current_image: CurrentImage,
     images: Vec<Image>,
-    managed_groups: Vec<Group>,
+    (managed_groups, all): (Vec<Group>, &[Group]),
     observed_at: chrono::DateTime<chrono::Utc>,
 ) -> State {
+    let own: BTreeSet<&str> = managed_groups.iter().map(|g| g.name.as_str()).collect();
+    let other_groups = all
+        .iter()
+        .filter(|g| !own.contains(g.name.as_str()))
+        .cloned()
+        .collect();
     State {
         template,
         current_image,
         images,
         managed_groups,
         observed_at,
-        other_groups: None,
+        other_groups: Some(other_groups),
         instance_images: BTreeMap::new(),
         refreshes: BTreeMap::new(),
         rollouts_unread: false,
+        referenced_images: None,
     }
 }
 
@@ -65,18 +74,19 @@ async fn observe_one(
     let policy = &settings.policy;
     let query = BackupQuery::of([(policy.marker.as_str(), policy.image_tag.as_ref())]);
     // The three reads are independent: run them together.
-    let (template, backups, managed_groups) = tokio::try_join!(
+    let (template, backups, groups) = tokio::try_join!(
         ec2::describe_template(&clients.ec2, &template_id),
         backups(clients, &query),
-        managed_groups(clients, settings),
+        all_groups(clients),
     )?;
     let current_image = current_image(clients, &template, &backups).await?;
+    let managed = managed(&groups, settings);
     // The clock is read here, with the state, never in plan().
     let state = state_of(
         template,
         current_image,
         backups.images,
-        managed_groups,
+        (managed, &groups),
         chrono::Utc::now(),
     );
     let mut states = vec![(state, policy.clone())];
@@ -137,7 +147,7 @@ async fn list_tagged(clients: &Clients, settings: &Settings, tag: &Tag) -> Resul
         Ok::<_, Error>((discovered, policies, backups?, templates))
     };
     let ((discovered, policies, backups, templates), groups) =
-        tokio::try_join!(listing, managed_groups(clients, settings))?;
+        tokio::try_join!(listing, all_groups(clients))?;
     Ok(Listing {
         discovered,
         policies,
@@ -158,7 +168,7 @@ async fn observe_tagged(clients: &Clients, settings: &Settings, tag: &Tag) -> Re
         mut templates,
         groups,
     } = list_tagged(clients, settings, tag).await?;
-    let (mut on_template, stray_groups) = assign_groups(groups, &discovered);
+    let (mut on_template, stray_groups) = assign_groups(managed(&groups, settings), &discovered);
     let observed_at = chrono::Utc::now();
     let mut states = Vec::new();
     let mut skipped = Vec::new();
@@ -190,8 +200,8 @@ async fn observe_tagged(clients: &Clients, settings: &Settings, tag: &Tag) -> Re
                     })
                     .cloned()
                     .collect();
-                let groups = on_template.remove(&found.id).unwrap_or_default();
-                let state = state_of(template, current_image, images, groups, observed_at);
+                let own = on_template.remove(&found.id).unwrap_or_default();
+                let state = state_of(template, current_image, images, (own, &groups), observed_at);
                 states.push((state, policy));
             }
             Err(err) => skipped.push(skip(Warning::TemplateNotRead {
@@ -262,10 +272,21 @@ async fn backups(clients: &Clients, query: &BackupQuery<'_>) -> Result<Backups> 
         .map_err(|source| Error::DescribeImages { source })
 }
 
-async fn managed_groups(clients: &Clients, settings: &Settings) -> Result<Vec<Group>> {
-    autoscaling::describe_groups(&clients.autoscaling, Some(&settings.asg_tag))
+/// Every group of the account, read once: the managed ones are picked by
+/// their tag here, the others pin versions and may launch from a version
+/// whose image is gone.
+async fn all_groups(clients: &Clients) -> Result<Vec<Group>> {
+    autoscaling::describe_groups(&clients.autoscaling, None)
         .await
         .map_err(|source| Error::DescribeGroups { source })
+}
+
+fn managed(groups: &[Group], settings: &Settings) -> Vec<Group> {
+    groups
+        .iter()
+        .filter(|g| g.carries(&settings.asg_tag))
+        .cloned()
+        .collect()
 }
 
 /// Where `$Latest` takes its image from. No call when it is a backup.
@@ -372,6 +393,9 @@ async fn make_reads(
     {
         return Ok(vec![warning]);
     }
+    if wanted.contains(&(None, Read::ReferencedImages)) {
+        read_referenced_images(clients, states).await?;
+    }
     if let Err(warning) = read_refreshes(clients, states, refreshes, concurrency).await {
         return Ok(vec![warning]);
     }
@@ -422,7 +446,7 @@ fn rollouts_not_read(states: &mut [Ready], error: String) -> Warning {
     Warning::RolloutNotRead { groups, error }
 }
 
-/// The image of each in-service instance of the rolling groups: one
+/// The image of each in-service instance of the managed groups: one
 /// `DescribeInstances` call per 200 instances of all templates together.
 async fn read_instance_images(
     clients: &Clients,
@@ -430,8 +454,10 @@ async fn read_instance_images(
 ) -> std::result::Result<(), Warning> {
     let ids: Vec<String> = states
         .iter()
-        .flat_map(|(s, _)| s.rolling_groups())
+        .flat_map(|(s, _)| &s.managed_groups)
         .flat_map(|g| g.in_service.iter().cloned())
+        .collect::<BTreeSet<String>>()
+        .into_iter()
         .collect();
     let images = match ec2::describe_instance_images(&clients.ec2, &ids).await {
         Ok(images) => images,
@@ -445,11 +471,46 @@ async fn read_instance_images(
     };
     for (state, _) in states.iter_mut() {
         state.instance_images = state
-            .rolling_groups()
-            .into_iter()
+            .managed_groups
+            .iter()
             .flat_map(|g| &g.in_service)
             .filter_map(|id| Some((id.clone(), images.get(id)?.clone())))
             .collect();
+    }
+    Ok(())
+}
+
+/// The images the states use but no read returned: those of the versions
+/// groups launch from and of the running instances, of all templates
+/// together (one `DescribeImages` per 200 ids). An id EC2 does not return
+/// is gone.
+async fn read_referenced_images(clients: &Clients, states: &mut [Ready]) -> Result<()> {
+    let mut ids = BTreeSet::new();
+    for (state, _) in states.iter() {
+        let known = |id: &str| {
+            state.images.iter().any(|i| i.id == id)
+                || matches!(&state.current_image, CurrentImage::Found(i) if i.id == id)
+        };
+        let versions = state
+            .template
+            .versions
+            .iter()
+            .filter_map(|v| v.image_id.as_deref());
+        let running = state.instance_images.values().map(String::as_str);
+        ids.extend(
+            versions
+                .chain(running)
+                .filter(|id| id.starts_with("ami-") && !known(id))
+                .map(str::to_owned),
+        );
+    }
+    let ids: Vec<String> = ids.into_iter().collect();
+    // Not candidates: whose they are does not matter here.
+    let found = ec2::describe_images_by_id(&clients.ec2, &ids, None)
+        .await
+        .map_err(|source| Error::DescribeImages { source })?;
+    for (state, _) in states.iter_mut() {
+        state.referenced_images = Some(found.clone());
     }
     Ok(())
 }

@@ -111,6 +111,51 @@ warnings! {
         /// Its creation date.
         newest_created: DateTime<Utc>,
     } => ("launch template {template} uses {current} ({current_created}), which is not older than the newest backup {newest} ({newest_created}); not moving backwards"),
+    /// A backup's snapshot is larger than the volume the template gives
+    /// that device: EC2 would refuse every launch
+    /// (`InvalidBlockDeviceMapping`), so the backup is not promoted.
+    NeedsAttention VolumeTooSmall {
+        template: String,
+        image: String,
+        /// The device name both map.
+        device: String,
+        /// The template's `VolumeSize` for it (GiB).
+        template_size: i32,
+        /// The size of the image's snapshot there (GiB).
+        snapshot_size: i32,
+    } => ("launch template {template} gives {device} {template_size} GiB, but backup {image}'s snapshot there is {snapshot_size} GiB: EC2 would refuse every launch from it; not promoted. Raise the template's VolumeSize for {device} to at least {snapshot_size}, or remove it"),
+    /// The template sizes a device the chosen backup does not map, while
+    /// the backup's root device is another: the setting makes an extra
+    /// empty volume, and the root keeps the snapshot's size.
+    Notice DeviceNotInImage {
+        template: String,
+        image: String,
+        device: String,
+        /// The image's `RootDeviceName`, when EC2 gave it.
+        root_device: Option<String>,
+    } => ("launch template {template} sizes {device}, which backup {image} does not map{}: instances get an extra empty volume there",
+        root_device.as_ref().map(|r| format!(" (its root device is {r})")).unwrap_or_default()),
+    /// A group launches from a version whose image is deregistered,
+    /// disabled or missing: it cannot launch (scale-out fails).
+    NeedsAttention GroupOnGoneImage {
+        group: String,
+        template: String,
+        /// The version the group names (`7`, `$Default`, `$Latest`).
+        version: String,
+        /// The image that version resolves to, or `None` when the version
+        /// itself no longer exists.
+        image: Option<String>,
+        /// `deregistered`, `disabled`, `missing`, ...
+        state: String,
+        /// True when the group carries the managed tag (it is moved as
+        /// usual); an unmanaged group is never moved.
+        managed: bool,
+    } => ("group {group} launches from launch template {template} version {version}, {}; it cannot launch instances{}",
+        match image {
+            Some(image) => format!("whose image {image} is {state}"),
+            None => "which no longer exists".to_owned(),
+        },
+        if *managed { "" } else { " (not managed: move it to a good version by hand)" }),
     /// A managed group launches from a launch configuration.
     Notice LaunchConfiguration {
         group: String,
@@ -272,7 +317,7 @@ warnings! {
         /// one may be running.
         refresh: Option<String>,
     } => ("launch template {template}: newer backup {image} waits{}", match refresh {
-        Some(refresh) => format!(" until instance refresh {refresh} of group {group} is over (a new $Latest now would replace its new instances again)"),
+        Some(refresh) => format!(" until instance refresh {refresh} of group {group} is over (one rollout at a time: a new default now would start another rollout over the instances this one is replacing)"),
         None => format!(": the instance refreshes of rolling group {group} could not be read, and one may be running"),
     }),
     /// The reads rollouts need failed: no refresh is started this run.

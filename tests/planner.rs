@@ -1209,7 +1209,9 @@ fn pruning_keeps_what_a_running_refresh_targets_and_where_its_rollback_returns()
     // GIVEN versions 1..=6, a rolling group on version 2 whose running
     // refresh targets version 3, both outside the newest 3
     let mut state = rolling(
-        State::fixture().versions(&[1, 2, 3, 4, 5, 6]).default_version(6),
+        State::fixture()
+            .versions(&[1, 2, 3, 4, 5, 6])
+            .default_version(6),
         2,
         "ami-a",
         &[],
@@ -1246,4 +1248,120 @@ fn pruning_keeps_what_a_running_refresh_targets_and_where_its_rollback_returns()
         })
         .unwrap_or_default();
     assert_eq!(deleted, [1], "{:?}", p.changes);
+}
+
+fn refresh_of(version: &str, status: &str) -> ami_reconciler::model::Refresh {
+    ami_reconciler::model::Refresh {
+        id: "r-1".into(),
+        status: status.into(),
+        start_time: None,
+        desired: Some(ami_reconciler::model::TemplateRef {
+            id: Some(TEMPLATE.into()),
+            name: None,
+            version: Some(version.into()),
+        }),
+    }
+}
+
+#[test]
+fn a_rolled_back_image_that_is_gone_is_not_quarantined_and_the_retreat_goes_on() {
+    // GIVEN a quarantining group whose rollout of $Latest (version 3) was
+    // rolled back, and $Latest's image deregistered since
+    let mut state = rolling(
+        State::fixture()
+            .current(CurrentImage::Missing("ami-a".into()))
+            .without_images()
+            .image(backup("b", 2)),
+        2,
+        "ami-a",
+        &[("ami-reconciler:rollout-failure", "quarantine")],
+    );
+    state
+        .refreshes
+        .insert("web".into(), vec![refresh_of("3", "RollbackSuccessful")]);
+
+    // WHEN it plans
+    let p = planned(&state, &settings());
+
+    // THEN no tag is planned on the gone image, and the new version needs
+    // nothing that could fail every run
+    assert!(
+        !p.changes
+            .iter()
+            .any(|c| matches!(c, Change::QuarantineImage(_))),
+        "{:?}",
+        p.changes
+    );
+    let create = p
+        .changes
+        .iter()
+        .find_map(|c| match c {
+            Change::CreateVersion(c) => Some(c),
+            _ => None,
+        })
+        .unwrap();
+    assert!(create.needs.is_empty());
+}
+
+#[test]
+fn a_rolled_back_image_that_is_usable_is_quarantined_first_and_the_retreat_waits_for_it() {
+    let mut state = rolling(
+        State::fixture().image(backup("b", 2)),
+        2,
+        "ami-a",
+        &[("ami-reconciler:rollout-failure", "quarantine")],
+    );
+    // $Latest (version 3) carries ami-b, which the rollout failed with
+    state
+        .template
+        .versions
+        .push(ami_reconciler::model::TemplateVersion {
+            number: 4,
+            image_id: Some("ami-b".into()),
+            block_devices: Vec::new(),
+            description: None,
+            created: None,
+        });
+    state.template.default_version = 4;
+    state.current_image = CurrentImage::Found(backup("b", 2));
+    if let ami_reconciler::model::LaunchSource::Template(spec) = &mut state.managed_groups[0].launch
+    {
+        spec.version = Some("3".into());
+    }
+    state
+        .refreshes
+        .insert("web".into(), vec![refresh_of("4", "RollbackSuccessful")]);
+
+    let p = planned(&state, &settings());
+
+    let order: Vec<&str> = p.changes.iter().map(Change::action).collect();
+    assert_eq!(order[0], "quarantine_image", "{order:?}");
+    let create = p
+        .changes
+        .iter()
+        .find_map(|c| match c {
+            Change::CreateVersion(c) => Some(c),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(create.to_image, "ami-a");
+    assert_eq!(create.needs, [Prerequisite::Quarantined("ami-b".into())]);
+}
+
+#[test]
+fn a_rolling_group_on_latest_is_pinned_to_the_version_its_behind_instances_run_not_the_target() {
+    // GIVEN a group on $Latest whose instances run the default's image
+    // (ami-a, version 3) but one, on an older version's image (ami-o, 1)
+    let mut state = rolling(State::fixture(), 3, "ami-a", &[]);
+    state.template.versions[0].image_id = Some("ami-o".into());
+    state.instance_images.insert("i-2".into(), "ami-o".into());
+
+    let p = planned(&state, &settings());
+
+    // THEN it is pinned to version 1, and refreshed to 3 from there
+    let pin = placement(&p).unwrap();
+    assert_eq!(pin.version, Some(VersionTarget::Number(1)));
+    let r = refresh(&p).unwrap();
+    assert_eq!((r.version, r.rollback_to), (VersionTarget::Number(3), 1));
+    assert!(r.preferences.skip_matching && r.preferences.auto_rollback);
 }

@@ -113,7 +113,11 @@ async fn alarms_and_bake_time_are_sent_from_the_group_tags_with_auto_rollback() 
         prefs.alarm_specification.unwrap().alarms.unwrap(),
         ["web-5xx", "web-latency"]
     );
-    let desired = refresh.desired_configuration.unwrap().launch_template.unwrap();
+    let desired = refresh
+        .desired_configuration
+        .unwrap()
+        .launch_template
+        .unwrap();
     assert_eq!(desired.version.as_deref(), Some("2"));
     // AND the plan said so
     let text = report.to_text();
@@ -153,7 +157,7 @@ async fn a_rolled_back_image_is_held_by_default_and_the_template_keeps_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rolled_back_image_is_quarantined_when_the_group_asks_and_latest_retreats_in_the_same_run()
-{
+ {
     // GIVEN a rolling group asking for quarantine, a group following
     // $Latest, and the rolling group's rollout of the new backup rolled back
     let moto = Moto::start();
@@ -191,7 +195,9 @@ async fn a_rolled_back_image_is_quarantined_when_the_group_asks_and_latest_retre
             ("ami-reconciler:skip".to_owned(), "true".to_owned()),
             (
                 "ami-reconciler:skip-reason".to_owned(),
-                format!("rollout failed: group web, instance refresh {refresh}, RollbackSuccessful")
+                format!(
+                    "rollout failed: group web, instance refresh {refresh}, RollbackSuccessful"
+                )
             ),
         ]
     );

@@ -214,7 +214,7 @@ async fn a_one_instance_group_launches_before_it_terminates() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_group_without_the_rollout_tag_never_gets_a_refresh_nor_a_read() {
+async fn a_group_without_the_rollout_tag_never_gets_a_refresh_nor_a_refresh_read() {
     // GIVEN a managed group with running instances on the old image, not rolling
     let moto = Moto::start();
     let account = moto.account().await;
@@ -228,13 +228,15 @@ async fn a_group_without_the_rollout_tag_never_gets_a_refresh_nor_a_read() {
 
     assert!(started(&report).is_empty(), "{}", report.to_text());
     assert!(refreshes(&account, "web").await.is_empty());
+    // Its instances are read once, to count those behind; its refreshes never.
     let rollout_calls: Vec<String> = moto
         .calls()
         .into_iter()
         .filter(|c| c.action.contains("Instance"))
         .map(|c| c.action)
         .collect();
-    assert_eq!(rollout_calls, Vec::<String>::new());
+    assert_eq!(rollout_calls, ["DescribeInstances"]);
+    assert_eq!(report.templates[0].fleet.instances_behind, Some(2));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -560,8 +562,19 @@ async fn a_refresh_alone_does_not_read_the_templates_tags() {
         .unwrap();
 
     // THEN the refresh starts; the template is not written, so its write
-    // tag is not read
+    // tag is not read. The group's instances run an image in no version, so
+    // it is pinned to the target itself: the refresh replaces every
+    // instance (skip matching compares versions and would keep them all),
+    // with no rollback to the same version
     assert_eq!(started(&report), ["web"], "{}", report.to_text());
+    let prefs = refreshes(&account, "web").await[0]
+        .preferences
+        .clone()
+        .unwrap();
+    assert_eq!(
+        (prefs.skip_matching, prefs.auto_rollback),
+        (Some(false), Some(false))
+    );
     assert!(
         !moto
             .calls()

@@ -173,7 +173,9 @@ pub struct UpdateGroup {
 /// configuration is the group's template at the default version by number,
 /// and the group is on a number too, so Auto Scaling can roll it back
 /// (`AutoRollback`); on success the group is left on the new number.
-/// Instances already on the image stay (`SkipMatching`).
+/// With `SkipMatching`, Auto Scaling keeps the instances that already use
+/// the desired version and instance types (it compares versions, not
+/// images: `outdated` counts by image and is a lower bound).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct StartInstanceRefresh {
     /// `AutoScalingGroupName`.
@@ -287,7 +289,7 @@ impl Change {
     /// Why the change is skipped when `missing` did not succeed.
     pub fn skipped_because(&self, missing: &Prerequisite) -> &'static str {
         match (self, missing) {
-            (Change::UpdateGroup(_), Prerequisite::VersionCreated) => {
+            (Change::UpdateGroup(c), Prerequisite::VersionCreated) if c.version.is_none() => {
                 "$Latest's image is unusable and the version that replaces it was not created"
             }
             (Change::DeleteVersions(_), Prerequisite::VersionCreated) => {

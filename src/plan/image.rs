@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 
 use super::Decision;
 use super::version::{refusal, unverified_latest};
-use crate::model::{CurrentImage, Image, SKIP_TAG_KEY, State, Tag};
+use crate::model::{CurrentImage, Image, SKIP_TAG_KEY, State, Tag, Template};
 use crate::policy::Policy;
 use crate::warning::Warning;
 
@@ -113,16 +113,81 @@ pub struct ImageChange {
     pub reason: String,
 }
 
-/// Chooses the newest backup and judges whether `$Latest` needs it. Newer
-/// backups held back (another architecture, not soaked yet) are warnings.
+/// A device the template gives a smaller volume than the image's snapshot
+/// there: EC2 refuses such a launch ("Volume of size 8GB is smaller than
+/// snapshot ..., expect size >= 20GB"). `CreateLaunchTemplateVersion` does
+/// not check it, so the planner must.
+fn too_small(template: &Template, image: &Image) -> Option<Warning> {
+    let latest = template.latest()?;
+    latest.block_devices.iter().find_map(|device| {
+        let name = device.device_name.as_deref()?;
+        let ebs = device.ebs.as_ref().filter(|e| e.snapshot_id.is_none())?;
+        let size = ebs.volume_size?;
+        let snapshot = *image.volume_sizes.get(name)?;
+        (size < snapshot).then(|| Warning::VolumeTooSmall {
+            template: template.id.clone(),
+            image: image.id.clone(),
+            device: name.to_owned(),
+            template_size: size,
+            snapshot_size: snapshot,
+        })
+    })
+}
+
+/// Devices the template sizes that `image` does not map, while the image
+/// being replaced did: the setting no longer reaches the image's volume.
+fn devices_not_in(state: &State, image: &Image) -> Vec<Warning> {
+    let Some(latest) = state.template.latest() else {
+        return Vec::new();
+    };
+    let before = match &state.current_image {
+        CurrentImage::Found(current) => current,
+        _ => return Vec::new(),
+    };
+    latest
+        .block_devices
+        .iter()
+        .filter(|d| {
+            d.ebs
+                .as_ref()
+                .is_some_and(|e| e.volume_size.is_some() && e.snapshot_id.is_none())
+        })
+        .filter_map(|d| d.device_name.as_deref())
+        .filter(|name| before.snapshots.contains_key(*name) && !image.snapshots.contains_key(*name))
+        .filter(|_| !image.snapshots.is_empty())
+        .map(|name| Warning::DeviceNotInImage {
+            template: state.template.id.clone(),
+            image: image.id.clone(),
+            device: name.to_owned(),
+            root_device: image.root_device.clone(),
+        })
+        .collect()
+}
+
+/// Chooses the newest backup the template can launch and judges whether
+/// `$Latest` needs it. Newer backups held back (another architecture, not
+/// soaked yet, a snapshot larger than the template's volume) are warnings.
 pub fn choose<'s>(state: &'s State, policy: &'s Policy) -> Decision<ImageChoice<'s>> {
     let rules = Eligibility::of(state, policy);
-    let newest = newest_backup(&state.images, &rules);
+    let admitted = newest_backup(&state.images, &rules);
+    let misfit = admitted.and_then(|image| too_small(&state.template, image));
+    let newest = match misfit {
+        None => admitted,
+        Some(_) => state
+            .images
+            .iter()
+            .filter(|i| rules.admits(i) && too_small(&state.template, i).is_none())
+            .max_by(|a, b| newer(a, b)),
+    };
     let Decision {
         made: change,
         warnings,
         ..
     } = change_for(state, newest, &policy.marker);
+    let devices = match (&change, newest) {
+        (Some(_), Some(image)) => devices_not_in(state, image),
+        _ => Vec::new(),
+    };
     let latest = match &state.current_image {
         _ if unverified_latest(&state.template).is_some() => Latest::Unsafe,
         CurrentImage::Found(current) if current.skip_tagged || current.is_unusable() => {
@@ -136,8 +201,10 @@ pub fn choose<'s>(state: &'s State, policy: &'s Policy) -> Decision<ImageChoice<
         change,
         latest,
     })
+    .warn(misfit)
     .warn(held_back(&state.images, &rules, newest))
     .warn(warnings)
+    .warn(devices)
 }
 
 /// Warnings for the backups newer than the chosen one that the rules keep

@@ -12,10 +12,12 @@
 //! - [`groups`]: which managed groups move to `$Latest`
 //! - [`rollout`]: rolling groups on numbers, instance refreshes, the hold a
 //!   running one puts, and the quarantine of an image whose rollout failed
+//! - [`fleet`]: groups on an image that is gone, instances behind
 //! - [`prune`]: which old versions go
 //! - [`reads`]: the reads the planner asks observe for
 
 pub mod change;
+pub mod fleet;
 pub mod groups;
 pub mod image;
 pub mod prune;
@@ -50,6 +52,8 @@ pub struct Plan {
     pub changes: Vec<Change>,
     /// Things an operator should know that the reconciler will not change.
     pub warnings: Vec<Warning>,
+    /// What the managed groups run.
+    pub fleet: fleet::Fleet,
     /// Reads the plan still needs; observe makes them before the final plan.
     #[serde(skip)]
     pub reads: Vec<Read>,
@@ -153,6 +157,19 @@ pub fn plan(state: &State, policy: &Policy, managed: &Tag) -> Plan {
     let target = rollout::target(state, policy, create.as_ref(), switch.as_ref());
     let placements = notes.take(rollout::placements(state, target));
     let refreshes = notes.take(rollout::refreshes(state, target, &placements));
+    let default_image = match (&create, &switch) {
+        (Some(create), _) => Some(create.to_image.as_str()),
+        (
+            None,
+            Some(SetDefaultVersion {
+                to: VersionTarget::Number(n),
+                ..
+            }),
+        ) => template.image_of(*n),
+        _ => template.image_of(template.default_version),
+    };
+    let fleet = notes.take(fleet::measure(state, default_image));
+    notes.take(fleet::gone_images(state, &state.managed_groups));
     moves.extend(placements);
     let window = prune::KeepWindow {
         keep: policy.keep_versions as usize,
@@ -184,6 +201,7 @@ pub fn plan(state: &State, policy: &Policy, managed: &Tag) -> Plan {
         newest_backup: newest.map(ImageSummary::from),
         changes,
         warnings: notes.warnings,
+        fleet,
         reads: notes.reads,
     }
 }
@@ -279,6 +297,7 @@ pub fn plan_run(observed: &Observed, managed: &Tag) -> RunPlan {
                 newest_backup: None,
                 changes: Vec::new(),
                 warnings: vec![warning.clone()],
+                fleet: fleet::Fleet::default(),
                 reads: Vec::new(),
             },
         })

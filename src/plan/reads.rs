@@ -10,9 +10,12 @@ pub enum Read {
     /// The groups without the managed tag, which may pin versions a
     /// deletion would take (once for the whole run).
     OtherGroups,
-    /// The image of each in-service instance of the rolling groups (once
+    /// The image of each in-service instance of the managed groups (once
     /// for the whole run, every template's together).
     InstanceImages,
+    /// The images groups' versions and running instances use that no other
+    /// read returned (once for the whole run, every template's together).
+    ReferencedImages,
     /// The instance refreshes of this rolling group, which is behind.
     Refreshes(String),
     /// The template's own tags, before a write to it: a template the
@@ -25,6 +28,9 @@ pub enum Read {
 impl Read {
     /// True for the reads made once for every template together.
     pub fn is_account_wide(&self) -> bool {
-        matches!(self, Read::OtherGroups | Read::InstanceImages)
+        matches!(
+            self,
+            Read::OtherGroups | Read::InstanceImages | Read::ReferencedImages
+        )
     }
 }

@@ -21,9 +21,10 @@ use crate::warning::Warning;
 /// `CheckpointDelay`'s upper bound in the API (seconds).
 const MAX_CHECKPOINT_DELAY: i64 = 172_800;
 
-/// A running refresh follows `$Latest`: a newer image now would replace the
-/// instances it already replaced. The image change waits for it; a
-/// rollback (an unusable image) goes through, and the refresh follows it.
+/// One rollout at a time: while a refresh runs, a newer image waits, since
+/// a new default now would start a second rollout over the instances the
+/// first is replacing (the running one keeps its version by number). A
+/// rollback (an unusable image) goes through.
 pub fn hold(state: &State, choice: ImageChoice<'_>) -> Decision<Option<ImageChange>> {
     let ImageChoice {
         newest,
@@ -137,29 +138,41 @@ fn placed<'g>(group: &'g Group, state: &State) -> Option<&'g TemplateRef> {
     }
 }
 
-/// The version a group's in-service instances run: the default when its
-/// image is the one most of them run, else the newest version with that
-/// image; the default when none is known.
-fn instances_version(group: &Group, state: &State) -> i64 {
+/// The version a group's in-service instances run, to pin it to before
+/// its rollout: among the instances not on the target's image (all of
+/// them without a target), the image most run; the default when it carries
+/// that image, else the newest version with it, never the target's number
+/// (a refresh to the version the group is on may replace nothing). The
+/// default when none is known.
+fn instances_version(group: &Group, state: &State, target: Option<Target>) -> i64 {
     let template = &state.template;
     let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
     for image in group
         .in_service
         .iter()
         .filter_map(|id| state.instance_images.get(id))
+        .filter(|image| target.is_none_or(|t| image.as_str() != t.image))
     {
         *counts.entry(image.as_str()).or_default() += 1;
     }
-    let Some((most, _)) = counts.into_iter().max_by_key(|(image, n)| (*n, *image)) else {
+    // Most instances first; among equals, the smallest id, so that the
+    // choice never depends on the order the API returned.
+    let Some((most, _)) = counts
+        .into_iter()
+        .max_by(|(a, n), (b, m)| n.cmp(m).then_with(|| b.cmp(a)))
+    else {
         return template.default_version;
     };
-    if template.image_of(template.default_version) == Some(most) {
+    let allowed = |n: i64| target.is_none_or(|t| !t.is(n));
+    if template.image_of(template.default_version) == Some(most)
+        && allowed(template.default_version)
+    {
         return template.default_version;
     }
     template
         .versions
         .iter()
-        .filter(|v| v.image_id.as_deref() == Some(most))
+        .filter(|v| v.image_id.as_deref() == Some(most) && allowed(v.number))
         .map(|v| v.number)
         .max()
         .unwrap_or(template.default_version)
@@ -204,6 +217,16 @@ pub fn placements(state: &State, target: Option<Target>) -> Decision<Vec<UpdateG
         let placement = match target {
             // Already there, or behind: the refresh moves it on success.
             Some(t) if on.is_some_and(|n| t.is(n)) || outdated(group, state, t.image) > 0 => None,
+            // Not one instance's image known: nothing says they run the target.
+            Some(_)
+                if !group.in_service.is_empty()
+                    && !group
+                        .in_service
+                        .iter()
+                        .any(|id| state.instance_images.contains_key(id)) =>
+            {
+                None
+            }
             Some(t) => Some((
                 t.version,
                 format!(
@@ -219,7 +242,7 @@ pub fn placements(state: &State, target: Option<Target>) -> Decision<Vec<UpdateG
             (Some(placement), _) => placement,
             (None, Some(_)) => continue,
             (None, None) => {
-                let n = instances_version(group, state);
+                let n = instances_version(group, state, target);
                 let reason = format!(
                     "tagged {}={} and on {}: pinned to version {n}, the version its instances run, so that a rollout can roll back",
                     group_tags::ROLLOUT,
@@ -395,7 +418,21 @@ fn refresh(
             target.image,
             target.label(),
         ),
-        preferences: preferences.for_group(group),
+        preferences: RollingPreferences {
+            // Already on the target (its instances run an image in no other
+            // version): skip matching compares versions and would keep every
+            // instance, and a rollback would return to the same version. All
+            // are replaced, with no rollback.
+            skip_matching: !target.is(rollback_to),
+            // Auto Scaling refuses a rollback to a version whose ImageId is
+            // an SSM parameter: the refresh then goes without one.
+            auto_rollback: !target.is(rollback_to)
+                && !state
+                    .template
+                    .image_of(rollback_to)
+                    .is_some_and(|image| image.starts_with("resolve:ssm:")),
+            ..preferences.for_group(group)
+        },
         previous_rollout_image: recorded.cloned(),
         needs: needs
             .into_iter()
@@ -423,6 +460,10 @@ pub fn quarantines(state: &State) -> Vec<QuarantineImage> {
         .into_iter()
         .chain([template.default_version])
         .collect();
+    let usable = |id: &str| {
+        state.images.iter().any(|i| i.id == id && !i.is_unusable())
+            || matches!(&state.current_image, CurrentImage::Found(i) if i.id == id && !i.is_unusable())
+    };
     let skip_tagged = |id: &str| {
         state.images.iter().any(|i| i.id == id && i.skip_tagged)
             || matches!(&state.current_image, CurrentImage::Found(i) if i.id == id && i.skip_tagged)
@@ -447,7 +488,10 @@ pub fn quarantines(state: &State) -> Vec<QuarantineImage> {
         let Some(image) = template.image_of(number) else {
             continue;
         };
+        // Only an image EC2 describes as usable: tagging one that is gone
+        // would fail every run and hold the retreat that it needs anyway.
         if !FAILED_STATUSES.contains(&newest.status.as_str())
+            || !usable(image)
             || skip_tagged(image)
             || found.iter().any(|q| q.image == image)
         {
@@ -748,6 +792,7 @@ impl RolloutPreferences {
             checkpoint_delay_seconds: self.checkpoint_delay,
             alarms: self.alarms,
             bake_time_seconds: self.bake_time,
+            skip_matching: true,
             auto_rollback: true,
             on_failure: self.on_failure,
         }

@@ -37,6 +37,10 @@ pub const REFRESHES_STARTED: &str = "RefreshesStarted";
 pub const REFRESHES_RUNNING: &str = "RefreshesRunning";
 /// Instance refreshes refused, or over with instances left on older images.
 pub const REFRESHES_FAILED: &str = "RefreshesFailed";
+/// In-service instances of the managed groups not on the default image.
+pub const INSTANCES_BEHIND: &str = "InstancesBehind";
+/// Age of the oldest image an in-service instance runs, in hours.
+pub const OLDEST_RUNNING_IMAGE_AGE_HOURS: &str = "OldestRunningImageAgeHours";
 /// Images quarantined by this run after a failed or rolled-back rollout.
 pub const IMAGES_QUARANTINED: &str = "ImagesQuarantined";
 /// The line's `level` for Lambda's log-level filter: it passes an
@@ -51,6 +55,8 @@ pub const TEMPLATE_DIMENSION: &str = "TemplateId";
 /// The figures of one document.
 struct Figures {
     newest_backup_age_seconds: Option<i64>,
+    instances_behind: Option<usize>,
+    oldest_running_image_age_seconds: Option<i64>,
     drift: usize,
     applied: usize,
     failed: usize,
@@ -65,6 +71,8 @@ struct Figures {
 pub fn emf(report: &Report, timestamp: DateTime<Utc>, function_name: &str) -> Value {
     let figures = Figures {
         newest_backup_age_seconds: report.newest_backup_age_seconds,
+        instances_behind: report.instances_behind,
+        oldest_running_image_age_seconds: report.oldest_running_image_age_seconds,
         drift: report.changes.len(),
         applied: report.applied.len(),
         failed: report.failed.len(),
@@ -88,6 +96,8 @@ pub fn emf_template(
 ) -> Value {
     let figures = Figures {
         newest_backup_age_seconds: template.newest_backup_age_seconds,
+        instances_behind: template.fleet.instances_behind,
+        oldest_running_image_age_seconds: template.oldest_running_image_age_seconds,
         drift: template.changes.len(),
         applied: template.applied.len(),
         failed: template.failed.len(),
@@ -118,6 +128,14 @@ fn document(
         values.push((NEWEST_BACKUP_AGE_HOURS, "None", json!(hours)));
     }
     values.push((DRIFT, "Count", json!(figures.drift)));
+    // Left out, not zero, when unknown: an alarm must not read "all caught up".
+    if let Some(behind) = figures.instances_behind {
+        values.push((INSTANCES_BEHIND, "Count", json!(behind)));
+    }
+    if let Some(age) = figures.oldest_running_image_age_seconds {
+        let hours = (age as f64 / 36.0).round() / 100.0;
+        values.push((OLDEST_RUNNING_IMAGE_AGE_HOURS, "None", json!(hours)));
+    }
     values.push((APPLIED, "Count", json!(figures.applied)));
     values.push((FAILED, "Count", json!(figures.failed)));
     values.push((NEEDS_ATTENTION, "Count", json!(figures.needs_attention)));
@@ -221,6 +239,7 @@ mod tests {
                 }),
                 changes: vec![change; changes],
                 warnings: Vec::new(),
+                fleet: Default::default(),
                 reads: Vec::new(),
             },
             Mode::Apply,

@@ -9,6 +9,7 @@ mod text;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use crate::plan::fleet::Fleet;
 use crate::plan::{Change, ImageSummary, Plan};
 use crate::settings::{Mode, Settings};
 use crate::warning::{Severity, Warning, Warnings};
@@ -53,6 +54,12 @@ pub struct Report {
     /// `needs_attention` and failures no retry fixes. The Lambda reports
     /// them in this count and its metric, and does not fail for them.
     pub needs_attention: usize,
+    /// In-service instances of every template's managed groups not on
+    /// their template's default image; `None` when no template's could be
+    /// read.
+    pub instances_behind: Option<usize>,
+    /// The oldest of the templates' oldest running images' ages, seconds.
+    pub oldest_running_image_age_seconds: Option<i64>,
     /// One report per managed template, by template id.
     pub templates: Vec<TemplateReport>,
     /// Warnings about no single template (groups on unmanaged templates, no
@@ -135,6 +142,12 @@ pub struct TemplateReport {
     pub warnings: Warnings,
     /// Conditions only a person can clear: [`needs_attention`].
     pub needs_attention: usize,
+    /// What its managed groups run: in-service instances, those behind the
+    /// default image, the oldest image still running.
+    pub fleet: Fleet,
+    /// How old the oldest running image was when the run ended, in whole
+    /// seconds; `None` when unknown.
+    pub oldest_running_image_age_seconds: Option<i64>,
 }
 
 /// Conditions only a person can clear: warnings of severity
@@ -227,6 +240,8 @@ impl TemplateReport {
             skipped: Vec::new(),
             warnings: Warnings(plan.warnings),
             needs_attention: 0,
+            fleet: plan.fleet,
+            oldest_running_image_age_seconds: None,
         }
     }
 
@@ -239,6 +254,11 @@ impl TemplateReport {
             .newest_backup
             .as_ref()
             .map(|b| (now - b.creation_date).num_seconds().max(0));
+        self.oldest_running_image_age_seconds = self
+            .fleet
+            .oldest_running_image
+            .as_ref()
+            .map(|i| (now - i.creation_date).num_seconds().max(0));
         self
     }
 }
@@ -295,6 +315,14 @@ impl Report {
             failed,
             skipped: templates.iter().flat_map(|t| t.skipped.clone()).collect(),
             warnings: Warnings(warnings),
+            instances_behind: templates
+                .iter()
+                .filter_map(|t| t.fleet.instances_behind)
+                .reduce(|a, b| a + b),
+            oldest_running_image_age_seconds: templates
+                .iter()
+                .filter_map(|t| t.oldest_running_image_age_seconds)
+                .max(),
             templates,
             run_warnings,
         }

@@ -34,6 +34,9 @@ impl TemplateReport {
                 let _ = writeln!(out, "Newest backup   none found");
             }
         }
+        if let Some(line) = self.fleet_line() {
+            let _ = writeln!(out, "Instances       {line}");
+        }
         out.push('\n');
         if !self.changes.is_empty() {
             let heading = if self.dry_run {
@@ -52,6 +55,30 @@ impl TemplateReport {
             out.push('\n');
         }
         write_warnings(out, "Warnings:", self.warnings.iter());
+    }
+
+    /// `5 in service, 2 behind the default image; oldest running image
+    /// ami-... created ...`; `None` when the managed groups run nothing.
+    fn fleet_line(&self) -> Option<String> {
+        let fleet = &self.fleet;
+        if fleet.in_service == 0 {
+            return None;
+        }
+        let mut line = format!("{} in service", fleet.in_service);
+        match fleet.instances_behind {
+            Some(behind) => {
+                let _ = write!(line, ", {behind} behind the default image");
+            }
+            None => line.push_str(", how many are behind is unknown"),
+        }
+        if let Some(oldest) = &fleet.oldest_running_image {
+            let _ = write!(
+                line,
+                "; oldest running image {} created {}",
+                oldest.image_id, oldest.creation_date
+            );
+        }
+        Some(line)
     }
 
     fn status_of(&self, change: &Change) -> String {
@@ -316,7 +343,14 @@ fn details(change: &Change) -> Vec<(&'static str, String)> {
                 [] => "none".to_owned(),
                 names => names.join(", "),
             };
+            if !p.skip_matching {
+                how.push_str(", every instance replaced (the group is on this version already)");
+            }
             let on_failure = match p.on_failure {
+                _ if !p.auto_rollback => format!(
+                    "no automatic rollback: the group is on version {} already, or that version's image is an SSM parameter",
+                    c.rollback_to
+                ),
                 OnFailure::Hold => format!(
                     "Auto Scaling rolls the group back to version {}; the image is not rolled out again",
                     c.rollback_to

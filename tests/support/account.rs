@@ -113,6 +113,51 @@ impl<'a> Account<'a> {
         .await
     }
 
+    /// Registers a backup from day `n` whose root device `/dev/xvda` is a
+    /// snapshot of `size` GiB (a server whose disk was grown).
+    pub async fn backup_with_root(&self, n: i64, size: i32) -> String {
+        let volume = self
+            .ec2
+            .create_volume()
+            .availability_zone("us-east-1a")
+            .size(size)
+            .send()
+            .await
+            .unwrap()
+            .volume_id
+            .unwrap();
+        let snapshot = self
+            .ec2
+            .create_snapshot()
+            .volume_id(volume)
+            .send()
+            .await
+            .unwrap()
+            .snapshot_id
+            .unwrap();
+        self.register(
+            self.ec2
+                .register_image()
+                .name(format!("web-backup-{n}"))
+                .description(format!(
+                    "Created for policy: policy-0abc schedule: daily EC2_BACKUP day {n}"
+                ))
+                .root_device_name("/dev/xvda")
+                .block_device_mappings(
+                    aws_sdk_ec2::types::BlockDeviceMapping::builder()
+                        .device_name("/dev/xvda")
+                        .ebs(
+                            aws_sdk_ec2::types::EbsBlockDevice::builder()
+                                .snapshot_id(snapshot)
+                                .build(),
+                        )
+                        .build(),
+                ),
+            n,
+        )
+        .await
+    }
+
     /// Tags an image `ami-reconciler:skip=true`.
     pub async fn skip(&self, image: &str) {
         self.tag_image(image, "ami-reconciler:skip", "true").await;

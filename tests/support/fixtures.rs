@@ -52,6 +52,8 @@ pub fn backup(name: &str, n: i64) -> Image {
         owned_by_account: true,
         skip_tagged: false,
         snapshots: Default::default(),
+        volume_sizes: Default::default(),
+        root_device: None,
         architecture: Some("x86_64".to_owned()),
         tags: Default::default(),
     }
@@ -205,6 +207,7 @@ impl StateExt for State {
             instance_images: Default::default(),
             refreshes: Default::default(),
             rollouts_unread: false,
+            referenced_images: Some(Vec::new()),
         }
     }
 

@@ -50,6 +50,7 @@ from moto.ec2.models.launch_templates import (
     LaunchTemplateBackend,
     LaunchTemplateVersion,
 )
+from moto.ec2.models.amis import Ami
 from moto.ec2.responses.amis import AmisResponse
 from moto.ec2.responses.launch_templates import LaunchTemplates
 from moto.ec2.utils import parse_user_data
@@ -564,14 +565,66 @@ def register_image(self: Any) -> ActionResult:
             raise InvalidParameterValue(
                 f"'{spec.get('ResourceType')}' is not a valid taggable resource type for this operation."
             )
+    mappings = _register_mappings(self, self._get_param("BlockDeviceMappings", []) or [])
+    root = self._get_param("RootDeviceName")
     self.error_on_dryrun()
     image = self.ec2_backend.register_image(name, description)
     image.architecture = architecture
+    if mappings:
+        # moto keeps no mapping and reports one 15 GiB /dev/sda1 for every
+        # image; DescribeImages reports what was registered.
+        image.registered_mappings = mappings
+    if root:
+        image.root_device_name = root
     tags = {t["Key"]: t.get("Value", "") for spec in tag_spec for t in spec.get("Tags", [])}
     if tags:
         self.ec2_backend.create_tags([image.id], tags)
     return ActionResult({"ImageId": image.id})
 
+
+def _register_mappings(self: Any, given: list) -> list[dict[str, Any]]:
+    """RegisterImage's block device mappings as DescribeImages reports them.
+
+    EbsBlockDevice.VolumeSize: "If you specify a snapshot, the default is the
+    snapshot size. You can specify a volume size that is equal to or larger
+    than the snapshot size." A smaller size is refused (the reference names
+    no error code for RegisterImage: InvalidBlockDeviceMapping, as
+    RunInstances answers it, is the harsher reading)."""
+    mappings = []
+    for mapping in given:
+        out: dict[str, Any] = {"DeviceName": mapping.get("DeviceName")}
+        ebs = mapping.get("Ebs")
+        if ebs:
+            snapshot_id = ebs.get("SnapshotId")
+            size = int(ebs["VolumeSize"]) if ebs.get("VolumeSize") is not None else None
+            if snapshot_id:
+                snapshot = self.ec2_backend.get_snapshot(snapshot_id)
+                snapshot_size = int(snapshot.volume.size)
+                if size is not None and size < snapshot_size:
+                    raise InvalidParameterValue(
+                        f"Volume of size {size}GB is smaller than snapshot '{snapshot_id}', "
+                        f"expect size >= {snapshot_size}GB"
+                    )
+                size = snapshot_size if size is None else size
+            out["Ebs"] = {
+                "SnapshotId": snapshot_id,
+                "VolumeSize": size,
+                "DeleteOnTermination": ebs.get("DeleteOnTermination", True) in (True, "true"),
+                "VolumeType": ebs.get("VolumeType") or "gp2",
+            }
+        elif mapping.get("VirtualName"):
+            out["VirtualName"] = mapping["VirtualName"]
+        mappings.append(out)
+    return mappings
+
+
+def _block_device_mappings(self: Any) -> list[dict[str, Any]]:
+    registered = getattr(self, "registered_mappings", None)
+    return registered if registered is not None else _moto_block_device_mappings.fget(self)
+
+
+_moto_block_device_mappings = Ami.block_device_mappings
+Ami.block_device_mappings = property(_block_device_mappings)
 
 AmisResponse.describe_images = describe_images
 AmisResponse.register_image = register_image
