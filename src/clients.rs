@@ -1,6 +1,5 @@
 //! AWS configuration and clients, built once per process.
 
-use std::fmt;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -11,6 +10,7 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, ConfigLoader, SdkConfig};
 
 use crate::error::ConfigError;
+pub use crate::model::Place;
 
 /// Attempts per call unless `AWS_MAX_ATTEMPTS` says otherwise: with
 /// exponential backoff a throttled run slows down instead of failing.
@@ -49,28 +49,6 @@ pub struct Clients {
     /// The account, when something other than the credentials named it
     /// (the Lambda function's own ARN).
     account: Arc<OnceLock<String>>,
-}
-
-/// The region and account a lookup searched, as a "not found" names them.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Place {
-    /// The region the clients call.
-    pub region: Option<String>,
-    /// The account of the credentials, when they or the function's ARN say.
-    pub account: Option<String>,
-}
-
-impl fmt::Display for Place {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let region = self.region.as_deref().unwrap_or("no region");
-        match &self.account {
-            Some(account) => write!(f, "region {region}, account {account}"),
-            None => write!(
-                f,
-                "region {region}, the credentials' account (`aws sts get-caller-identity` names it)"
-            ),
-        }
-    }
 }
 
 impl Clients {

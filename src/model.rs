@@ -613,3 +613,25 @@ pub struct State {
     /// absent is gone. `None` when not read.
     pub referenced_images: Option<Vec<Image>>,
 }
+
+/// The region and account a lookup searched, as a "not found" names them.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Place {
+    /// The region the clients call.
+    pub region: Option<String>,
+    /// The account of the credentials, when they or the function's ARN say.
+    pub account: Option<String>,
+}
+
+impl fmt::Display for Place {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let region = self.region.as_deref().unwrap_or("no region");
+        match &self.account {
+            Some(account) => write!(f, "region {region}, account {account}"),
+            None => write!(
+                f,
+                "region {region}, the credentials' account (`aws sts get-caller-identity` names it)"
+            ),
+        }
+    }
+}

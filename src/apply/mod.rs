@@ -10,10 +10,7 @@ use tracing::{debug, info, instrument};
 
 use crate::clients::Clients;
 use crate::error::AwsError;
-use crate::model::{
-    GroupLaunch, LATEST, SKIP_REASON_TAG_KEY, SKIP_TAG_KEY, TemplateRef, TemplateVersion,
-    group_tags,
-};
+use crate::model::{GroupLaunch, LATEST, SKIP_REASON_TAG_KEY, SKIP_TAG_KEY, TemplateVersion};
 use crate::plan::{
     Change, CreateVersion, Created, DeleteVersions, Plan, Prerequisite, QuarantineImage,
     SetDefaultVersion, StartInstanceRefresh, UpdateGroup, VersionTarget, client_token,
@@ -23,6 +20,9 @@ use crate::report::{Applied, Failed, Skipped, TemplateReport};
 use crate::settings::Mode;
 use crate::warning::{Warning, versions_label};
 use crate::{autoscaling, ec2};
+
+mod refresh;
+use refresh::{RefreshOutcome, start_refresh};
 
 /// Time kept back from a deadline to write the report and the metrics line.
 pub const REPORT_RESERVE: Duration = Duration::from_secs(2);
@@ -109,61 +109,6 @@ impl Deadline {
         let worst_case = self.call_budget * change.worst_case_calls();
         self.writes_until
             .is_some_and(|until| Instant::now() + worst_case > until)
-    }
-}
-
-/// What became of one refresh.
-enum RefreshOutcome {
-    /// Started, with this id.
-    Started(String),
-    /// Another run of ours started the same refresh a moment before: a
-    /// race lost to ourselves, not a failure. Its record stays.
-    StartedByAnother(String),
-    /// The tag could not be written: nothing was started.
-    NotRecorded(AwsError),
-    /// AWS refused the start; `restored` tells whether the tag is as before.
-    Refused { error: AwsError, restored: bool },
-}
-
-async fn start_refresh(
-    clients: &Clients,
-    change: &StartInstanceRefresh,
-    template: &TemplateRef,
-) -> RefreshOutcome {
-    let client = &clients.autoscaling;
-    let tag = group_tags::ROLLOUT_IMAGE;
-    if let Err(err) = autoscaling::tag_group(client, &change.group, tag, &change.image).await {
-        return RefreshOutcome::NotRecorded(err);
-    }
-    match autoscaling::start_refresh(client, &change.group, template, &change.preferences).await {
-        Ok(id) => RefreshOutcome::Started(id),
-        Err(error) => {
-            // Another run may have started the same refresh a moment ago:
-            // its record is this tag, which must then stay.
-            if error.code.as_deref() == Some("InstanceRefreshInProgress")
-                && let Ok(found) = autoscaling::describe_refreshes(client, &change.group).await
-                && let Some(theirs) = found.iter().find(|r| r.rolls_out(template))
-            {
-                return RefreshOutcome::StartedByAnother(theirs.id.clone());
-            }
-            if error.outcome_unknown() {
-                // The refresh may be running: its record must stay.
-                return RefreshOutcome::Refused {
-                    error,
-                    restored: true,
-                };
-            }
-            let restore = match &change.previous_rollout_image {
-                Some(previous) => {
-                    autoscaling::tag_group(client, &change.group, tag, previous).await
-                }
-                None => autoscaling::untag_group(client, &change.group, tag).await,
-            };
-            RefreshOutcome::Refused {
-                error,
-                restored: restore.is_ok(),
-            }
-        }
     }
 }
 

@@ -11,7 +11,8 @@
 //! - [`version`]: the new version, the memory of a refusal, the default
 //! - [`groups`]: which managed groups move to `$Latest`
 //! - [`rollout`]: rolling groups on numbers, instance refreshes, the hold a
-//!   running one puts, and the quarantine of an image whose rollout failed
+//!   running one puts
+//! - [`quarantine`]: the image whose rollout failed, and the retreat from it
 //! - [`fleet`]: groups on an image that is gone, instances behind
 //! - [`prune`]: which old versions go
 //! - [`reads`]: the reads the planner asks observe for
@@ -20,7 +21,9 @@ pub mod change;
 pub mod fleet;
 pub mod groups;
 pub mod image;
+mod preferences;
 pub mod prune;
+pub mod quarantine;
 pub mod reads;
 pub mod rollout;
 pub mod version;
@@ -129,12 +132,12 @@ pub fn plan(state: &State, policy: &Policy, managed: &Tag) -> Plan {
     // A rollout that failed for a group asking for quarantine: its image is
     // planned as skip-tagged, so the template retreats in this same run,
     // once the tag is written.
-    let quarantines = rollout::quarantines(state);
+    let quarantines = quarantine::quarantines(state);
     let quarantined;
     let state = match quarantines.is_empty() {
         true => state,
         false => {
-            quarantined = rollout::as_quarantined(state, &quarantines);
+            quarantined = quarantine::as_quarantined(state, &quarantines);
             &quarantined
         }
     };

@@ -5,21 +5,19 @@
 use std::collections::BTreeMap;
 
 use super::change::{
-    CreateVersion, Prerequisite, QuarantineImage, SetDefaultVersion, StartInstanceRefresh,
-    UpdateGroup, VersionTarget,
+    CreateVersion, Prerequisite, SetDefaultVersion, StartInstanceRefresh, UpdateGroup,
+    VersionTarget,
 };
 use super::image::{Eligibility, ImageChange, ImageChoice, Latest};
+use super::preferences::RolloutPreferences;
 use super::reads::Read;
 use super::{Decision, Notes};
 use crate::model::{
-    CurrentImage, Group, GroupLaunch, LaunchSource, MAX_TAG_VALUE_CHARS, OnFailure, Refresh,
-    RollingPreferences, State, TemplateRef, group_tags,
+    CurrentImage, Group, GroupLaunch, LaunchSource, Refresh, RollingPreferences, State,
+    TemplateRef, group_tags,
 };
-use crate::policy::{Policy, parse_age};
+use crate::policy::Policy;
 use crate::warning::Warning;
-
-/// `CheckpointDelay`'s upper bound in the API (seconds).
-const MAX_CHECKPOINT_DELAY: i64 = 172_800;
 
 /// One rollout at a time: while a refresh runs, a newer image waits, since
 /// a new default now would start a second rollout over the instances the
@@ -129,7 +127,7 @@ pub fn target<'s>(
 /// A rolling group's launch template reference, when it names this
 /// template directly (not through a mixed instances policy) and the group
 /// is not being deleted: the groups rollouts place and refresh.
-fn placed<'g>(group: &'g Group, state: &State) -> Option<&'g TemplateRef> {
+pub(super) fn placed<'g>(group: &'g Group, state: &State) -> Option<&'g TemplateRef> {
     match &group.launch {
         LaunchSource::Template(spec) if spec.points_at(&state.template) && !group.being_deleted => {
             Some(spec)
@@ -213,44 +211,8 @@ pub fn placements(state: &State, target: Option<Target>) -> Decision<Vec<UpdateG
         let Some(spec) = placed(group, state) else {
             continue;
         };
-        let on = spec.pinned_number();
-        let placement = match target {
-            // Already there, or behind: the refresh moves it on success.
-            Some(t) if on.is_some_and(|n| t.is(n)) || outdated(group, state, t.image) > 0 => None,
-            // Not one instance's image known: nothing says they run the target.
-            Some(_)
-                if !group.in_service.is_empty()
-                    && !group
-                        .in_service
-                        .iter()
-                        .any(|id| state.instance_images.contains_key(id)) =>
-            {
-                None
-            }
-            Some(t) => Some((
-                t.version,
-                format!(
-                    "tagged {}={}: its in-service instances already run {}, the image of the default version",
-                    group_tags::ROLLOUT,
-                    group_tags::ROLLING,
-                    t.image
-                ),
-            )),
-            None => None,
-        };
-        let (version, reason) = match (placement, on) {
-            (Some(placement), _) => placement,
-            (None, Some(_)) => continue,
-            (None, None) => {
-                let n = instances_version(group, state, target);
-                let reason = format!(
-                    "tagged {}={} and on {}: pinned to version {n}, the version its instances run, so that a rollout can roll back",
-                    group_tags::ROLLOUT,
-                    group_tags::ROLLING,
-                    spec.version_label()
-                );
-                (VersionTarget::Number(n), reason)
-            }
+        let Some((version, reason)) = destination(group, spec, state, target) else {
+            continue;
         };
         let needs = match version {
             VersionTarget::Created => vec![Prerequisite::VersionCreated],
@@ -290,6 +252,48 @@ pub fn placements(state: &State, target: Option<Target>) -> Decision<Vec<UpdateG
         });
     }
     notes.finish(moves)
+}
+
+/// Where a rolling group must be moved before its rollout, and why;
+/// `None` when it stays.
+fn destination(
+    group: &Group,
+    spec: &TemplateRef,
+    state: &State,
+    target: Option<Target>,
+) -> Option<(VersionTarget, String)> {
+    let on = spec.pinned_number();
+    let known = group
+        .in_service
+        .iter()
+        .any(|id| state.instance_images.contains_key(id));
+    match target {
+        // Already there, or behind: the refresh moves it on success.
+        Some(t) if on.is_some_and(|n| t.is(n)) || outdated(group, state, t.image) > 0 => {}
+        // Not one instance's image known: nothing says they run the target.
+        Some(_) if !group.in_service.is_empty() && !known => {}
+        Some(t) => {
+            let reason = format!(
+                "tagged {}={}: its in-service instances already run {}, the image of the default version",
+                group_tags::ROLLOUT,
+                group_tags::ROLLING,
+                t.image
+            );
+            return Some((t.version, reason));
+        }
+        None => {}
+    }
+    if on.is_some() {
+        return None;
+    }
+    let n = instances_version(group, state, target);
+    let reason = format!(
+        "tagged {}={} and on {}: pinned to version {n}, the version its instances run, so that a rollout can roll back",
+        group_tags::ROLLOUT,
+        group_tags::ROLLING,
+        spec.version_label()
+    );
+    Some((VersionTarget::Number(n), reason))
 }
 
 /// A refresh for each rolling group whose in-service instances do not all
@@ -383,7 +387,6 @@ fn refresh(
         }
         Refreshes::Idle(list) => list,
     };
-    let recorded = group.tags.get(group_tags::ROLLOUT_IMAGE);
     // A version this run creates was never rolled out: its image's history
     // (a rollback to an image used before) does not count.
     let history = match target.version {
@@ -393,166 +396,87 @@ fn refresh(
     if let Some(warning) = held(group, state, refreshes, (target.image, history), outdated) {
         return nothing().warn([warning]);
     }
-    let needs = match target.version {
-        VersionTarget::Created => Some(Prerequisite::VersionCreated),
-        VersionTarget::Number(_) => None,
-    };
-    let in_service = group.in_service.len();
-    Decision::made(Some(StartInstanceRefresh {
-        group: group.name.clone(),
+    let start = Start {
+        group,
         template: spec.one_identifier(),
-        version: target.version,
+        target,
         rollback_to,
-        image: target.image.to_owned(),
         outdated,
-        in_service,
-        reason: format!(
-            "tagged {}={}: {outdated} of {in_service} {} another image than {} (version {})",
-            group_tags::ROLLOUT,
-            group_tags::ROLLING,
-            if in_service == 1 {
-                "in-service instance runs"
-            } else {
-                "in-service instances run"
-            },
-            target.image,
-            target.label(),
-        ),
-        preferences: RollingPreferences {
-            // Already on the target (its instances run an image in no other
-            // version): skip matching compares versions and would keep every
-            // instance, and a rollback would return to the same version. All
-            // are replaced, with no rollback.
-            skip_matching: !target.is(rollback_to),
-            // Auto Scaling refuses a rollback to a version whose ImageId is
-            // an SSM parameter: the refresh then goes without one.
-            auto_rollback: !target.is(rollback_to)
-                && !state
-                    .template
-                    .image_of(rollback_to)
-                    .is_some_and(|image| image.starts_with("resolve:ssm:")),
-            ..preferences.for_group(group)
-        },
-        previous_rollout_image: recorded.cloned(),
-        needs: needs
-            .into_iter()
-            .chain(placement.map(|_| Prerequisite::GroupMoved(group.name.clone())))
-            .collect(),
-    }))
+        moved: placement.is_some(),
+    };
+    Decision::made(Some(start.change(state, preferences.for_group(group))))
 }
 
-/// Statuses of a refresh that failed or was rolled back: with
-/// `ami-reconciler:rollout-failure=quarantine` they quarantine its image.
-/// `Cancelled` is a person's choice and never does.
-pub const FAILED_STATUSES: [&str; 3] = ["Failed", "RollbackSuccessful", "RollbackFailed"];
+/// A refresh decided on, before it is written as a change.
+struct Start<'g, 's> {
+    group: &'g Group,
+    template: TemplateRef,
+    target: Target<'s>,
+    /// The number the group is on when the refresh starts.
+    rollback_to: i64,
+    outdated: usize,
+    /// The group is moved to `rollback_to` by this run first.
+    moved: bool,
+}
 
-/// The images to quarantine: a rolling group that asks for it, whose newest
-/// refresh rolled out `$Latest` or the default by number and failed or was
-/// rolled back. The image is then planned as if already skip-tagged
-/// ([`as_quarantined`]). Once a newer version is created from the image
-/// again (an operator cleared the tags), the old refresh no longer names
-/// `$Latest` and quarantines nothing.
-pub fn quarantines(state: &State) -> Vec<QuarantineImage> {
-    let template = &state.template;
-    let current: Vec<i64> = template
-        .latest()
-        .map(|v| v.number)
-        .into_iter()
-        .chain([template.default_version])
-        .collect();
-    let usable = |id: &str| {
-        state.images.iter().any(|i| i.id == id && !i.is_unusable())
-            || matches!(&state.current_image, CurrentImage::Found(i) if i.id == id && !i.is_unusable())
-    };
-    let skip_tagged = |id: &str| {
-        state.images.iter().any(|i| i.id == id && i.skip_tagged)
-            || matches!(&state.current_image, CurrentImage::Found(i) if i.id == id && i.skip_tagged)
-    };
-    let mut found: Vec<QuarantineImage> = Vec::new();
-    for group in state.rolling_groups() {
-        if placed(group, state).is_none() || on_failure(group) != Some(OnFailure::Quarantine) {
-            continue;
-        }
-        let Some(newest) = state.refreshes.get(&group.name).and_then(|r| r.first()) else {
-            continue;
+impl Start<'_, '_> {
+    fn change(self, state: &State, preferences: RollingPreferences) -> StartInstanceRefresh {
+        let Start {
+            group,
+            target,
+            rollback_to,
+            outdated,
+            ..
+        } = self;
+        let needs = match target.version {
+            VersionTarget::Created => Some(Prerequisite::VersionCreated),
+            VersionTarget::Number(_) => None,
         };
-        let Some(number) = newest
-            .desired
-            .as_ref()
-            .filter(|d| d.points_at(template))
-            .and_then(TemplateRef::pinned_number)
-            .filter(|n| current.contains(n))
-        else {
-            continue;
+        let in_service = group.in_service.len();
+        let runs = if in_service == 1 {
+            "in-service instance runs"
+        } else {
+            "in-service instances run"
         };
-        let Some(image) = template.image_of(number) else {
-            continue;
-        };
-        // Only an image EC2 describes as usable: tagging one that is gone
-        // would fail every run and hold the retreat that it needs anyway.
-        if !FAILED_STATUSES.contains(&newest.status.as_str())
-            || !usable(image)
-            || skip_tagged(image)
-            || found.iter().any(|q| q.image == image)
-        {
-            continue;
-        }
-        let skip_reason = truncate(
-            &format!(
-                "rollout failed: group {}, instance refresh {}, {}",
-                group.name, newest.id, newest.status
-            ),
-            MAX_TAG_VALUE_CHARS,
-        );
-        found.push(QuarantineImage {
-            image: image.to_owned(),
+        StartInstanceRefresh {
             group: group.name.clone(),
-            refresh: newest.id.clone(),
-            status: newest.status.clone(),
+            template: self.template,
+            version: target.version,
+            rollback_to,
+            image: target.image.to_owned(),
+            outdated,
+            in_service,
             reason: format!(
-                "group {} is tagged {}={} and its instance refresh {} of version {number} ended {}",
-                group.name,
-                group_tags::ROLLOUT_FAILURE,
-                group_tags::QUARANTINE,
-                newest.id,
-                newest.status
+                "tagged {}={}: {outdated} of {in_service} {runs} another image than {} (version {})",
+                group_tags::ROLLOUT,
+                group_tags::ROLLING,
+                target.image,
+                target.label(),
             ),
-            skip_reason,
-        });
-    }
-    found
-}
-
-fn truncate(text: &str, chars: usize) -> String {
-    text.chars().take(chars).collect()
-}
-
-/// The state as it will be once the quarantines are written: the images
-/// skip-tagged, so that the template retreats from them in this same run.
-pub fn as_quarantined(state: &State, quarantines: &[QuarantineImage]) -> State {
-    let mut state = state.clone();
-    let quarantined = |id: &str| quarantines.iter().any(|q| q.image == id);
-    for image in &mut state.images {
-        image.skip_tagged |= quarantined(&image.id);
-    }
-    if let CurrentImage::Found(image) = &mut state.current_image {
-        image.skip_tagged |= quarantined(&image.id);
-    }
-    state
-}
-
-/// What the group's `ami-reconciler:rollout-failure` asks for; `None` when
-/// malformed (the group gets no refresh and a warning).
-fn on_failure(group: &Group) -> Option<OnFailure> {
-    match group
-        .tags
-        .get(group_tags::ROLLOUT_FAILURE)
-        .map(|v| v.trim())
-    {
-        None => Some(OnFailure::Hold),
-        Some(group_tags::HOLD) => Some(OnFailure::Hold),
-        Some(group_tags::QUARANTINE) => Some(OnFailure::Quarantine),
-        Some(_) => None,
+            preferences: RollingPreferences {
+                // Already on the target (its instances run an image in no
+                // other version): skip matching compares versions and would
+                // keep every instance, and a rollback would return to the
+                // same version. All are replaced, with no rollback.
+                skip_matching: !target.is(rollback_to),
+                // Auto Scaling refuses a rollback to a version whose ImageId
+                // is an SSM parameter: the refresh then goes without one.
+                auto_rollback: !target.is(rollback_to)
+                    && !state
+                        .template
+                        .image_of(rollback_to)
+                        .is_some_and(|image| image.starts_with("resolve:ssm:")),
+                ..preferences
+            },
+            previous_rollout_image: group.tags.get(group_tags::ROLLOUT_IMAGE).cloned(),
+            needs: needs
+                .into_iter()
+                .chain(
+                    self.moved
+                        .then(|| Prerequisite::GroupMoved(group.name.clone())),
+                )
+                .collect(),
+        }
     }
 }
 
@@ -654,164 +578,5 @@ fn past_rollout(
             PastRollout::Over(refreshes.first().map(|r| r.status.clone()))
         }
         _ => PastRollout::None,
-    }
-}
-
-/// A rolling group's refresh preferences, from its tags.
-struct RolloutPreferences {
-    min_healthy: Option<i32>,
-    checkpoints: Vec<i32>,
-    checkpoint_delay: Option<i64>,
-    alarms: Vec<String>,
-    bake_time: Option<i64>,
-    on_failure: OnFailure,
-}
-
-/// `BakeTime`'s upper bound in the API (seconds): 48 hours.
-const MAX_BAKE_TIME: i64 = 172_800;
-/// `AlarmSpecification.Alarms`: at most 10 names of 1 to 255 characters.
-const MAX_ALARMS: usize = 10;
-const MAX_ALARM_NAME_CHARS: usize = 255;
-
-impl RolloutPreferences {
-    fn of(group: &Group) -> Result<Self, Warning> {
-        let bad = |tag: &str, value: &str, expected: &str| Warning::BadRolloutTag {
-            group: group.name.clone(),
-            tag: tag.to_owned(),
-            problem: format!("{tag} must be {expected}, got {value:?}"),
-        };
-        let min_healthy = match group.tags.get(group_tags::MIN_HEALTHY) {
-            None => None,
-            Some(raw) => Some(
-                raw.trim()
-                    .parse::<i32>()
-                    .ok()
-                    .filter(|n| (0..=100).contains(n))
-                    .ok_or_else(|| {
-                        bad(group_tags::MIN_HEALTHY, raw, "a whole number from 0 to 100")
-                    })?,
-            ),
-        };
-        let checkpoints = match group.tags.get(group_tags::CHECKPOINTS) {
-            None => Vec::new(),
-            Some(raw) => {
-                // The last must be 100: AWS calls a refresh Successful once
-                // the last checkpoint's share is replaced, and a rollout that
-                // stopped short would never be started again for its image.
-                let expected = "ascending whole numbers from 1 to 100 ending with 100, comma-separated (e.g. 25,50,100)";
-                let numbers: Option<Vec<i32>> = raw
-                    .split(',')
-                    .map(|n| {
-                        n.trim()
-                            .parse::<i32>()
-                            .ok()
-                            .filter(|n| (1..=100).contains(n))
-                    })
-                    .collect();
-                let numbers = numbers.ok_or_else(|| bad(group_tags::CHECKPOINTS, raw, expected))?;
-                if numbers.windows(2).any(|w| w[1] <= w[0]) || numbers.last() != Some(&100) {
-                    return Err(bad(group_tags::CHECKPOINTS, raw, expected));
-                }
-                numbers
-            }
-        };
-        let checkpoint_delay = match group.tags.get(group_tags::CHECKPOINT_DELAY) {
-            None => None,
-            Some(raw) => {
-                // A malformed age keeps the parser's own words.
-                let age = parse_age(group_tags::CHECKPOINT_DELAY, raw).map_err(|err| {
-                    Warning::BadRolloutTag {
-                        group: group.name.clone(),
-                        tag: group_tags::CHECKPOINT_DELAY.to_owned(),
-                        problem: err.to_string(),
-                    }
-                })?;
-                let expected = "at most 2d, with ami-reconciler:checkpoints";
-                let seconds = Some(age.num_seconds())
-                    .filter(|s| *s <= MAX_CHECKPOINT_DELAY && !checkpoints.is_empty())
-                    .ok_or_else(|| bad(group_tags::CHECKPOINT_DELAY, raw, expected))?;
-                Some(seconds)
-            }
-        };
-        let alarms = match group.tags.get(group_tags::ROLLOUT_ALARMS) {
-            None => Vec::new(),
-            Some(raw) => {
-                let expected =
-                    "1 to 10 CloudWatch alarm names of at most 255 characters, comma-separated";
-                let names: Vec<String> = raw.split(',').map(|n| n.trim().to_owned()).collect();
-                if names.len() > MAX_ALARMS
-                    || names
-                        .iter()
-                        .any(|n| n.is_empty() || n.chars().count() > MAX_ALARM_NAME_CHARS)
-                {
-                    return Err(bad(group_tags::ROLLOUT_ALARMS, raw, expected));
-                }
-                names
-            }
-        };
-        let bake_time = match group.tags.get(group_tags::ROLLOUT_BAKE_TIME) {
-            None => None,
-            Some(raw) => {
-                let age = parse_age(group_tags::ROLLOUT_BAKE_TIME, raw).map_err(|err| {
-                    Warning::BadRolloutTag {
-                        group: group.name.clone(),
-                        tag: group_tags::ROLLOUT_BAKE_TIME.to_owned(),
-                        problem: err.to_string(),
-                    }
-                })?;
-                let seconds = Some(age.num_seconds())
-                    .filter(|s| *s <= MAX_BAKE_TIME)
-                    .ok_or_else(|| bad(group_tags::ROLLOUT_BAKE_TIME, raw, "at most 48h"))?;
-                Some(seconds)
-            }
-        };
-        let on_failure = on_failure(group).ok_or_else(|| {
-            let raw = group.tags.get(group_tags::ROLLOUT_FAILURE);
-            bad(
-                group_tags::ROLLOUT_FAILURE,
-                raw.map_or("", String::as_str),
-                "hold or quarantine",
-            )
-        })?;
-        Ok(RolloutPreferences {
-            min_healthy,
-            checkpoints,
-            checkpoint_delay,
-            alarms,
-            bake_time,
-            on_failure,
-        })
-    }
-
-    /// What the refresh of `group` sends.
-    fn for_group(self, group: &Group) -> RollingPreferences {
-        RollingPreferences {
-            min_healthy_percentage: self.min_healthy(group),
-            max_healthy_percentage: self.max_healthy(group),
-            checkpoint_percentages: self.checkpoints,
-            checkpoint_delay_seconds: self.checkpoint_delay,
-            alarms: self.alarms,
-            bake_time_seconds: self.bake_time,
-            skip_matching: true,
-            auto_rollback: true,
-            on_failure: self.on_failure,
-        }
-    }
-
-    /// A one-instance group keeps its instance until the new one is
-    /// healthy: 100, whatever the tag says. Without the tag nothing is sent:
-    /// AWS then applies the group's instance maintenance policy, else 90.
-    fn min_healthy(&self, group: &Group) -> Option<i32> {
-        if group.desired_capacity == 1 {
-            Some(100)
-        } else {
-            self.min_healthy
-        }
-    }
-
-    /// 200 for a one-instance group: launch before terminate. Otherwise
-    /// not sent, so AWS terminates before it launches within MinHealthy.
-    fn max_healthy(&self, group: &Group) -> Option<i32> {
-        (group.desired_capacity == 1).then_some(200)
     }
 }

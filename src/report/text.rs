@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use super::{Report, TemplateReport};
 use crate::model::{OnFailure, SKIP_REASON_TAG_KEY, SKIP_TAG_KEY};
-use crate::plan::{Change, VersionTarget};
+use crate::plan::{Change, StartInstanceRefresh, VersionTarget};
 use crate::warning::{Severity, Warning, join};
 
 /// `1 thing` or `2 things`.
@@ -319,60 +319,63 @@ fn details(change: &Change) -> Vec<(&'static str, String)> {
             ("from", format!("{} {} -> {}", c.template, c.from, c.to)),
             ("why", c.reason.clone()),
         ],
-        Change::StartInstanceRefresh(c) => {
-            let p = &c.preferences;
-            let mut how = match p.min_healthy_percentage {
-                Some(min) => format!("min healthy {min}%"),
-                None => "min healthy: the group's maintenance policy, else 90%".to_owned(),
-            };
-            if let Some(max) = p.max_healthy_percentage {
-                let _ = write!(how, ", max healthy {max}% (launch before terminate)");
-            }
-            if !p.checkpoint_percentages.is_empty() {
-                let points: Vec<String> = p
-                    .checkpoint_percentages
-                    .iter()
-                    .map(i32::to_string)
-                    .collect();
-                let _ = write!(how, ", checkpoints at {}%", points.join("%, "));
-            }
-            if let Some(bake) = p.bake_time_seconds {
-                let _ = write!(how, ", bake time {}", duration(bake));
-            }
-            let alarms = match p.alarms.as_slice() {
-                [] => "none".to_owned(),
-                names => names.join(", "),
-            };
-            if !p.skip_matching {
-                how.push_str(", every instance replaced (the group is on this version already)");
-            }
-            let on_failure = match p.on_failure {
-                _ if !p.auto_rollback => format!(
-                    "no automatic rollback: the group is on version {} already, or that version's image is an SSM parameter",
-                    c.rollback_to
-                ),
-                OnFailure::Hold => format!(
-                    "Auto Scaling rolls the group back to version {}; the image is not rolled out again",
-                    c.rollback_to
-                ),
-                OnFailure::Quarantine => format!(
-                    "Auto Scaling rolls the group back to version {}; the image is quarantined ({SKIP_TAG_KEY}=true) and the template retreats to the newest good backup",
-                    c.rollback_to
-                ),
-            };
-            vec![
-                (
-                    "outdated",
-                    format!("{} of {} instances", c.outdated, c.in_service),
-                ),
-                ("how", how),
-                ("alarms", alarms),
-                ("failure", on_failure),
-                ("why", c.reason.clone()),
-            ]
-        }
+        Change::StartInstanceRefresh(c) => refresh_details(c),
         Change::DeleteVersions(c) => vec![("delete", join(&c.versions)), ("why", c.reason.clone())],
     }
+}
+
+/// How a refresh replaces instances, what it watches, what a failure does.
+fn refresh_details(c: &StartInstanceRefresh) -> Vec<(&'static str, String)> {
+    let p = &c.preferences;
+    let mut how = match p.min_healthy_percentage {
+        Some(min) => format!("min healthy {min}%"),
+        None => "min healthy: the group's maintenance policy, else 90%".to_owned(),
+    };
+    if let Some(max) = p.max_healthy_percentage {
+        let _ = write!(how, ", max healthy {max}% (launch before terminate)");
+    }
+    if !p.checkpoint_percentages.is_empty() {
+        let points: Vec<String> = p
+            .checkpoint_percentages
+            .iter()
+            .map(i32::to_string)
+            .collect();
+        let _ = write!(how, ", checkpoints at {}%", points.join("%, "));
+    }
+    if let Some(bake) = p.bake_time_seconds {
+        let _ = write!(how, ", bake time {}", duration(bake));
+    }
+    let alarms = match p.alarms.as_slice() {
+        [] => "none".to_owned(),
+        names => names.join(", "),
+    };
+    if !p.skip_matching {
+        how.push_str(", every instance replaced (the group is on this version already)");
+    }
+    let on_failure = match p.on_failure {
+        _ if !p.auto_rollback => format!(
+            "no automatic rollback: the group is on version {} already, or that version's image is an SSM parameter",
+            c.rollback_to
+        ),
+        OnFailure::Hold => format!(
+            "Auto Scaling rolls the group back to version {}; the image is not rolled out again",
+            c.rollback_to
+        ),
+        OnFailure::Quarantine => format!(
+            "Auto Scaling rolls the group back to version {}; the image is quarantined ({SKIP_TAG_KEY}=true) and the template retreats to the newest good backup",
+            c.rollback_to
+        ),
+    };
+    vec![
+        (
+            "outdated",
+            format!("{} of {} instances", c.outdated, c.in_service),
+        ),
+        ("how", how),
+        ("alarms", alarms),
+        ("failure", on_failure),
+        ("why", c.reason.clone()),
+    ]
 }
 
 fn plan_counts(changes: &[Change]) -> String {
