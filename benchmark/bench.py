@@ -235,6 +235,41 @@ def rollouts(h, cli, runs, cases):
     return rows
 
 
+def fleet_steady(h, cli, groups=100, managed=50, per_group=4):
+    """A converged account of `groups` groups, `managed` of them managed on
+    the template, each with `per_group` in-service instances on its image:
+    the steady state of the instances-behind count. At T = 1 it is bound by
+    2 + T + ⌈G/100⌉ calls plus ⌈N/200⌉ instance reads (5 here). Ours only."""
+    h.reset_moto()
+    acct = Account(h)
+    image = acct.image(10_000)
+    acct.template(image)
+
+    def create(i):
+        name = f"fleet-{i:04d}"
+        tags = [(TAG[0], TAG[1])] if i < managed else [("team", "batch")]
+        h.asg.create_auto_scaling_group(
+            AutoScalingGroupName=name,
+            LaunchTemplate={"LaunchTemplateId": acct.lt, "Version": "$Latest"},
+            MinSize=0, MaxSize=per_group, DesiredCapacity=per_group if i < managed else 0,
+            AvailabilityZones=[f"{REGION}a"],
+            Tags=[{"Key": k, "Value": v, "ResourceId": name, "ResourceType": "auto-scaling-group",
+                   "PropagateAtLaunch": False} for k, v in tags],
+        )
+        if i < managed:
+            h.control("POST", f"/_harness/groups/{name}/instances", {"image_id": image, "count": per_group})
+    parallel(create, list(range(groups)))
+    r = run_tool(h, "ours", cli, h.env({"LAUNCH_TEMPLATE_PARAMETER": PARAMETER}))
+    instances = managed * per_group
+    assert r["mutating"] == 0, f"a converged fleet was changed: {r['by_action']}"
+    bound = 2 + 1 + -(-groups // 100) + -(-instances // 200)
+    assert r["calls"] <= bound, f"over 2 + T + ⌈G/100⌉ + ⌈N/200⌉ = {bound}: {r['by_action']}"
+    fleet = r["report"]["templates"][0]["fleet"]
+    assert fleet["in_service"] == instances and fleet["instances_behind"] == 0, fleet
+    print(f"fleet T=1 G={groups} N={instances}: {r['calls']} calls (bound {bound})", file=sys.stderr)
+    return r
+
+
 def rollouts_table(rows):
     lines = [
         "| rolling groups R | in-service instances N | calls (of which `DescribeInstances`, ⌈N/200⌉) | wall ms | CPU ms |",
@@ -662,6 +697,8 @@ def main():
     parser.add_argument("--measure", default=None, help="the examples/measure launcher (default: next to --cli)")
     parser.add_argument("--write-docs", action="store_true")
     parser.add_argument("--only-templates", action="store_true", help="only the tag-mode (many templates) table")
+    parser.add_argument("--only-fleet", action="store_true",
+                        help="only the call counts of the fleet read (groups, instances behind), any build")
     args = parser.parse_args()
     lambda_bin = args.lambda_bin or str(Path(args.cli).with_name("ami-reconciler-lambda"))
     global MEASURE
@@ -682,7 +719,20 @@ def main():
             assert drift[0]["results"]["ours"][0]["peak_mutating_in_flight"] <= 4
             many_templates(h, args.cli, 1, [3], [150])
             rollouts(h, args.cli, 1, [(3, 2)])
+            fleet_steady(h, args.cli)
             print("quick benchmark: call-count floor and zero mutating calls hold")
+            return
+        if args.only_fleet:
+            lines = [
+                "| groups G (managed) | in-service instances N | calls (bound 2 + T + ⌈G/100⌉ + ⌈N/200⌉) | of which |",
+                "|---:|---:|---|---|",
+            ]
+            for groups, managed, per_group in [(100, 50, 4), (1000, 250, 4), (1000, 500, 4)]:
+                r = fleet_steady(h, args.cli, groups, managed, per_group)
+                bound = 3 + -(-groups // 100) + -(-(managed * per_group) // 200)
+                of = ", ".join(f"`{k.split(':')[1]}` x{v}" for k, v in sorted(r["by_action"].items()))
+                lines.append(f"| {groups:,} ({managed}) | {managed * per_group:,} | {r['calls']} (bound {bound}) | {of} |")
+            print("\n".join(lines))
             return
         if args.only_templates:
             tagged = many_templates(h, args.cli, args.runs, [1, 10, 50], [100, 1000])
