@@ -197,6 +197,21 @@ class Fleets:
         parallel(create, list(range(count)))
 
 
+def running_group(h, name, lt, version, tags, image, count):
+    """A group on `version` of template `lt` with `count` in-service
+    instances running `image`."""
+    h.asg.create_auto_scaling_group(
+        AutoScalingGroupName=name,
+        LaunchTemplate={"LaunchTemplateId": lt, "Version": version},
+        MinSize=0, MaxSize=max(count, 1), DesiredCapacity=count,
+        AvailabilityZones=[f"{REGION}a"],
+        Tags=[{"Key": k, "Value": v, "ResourceId": name, "ResourceType": "auto-scaling-group",
+               "PropagateAtLaunch": False} for k, v in tags],
+    )
+    if count:
+        h.control("POST", f"/_harness/groups/{name}/instances", {"image_id": image, "count": count})
+
+
 def rollouts(h, cli, runs, cases):
     """Converged rolling groups (ami-reconciler:rollout=rolling, on the
     default version by number, every instance on its image): the reads
@@ -208,19 +223,9 @@ def rollouts(h, cli, runs, cases):
         image = acct.image(10_000)
         acct.template(image)
 
-        def create(i):
-            name = f"roll-{i:04d}"
-            tags = [(TAG[0], TAG[1]), ("ami-reconciler:rollout", "rolling")]
-            h.asg.create_auto_scaling_group(
-                AutoScalingGroupName=name,
-                LaunchTemplate={"LaunchTemplateId": acct.lt, "Version": "1"},
-                MinSize=0, MaxSize=per_group, DesiredCapacity=per_group,
-                AvailabilityZones=[f"{REGION}a"],
-                Tags=[{"Key": k, "Value": v, "ResourceId": name, "ResourceType": "auto-scaling-group",
-                       "PropagateAtLaunch": False} for k, v in tags],
-            )
-            h.control("POST", f"/_harness/groups/{name}/instances", {"image_id": image, "count": per_group})
-        parallel(create, list(range(groups)))
+        tags = [(TAG[0], TAG[1]), ("ami-reconciler:rollout", "rolling")]
+        parallel(lambda i: running_group(h, f"roll-{i:04d}", acct.lt, "1", tags, image, per_group),
+                 list(range(groups)))
         env = h.env({"LAUNCH_TEMPLATE_PARAMETER": PARAMETER})
         results = []
         for _ in range(runs):
@@ -246,18 +251,9 @@ def fleet_steady(h, cli, groups=100, managed=50, per_group=4):
     acct.template(image)
 
     def create(i):
-        name = f"fleet-{i:04d}"
         tags = [(TAG[0], TAG[1])] if i < managed else [("team", "batch")]
-        h.asg.create_auto_scaling_group(
-            AutoScalingGroupName=name,
-            LaunchTemplate={"LaunchTemplateId": acct.lt, "Version": "$Latest"},
-            MinSize=0, MaxSize=per_group, DesiredCapacity=per_group if i < managed else 0,
-            AvailabilityZones=[f"{REGION}a"],
-            Tags=[{"Key": k, "Value": v, "ResourceId": name, "ResourceType": "auto-scaling-group",
-                   "PropagateAtLaunch": False} for k, v in tags],
-        )
-        if i < managed:
-            h.control("POST", f"/_harness/groups/{name}/instances", {"image_id": image, "count": per_group})
+        count = per_group if i < managed else 0
+        running_group(h, f"fleet-{i:04d}", acct.lt, "$Latest", tags, image, count)
     parallel(create, list(range(groups)))
     r = run_tool(h, "ours", cli, h.env({"LAUNCH_TEMPLATE_PARAMETER": PARAMETER}))
     instances = managed * per_group

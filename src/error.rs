@@ -420,6 +420,14 @@ impl Error {
         }
     }
 
+    /// The launch template `id` does not exist (where is added later).
+    pub fn template_not_found(id: &str) -> Self {
+        Error::TemplateNotFound {
+            id: id.to_owned(),
+            place: None,
+        }
+    }
+
     /// True when something the settings name does not exist: the message
     /// should say where it was looked for ([`Error::searched_in`]).
     pub fn is_not_found(&self) -> bool {

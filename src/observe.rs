@@ -295,10 +295,9 @@ async fn current_image(
     template: &Template,
     backups: &Backups,
 ) -> Result<CurrentImage> {
-    let latest = template.latest().ok_or_else(|| Error::TemplateNotFound {
-        id: template.id.clone(),
-        place: None,
-    })?;
+    let latest = template
+        .latest()
+        .ok_or_else(|| Error::template_not_found(&template.id))?;
     let image_ref = latest
         .image_id
         .clone()

@@ -1239,15 +1239,7 @@ fn pruning_keeps_what_a_running_refresh_targets_and_where_its_rollback_returns()
     let p = planned(&state, &settings());
 
     // THEN only version 1 goes
-    let deleted: Vec<i64> = p
-        .changes
-        .iter()
-        .find_map(|c| match c {
-            Change::DeleteVersions(d) => Some(d.versions.clone()),
-            _ => None,
-        })
-        .unwrap_or_default();
-    assert_eq!(deleted, [1], "{:?}", p.changes);
+    assert_eq!(p.deleted_versions(), [1], "{:?}", p.changes);
 }
 
 fn refresh_of(version: &str, status: &str) -> ami_reconciler::model::Refresh {
@@ -1292,14 +1284,7 @@ fn a_rolled_back_image_that_is_gone_is_not_quarantined_and_the_retreat_goes_on()
         "{:?}",
         p.changes
     );
-    let create = p
-        .changes
-        .iter()
-        .find_map(|c| match c {
-            Change::CreateVersion(c) => Some(c),
-            _ => None,
-        })
-        .unwrap();
+    let create = p.created().unwrap();
     assert!(create.needs.is_empty());
 }
 
@@ -1336,14 +1321,7 @@ fn a_rolled_back_image_that_is_usable_is_quarantined_first_and_the_retreat_waits
 
     let order: Vec<&str> = p.changes.iter().map(Change::action).collect();
     assert_eq!(order[0], "quarantine_image", "{order:?}");
-    let create = p
-        .changes
-        .iter()
-        .find_map(|c| match c {
-            Change::CreateVersion(c) => Some(c),
-            _ => None,
-        })
-        .unwrap();
+    let create = p.created().unwrap();
     assert_eq!(create.to_image, "ami-a");
     assert_eq!(create.needs, [Prerequisite::Quarantined("ami-b".into())]);
 }

@@ -10,7 +10,7 @@ mod support;
 
 use ami_reconciler::Mode;
 use ami_reconciler::warning::Warning;
-use ami_reconciler::{Change, Report, run};
+use ami_reconciler::{Change, Clients, Report, Settings, run};
 use serde_json::{Value, json};
 use support::{Account, Moto, settings_for};
 
@@ -24,6 +24,20 @@ async fn fleet(account: &Account<'_>, tags: &[(&str, &str)]) -> (String, String,
     let template = account.template("web", &old).await;
     account.rolling_group("web", &template, 2, &old, tags).await;
     (template, old, new)
+}
+
+/// A fleet of [`fleet`] whose first run started its refresh, with the
+/// clients and settings of the runs to come.
+async fn refreshing(
+    moto: &Moto,
+    account: &Account<'_>,
+    tags: &[(&str, &str)],
+) -> (String, String, String, Clients, Settings) {
+    let (template, old, new) = fleet(account, tags).await;
+    let clients = moto.clients().await;
+    let settings = settings_for(&template);
+    run(&clients, &settings, Mode::Apply).await.unwrap();
+    (template, old, new, clients, settings)
 }
 
 fn move_refresh(moto: &Moto, status: &str) -> Value {
@@ -131,10 +145,7 @@ async fn a_rolled_back_image_is_held_by_default_and_the_template_keeps_it() {
     // new backup was rolled back
     let moto = Moto::start();
     let account = moto.account().await;
-    let (template, _old, new) = fleet(&account, &[]).await;
-    let clients = moto.clients().await;
-    let settings = settings_for(&template);
-    run(&clients, &settings, Mode::Apply).await.unwrap();
+    let (_template, _old, new, clients, settings) = refreshing(&moto, &account, &[]).await;
     roll_back(&moto);
 
     // WHEN the next run comes
@@ -221,10 +232,8 @@ async fn a_cancelled_rollout_holds_and_never_quarantines() {
     // GIVEN a group asking for quarantine whose refresh a person cancelled
     let moto = Moto::start();
     let account = moto.account().await;
-    let (template, _old, new) = fleet(&account, &[QUARANTINE]).await;
-    let clients = moto.clients().await;
-    let settings = settings_for(&template);
-    run(&clients, &settings, Mode::Apply).await.unwrap();
+    let (_template, _old, new, clients, settings) =
+        refreshing(&moto, &account, &[QUARANTINE]).await;
     move_refresh(&moto, "Cancelled");
 
     // WHEN the next run comes
@@ -248,10 +257,7 @@ async fn a_quarantine_that_cannot_be_written_keeps_everything_where_it_is() {
     // the image's tags
     let moto = Moto::start();
     let account = moto.account().await;
-    let (template, _old, new) = fleet(&account, &[QUARANTINE]).await;
-    let clients = moto.clients().await;
-    let settings = settings_for(&template);
-    run(&clients, &settings, Mode::Apply).await.unwrap();
+    let (template, _old, new, clients, settings) = refreshing(&moto, &account, &[QUARANTINE]).await;
     roll_back(&moto);
     moto.faults(json!([{"action": "CreateTags", "fault": "error", "status": 400,
         "code": "UnauthorizedOperation", "message": "You are not authorized to perform this operation."}]));

@@ -54,10 +54,7 @@ pub async fn describe_template(client: &Client, id: &str) -> Result<Template, Er
                 err.code(),
                 Some("InvalidLaunchTemplateId.NotFound" | "InvalidLaunchTemplateId.Malformed")
             ) {
-                Error::TemplateNotFound {
-                    id: id.to_owned(),
-                    place: None,
-                }
+                Error::template_not_found(id)
             } else {
                 Error::DescribeTemplateVersions {
                     id: id.to_owned(),
@@ -84,10 +81,7 @@ pub async fn describe_template(client: &Client, id: &str) -> Result<Template, Er
         // A template always has a default version; without one the answer is
         // not something we can plan on.
         return Err(if versions.is_empty() {
-            Error::TemplateNotFound {
-                id: id.to_owned(),
-                place: None,
-            }
+            Error::template_not_found(id)
         } else {
             Error::DescribeTemplateVersions {
                 id: id.to_owned(),

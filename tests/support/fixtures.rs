@@ -6,7 +6,7 @@ use ami_reconciler::model::{
     CurrentImage, Group, Image, LaunchSource, MixedTemplate, Override, State, Template,
     TemplateRef, TemplateVersion,
 };
-use ami_reconciler::plan::{Change, Plan, plan};
+use ami_reconciler::plan::{Change, CreateVersion, Plan, plan};
 use ami_reconciler::settings::{Policy, RawSettings, Settings};
 use chrono::{DateTime, Duration, TimeZone, Utc};
 
@@ -279,9 +279,18 @@ pub trait PlanExt {
     fn deleted_versions(&self) -> Vec<i64>;
     /// The groups the plan moves to `$Latest`, in plan order.
     fn updated_groups(&self) -> Vec<&str>;
+    /// The version the plan creates, if any.
+    fn created(&self) -> Option<&CreateVersion>;
 }
 
 impl PlanExt for Plan {
+    fn created(&self) -> Option<&CreateVersion> {
+        self.changes.iter().find_map(|c| match c {
+            Change::CreateVersion(c) => Some(c),
+            _ => None,
+        })
+    }
+
     fn deleted_versions(&self) -> Vec<i64> {
         self.changes
             .iter()
