@@ -64,8 +64,8 @@ pub mod group_tags {
 }
 
 /// The preferences of an instance refresh the reconciler starts (always
-/// `Rolling`, with `SkipMatching`, protected and standby instances left
-/// alone; the warm-up is the group's own).
+/// `Rolling`, protected and standby instances left alone; the warm-up is
+/// the group's own).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RollingPreferences {
     /// `MinHealthyPercentage`: the group's `ami-reconciler:min-healthy`, or
@@ -598,8 +598,8 @@ pub struct State {
     pub managed_groups: Vec<Group>,
     /// When the state was read: backups are aged against it (the soak time).
     pub observed_at: DateTime<Utc>,
-    /// Groups without the managed tag, read only when a deletion could be
-    /// planned (their references protect versions); `None` when not read.
+    /// Groups without the managed tag (their references protect versions,
+    /// and may name a version whose image is gone); `None` when not read.
     pub other_groups: Option<Vec<Group>>,
     /// The `ImageId` of each in-service instance of the managed groups.
     pub instance_images: BTreeMap<String, String>,

@@ -9,7 +9,7 @@ use crate::clients::Clients;
 use crate::ec2::{BackupQuery, Backups};
 use crate::error::{AwsError, Error, Result, error_chain};
 use crate::model::{CurrentImage, DiscoveredTemplate, Group, Image, Refresh, State, Tag, Template};
-use crate::plan::{Observation, Observed, Read, plan, template_policies};
+use crate::plan::{Observation, Observed, Read, fleet, plan, template_policies};
 use crate::policy::Policy;
 use crate::settings::{Settings, TemplateSource};
 use crate::warning::Warning;
@@ -387,17 +387,22 @@ async fn make_reads(
     if wanted.contains(&(None, Read::OtherGroups)) {
         read_other_groups(clients, states).await?;
     }
-    if wanted.contains(&(None, Read::InstanceImages))
-        && let Err(warning) = read_instance_images(clients, states).await
-    {
-        return Ok(vec![warning]);
-    }
+    let mut warnings = Vec::new();
+    // Without the instances' images, no refresh is decided on (the
+    // rollouts are reported not read); the other reads still happen. The
+    // images read by id come after them: the running ones are among them.
+    let instances = match wanted.contains(&(None, Read::InstanceImages)) {
+        true => read_instance_images(clients, states).await,
+        false => Ok(()),
+    };
     if wanted.contains(&(None, Read::ReferencedImages)) {
         read_referenced_images(clients, states).await?;
     }
-    if let Err(warning) = read_refreshes(clients, states, refreshes, concurrency).await {
-        return Ok(vec![warning]);
-    }
+    let rollouts = match instances {
+        Ok(()) => read_refreshes(clients, states, refreshes, concurrency).await,
+        Err(warning) => Err(warning),
+    };
+    warnings.extend(rollouts.err());
     for i in tags {
         let template = &mut states[i].0.template;
         match ec2::describe_template_tags(&clients.ec2, &template.id).await {
@@ -405,7 +410,7 @@ async fn make_reads(
             Err(err) => tracing::debug!(error = %err, "the template's tags could not be read"),
         }
     }
-    Ok(Vec::new())
+    Ok(warnings)
 }
 
 /// Untagged groups can pin versions too. Each template's `other_groups` is
@@ -479,30 +484,14 @@ async fn read_instance_images(
     Ok(())
 }
 
-/// The images the states use but no read returned: those of the versions
-/// groups launch from and of the running instances, of all templates
-/// together (one `DescribeImages` per 200 ids). An id EC2 does not return
-/// is gone.
+/// The images the states use but no read returned (the versions groups
+/// launch from, and the running instances'), of all templates together: one
+/// `DescribeImages` per 200 ids. An id EC2 does not return is gone.
 async fn read_referenced_images(clients: &Clients, states: &mut [Ready]) -> Result<()> {
-    let mut ids = BTreeSet::new();
-    for (state, _) in states.iter() {
-        let known = |id: &str| {
-            state.images.iter().any(|i| i.id == id)
-                || matches!(&state.current_image, CurrentImage::Found(i) if i.id == id)
-        };
-        let versions = state
-            .template
-            .versions
-            .iter()
-            .filter_map(|v| v.image_id.as_deref());
-        let running = state.instance_images.values().map(String::as_str);
-        ids.extend(
-            versions
-                .chain(running)
-                .filter(|id| id.starts_with("ami-") && !known(id))
-                .map(str::to_owned),
-        );
-    }
+    let ids: BTreeSet<String> = states
+        .iter()
+        .flat_map(|(state, _)| fleet::unknown_images(state))
+        .collect();
     let ids: Vec<String> = ids.into_iter().collect();
     // Not candidates: whose they are does not matter here.
     let found = ec2::describe_images_by_id(&clients.ec2, &ids, None)

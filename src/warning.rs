@@ -121,9 +121,10 @@ warnings! {
         device: String,
         /// The template's `VolumeSize` for it (GiB).
         template_size: i32,
-        /// The size of the image's snapshot there (GiB).
-        snapshot_size: i32,
-    } => ("launch template {template} gives {device} {template_size} GiB, but backup {image}'s snapshot there is {snapshot_size} GiB: EC2 would refuse every launch from it; not promoted. Raise the template's VolumeSize for {device} to at least {snapshot_size}, or remove it"),
+        /// The volume size the image maps there (GiB): its snapshot's size
+        /// for a backup made by `CreateImage` or DLM.
+        image_size: i32,
+    } => ("launch template {template} gives {device} {template_size} GiB, but backup {image} maps {image_size} GiB there: EC2 would refuse every launch from it; not promoted. Raise the template's VolumeSize for {device} to at least {image_size}, or remove it"),
     /// The template sizes a device the chosen backup does not map, while
     /// the backup's root device is another: the setting makes an extra
     /// empty volume, and the root keeps the snapshot's size.

@@ -92,14 +92,14 @@ async fn a_backup_whose_root_snapshot_outgrew_the_templates_volume_is_not_promot
     );
     assert!(
         report.warnings.iter().any(|w| matches!(w,
-            Warning::VolumeTooSmall { image, device, template_size: 8, snapshot_size: 20, .. }
+            Warning::VolumeTooSmall { image, device, template_size: 8, image_size: 20, .. }
                 if image == &grown && device == "/dev/xvda")),
         "{}",
         report.to_text()
     );
     let text = report.to_text();
     assert!(
-        text.contains("gives /dev/xvda 8 GiB, but backup") && text.contains("is 20 GiB"),
+        text.contains("gives /dev/xvda 8 GiB, but backup") && text.contains("maps 20 GiB there"),
         "{text}"
     );
     assert_eq!(report.needs_attention, 1);

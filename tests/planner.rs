@@ -1343,3 +1343,32 @@ fn a_rolling_group_on_latest_is_pinned_to_the_version_its_behind_instances_run_n
     assert_eq!((r.version, r.rollback_to), (VersionTarget::Number(3), 1));
     assert!(r.preferences.skip_matching && r.preferences.auto_rollback);
 }
+
+#[test]
+fn groups_on_a_gone_image_are_named_unless_this_run_takes_them_off_it() {
+    // GIVEN $Latest (version 3) on a deregistered image and a newer backup,
+    // a managed and an unmanaged group following $Latest, and an unmanaged
+    // group pinned to version 2 (the same gone image)
+    let state = State::fixture()
+        .current(CurrentImage::Missing("ami-a".into()))
+        .without_images()
+        .image(backup("b", 2))
+        .group(group("web", "$Latest"))
+        .other_group(group("batch", "$Latest"))
+        .other_group(group("legacy", "2"));
+
+    // WHEN it plans
+    let p = planned(&state, &settings());
+
+    // THEN only the pinned group is named: the others follow the new version
+    let named: Vec<&str> = p
+        .warnings
+        .iter()
+        .filter_map(|w| match w {
+            Warning::GroupOnGoneImage { group, .. } => Some(group.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(named, ["legacy"], "{:?}", p.warnings);
+    assert!(p.created().is_some());
+}

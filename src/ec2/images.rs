@@ -194,6 +194,12 @@ pub async fn describe_images_by_id(
                     .set_values(Some(batch.to_vec()))
                     .build(),
             )
+            // A deprecated AMI still launches, and a disabled one is not
+            // gone: neither appears by default ("Default: No deprecated
+            // AMIs are included in the response"; "A disabled AMI does not
+            // appear in DescribeImages API calls by default").
+            .include_deprecated(true)
+            .include_disabled(true)
             .max_results(IMAGES_PAGE)
             .into_paginator()
             .send();
@@ -216,7 +222,13 @@ pub async fn describe_image(
     id: &str,
     account: Option<&str>,
 ) -> Result<Option<Image>, AwsError> {
-    let result = client.describe_images().image_ids(id).send().await;
+    let result = client
+        .describe_images()
+        .image_ids(id)
+        .include_deprecated(true)
+        .include_disabled(true)
+        .send()
+        .await;
     match result {
         Ok(out) => Ok(out
             .images()

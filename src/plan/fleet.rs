@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use super::change::ImageSummary;
+use super::change::{CreateVersion, ImageSummary, SetDefaultVersion, UpdateGroup, VersionTarget};
 use super::reads::Read;
 use super::{Decision, Notes};
 use crate::model::{CurrentImage, DEFAULT, Group, Image, LATEST, State};
@@ -21,6 +21,35 @@ pub struct Fleet {
     /// The oldest image an in-service instance runs, when its creation
     /// date is known.
     pub oldest_running_image: Option<ImageSummary>,
+}
+
+/// The fleet's figures and the groups on a gone image, given what this
+/// run changes: the instances are counted against the default image after
+/// it, and a group it takes off a gone image is not named.
+pub fn review(
+    state: &State,
+    create: Option<&CreateVersion>,
+    switch: Option<&SetDefaultVersion>,
+    moves: &[UpdateGroup],
+) -> Decision<Fleet> {
+    let template = &state.template;
+    let default_image = match (create, switch.map(|s| s.to)) {
+        (Some(create), _) => Some(create.to_image.as_str()),
+        (None, Some(VersionTarget::Number(n))) => template.image_of(n),
+        _ => template.image_of(template.default_version),
+    };
+    let mut notes = Notes::default();
+    let fleet = notes.take(measure(state, default_image));
+    let moved: Vec<String> = moves.iter().map(|m| m.group.clone()).collect();
+    notes.take(gone_images(
+        state,
+        &Healing {
+            creates: create.is_some(),
+            switches: switch.is_some(),
+            moved: &moved,
+        },
+    ));
+    notes.finish(fleet)
 }
 
 /// Every image the state knows, by id: the backups, `$Latest`'s, and those
@@ -52,7 +81,7 @@ fn running(state: &State) -> impl Iterator<Item = &String> {
 /// The fleet's figures, measured against `target`: the image of the
 /// default version after this run. Asks for the instances' images, and for
 /// the running images it does not know.
-pub fn measure(state: &State, target: Option<&str>) -> Decision<Fleet> {
+fn measure(state: &State, target: Option<&str>) -> Decision<Fleet> {
     let mut notes = Notes::default();
     let has_instances = state
         .managed_groups
@@ -66,13 +95,16 @@ pub fn measure(state: &State, target: Option<&str>) -> Decision<Fleet> {
         });
     }
     notes.reads.push(Read::InstanceImages);
-    if state.rollouts_unread || state.instance_images.is_empty() {
+    // Not read yet, or the read failed: unknown, never "none behind".
+    if state.instance_images.is_empty() {
         return notes.finish(Fleet::default());
     }
     let images: Vec<&String> = running(state).collect();
     if images.iter().any(|id| known(state, id).is_none()) && state.referenced_images.is_none() {
         notes.reads.push(Read::ReferencedImages);
     }
+    // A default whose image is an SSM parameter names no image to count by.
+    let target = target.filter(|t| !t.starts_with("resolve:ssm:"));
     let oldest = images
         .iter()
         .filter_map(|id| known(state, id))
@@ -102,12 +134,27 @@ fn resolve<'s>(state: &'s State, version: &str) -> Result<(i64, Option<&'s str>)
     ))
 }
 
-/// A warning for each group, managed or not, whose version of this
-/// template resolves to an image that is deregistered, disabled or gone
-/// (or to a version that is gone): it cannot launch. Asks for the images it
-/// does not know, once.
-pub fn gone_images(state: &State, managed: &[Group]) -> Decision<()> {
-    let mut notes = Notes::default();
+/// The images groups' versions of this template and its running
+/// instances use that no read returned: what [`Read::ReferencedImages`]
+/// reads (plain AMI ids only).
+pub fn unknown_images(state: &State) -> Vec<String> {
+    let versions = every_group(state, &state.managed_groups)
+        .into_iter()
+        .flat_map(|(group, _)| references(state, group))
+        .filter_map(|(_, resolved)| resolved.ok().flatten());
+    let mut ids: Vec<String> = versions
+        .chain(state.instance_images.values().map(String::as_str))
+        .filter(|id| id.starts_with("ami-") && known(state, id).is_none())
+        .map(str::to_owned)
+        .collect();
+    ids.sort();
+    ids.dedup();
+    ids
+}
+
+/// The groups, managed first then the others, by name, each with whether
+/// it is managed.
+fn every_group<'s>(state: &'s State, managed: &'s [Group]) -> Vec<(&'s Group, bool)> {
     let others = state.other_groups.iter().flatten();
     let mut groups: Vec<(&Group, bool)> = managed
         .iter()
@@ -115,28 +162,67 @@ pub fn gone_images(state: &State, managed: &[Group]) -> Decision<()> {
         .chain(others.map(|g| (g, false)))
         .collect();
     groups.sort_by(|a, b| a.0.name.cmp(&b.0.name));
-    for (group, is_managed) in groups {
-        for spec in group.template_refs() {
-            if !spec.points_at(&state.template) {
+    groups
+}
+
+/// Each distinct version of this template the group names (a mixed
+/// instances policy may name it several times), with what it resolves to.
+fn references<'s>(state: &'s State, group: &Group) -> Vec<(String, Result<Option<&'s str>, ()>)> {
+    let mut seen = Vec::new();
+    for spec in group.template_refs() {
+        let version = spec.version_label();
+        if spec.points_at(&state.template) && !seen.iter().any(|(v, _)| v == &version) {
+            let resolved = resolve(state, &version).map(|(_, image)| image);
+            seen.push((version, resolved));
+        }
+    }
+    seen
+}
+
+/// What this run does for a managed group on a version whose image is gone:
+/// which versions it leaves behind.
+struct Healing<'p> {
+    /// `$Latest` gets a new version.
+    creates: bool,
+    /// The default moves.
+    switches: bool,
+    /// The groups this run moves.
+    moved: &'p [String],
+}
+
+/// A warning for each group, managed or not, whose version of this
+/// template resolves to an image that is deregistered, disabled or gone
+/// (or to a version that is gone): it cannot launch. A group this run takes
+/// off that version (a new `$Latest` or default, a managed group's move) is
+/// not warned about. Asks for the images it does not know, once.
+fn gone_images(state: &State, healing: &Healing) -> Decision<()> {
+    let mut notes = Notes::default();
+    for (group, is_managed) in every_group(state, &state.managed_groups) {
+        for (version, resolved) in references(state, group) {
+            // Any group on an alias follows this run's new version; a
+            // managed one this run moves leaves its version.
+            let healed = (is_managed && healing.moved.contains(&group.name))
+                || (version == LATEST && healing.creates)
+                || (version == DEFAULT && healing.switches);
+            if healed {
                 continue;
             }
-            let version = spec.version_label();
             let warning = |image: Option<&str>, what: &str| Warning::GroupOnGoneImage {
                 group: group.name.clone(),
-                template: spec.template_label(),
+                template: state.template.id.clone(),
                 version: version.clone(),
                 image: image.map(str::to_owned),
                 state: what.to_owned(),
                 managed: is_managed,
             };
-            let image = match resolve(state, &version) {
+            let image = match resolved {
                 Err(()) => {
                     notes.warnings.push(warning(None, "missing"));
                     continue;
                 }
-                Ok((_, None)) => continue,
-                Ok((_, Some(image))) if image.starts_with("resolve:ssm:") => continue,
-                Ok((_, Some(image))) => image,
+                Ok(None) => continue,
+                Ok(Some(image)) if image.starts_with("resolve:ssm:") => continue,
+                Ok(Some(image)) => image,
             };
             match known(state, image) {
                 Some(found) if found.is_unusable() => {

@@ -129,13 +129,14 @@ fn too_small(template: &Template, image: &Image) -> Option<Warning> {
             image: image.id.clone(),
             device: name.to_owned(),
             template_size: size,
-            snapshot_size: snapshot,
+            image_size: snapshot,
         })
     })
 }
 
 /// Devices the template sizes that `image` does not map, while the image
-/// being replaced did: the setting no longer reaches the image's volume.
+/// being replaced did: the setting no longer reaches an image volume (it
+/// makes an extra empty one).
 fn devices_not_in(state: &State, image: &Image) -> Vec<Warning> {
     let Some(latest) = state.template.latest() else {
         return Vec::new();

@@ -160,20 +160,13 @@ pub fn plan(state: &State, policy: &Policy, managed: &Tag) -> Plan {
     let target = rollout::target(state, policy, create.as_ref(), switch.as_ref());
     let placements = notes.take(rollout::placements(state, target));
     let refreshes = notes.take(rollout::refreshes(state, target, &placements));
-    let default_image = match (&create, &switch) {
-        (Some(create), _) => Some(create.to_image.as_str()),
-        (
-            None,
-            Some(SetDefaultVersion {
-                to: VersionTarget::Number(n),
-                ..
-            }),
-        ) => template.image_of(*n),
-        _ => template.image_of(template.default_version),
-    };
-    let fleet = notes.take(fleet::measure(state, default_image));
-    notes.take(fleet::gone_images(state, &state.managed_groups));
     moves.extend(placements);
+    let fleet = notes.take(fleet::review(
+        state,
+        create.as_ref(),
+        switch.as_ref(),
+        &moves,
+    ));
     let window = prune::KeepWindow {
         keep: policy.keep_versions as usize,
         create: create.as_ref(),

@@ -1,7 +1,8 @@
 //! The reads the planner asks for. Observe reads what every run needs, plans,
 //! and performs what the plans ask for, then plans again, until no plan asks
-//! for a read it has not made: the reads a run makes follow from the rules,
-//! and a converged run makes none of these.
+//! for a read it has not made: the reads a run makes follow from the rules.
+//! A converged run makes only the instance read its managed groups' running
+//! instances need.
 
 /// A read a plan needs before it can decide for sure. Until it is made, the
 /// plan takes the safe side: no deletion, no refresh, no tag warning.

@@ -315,10 +315,13 @@ impl Report {
             failed,
             skipped: templates.iter().flat_map(|t| t.skipped.clone()).collect(),
             warnings: Warnings(warnings),
+            // Unknown when any template's is: a partial sum would read as
+            // fewer instances behind than there are.
             instances_behind: templates
                 .iter()
-                .filter_map(|t| t.fleet.instances_behind)
-                .reduce(|a, b| a + b),
+                .map(|t| t.fleet.instances_behind)
+                .sum::<Option<usize>>()
+                .filter(|_| !templates.is_empty()),
             oldest_running_image_age_seconds: templates
                 .iter()
                 .filter_map(|t| t.oldest_running_image_age_seconds)

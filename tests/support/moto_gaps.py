@@ -587,9 +587,9 @@ def _register_mappings(self: Any, given: list) -> list[dict[str, Any]]:
 
     EbsBlockDevice.VolumeSize: "If you specify a snapshot, the default is the
     snapshot size. You can specify a volume size that is equal to or larger
-    than the snapshot size." A smaller size is refused (the reference names
-    no error code for RegisterImage: InvalidBlockDeviceMapping, as
-    RunInstances answers it, is the harsher reading)."""
+    than the snapshot size." A smaller size is refused with
+    InvalidParameterValue and EC2's RunInstances text (the reference names
+    no RegisterImage error code for it; refusing is the harsher reading)."""
     mappings = []
     for mapping in given:
         out: dict[str, Any] = {"DeviceName": mapping.get("DeviceName")}
@@ -599,13 +599,13 @@ def _register_mappings(self: Any, given: list) -> list[dict[str, Any]]:
             size = int(ebs["VolumeSize"]) if ebs.get("VolumeSize") is not None else None
             if snapshot_id:
                 snapshot = self.ec2_backend.get_snapshot(snapshot_id)
-                snapshot_size = int(snapshot.volume.size)
-                if size is not None and size < snapshot_size:
+                image_size = int(snapshot.volume.size)
+                if size is not None and size < image_size:
                     raise InvalidParameterValue(
                         f"Volume of size {size}GB is smaller than snapshot '{snapshot_id}', "
-                        f"expect size >= {snapshot_size}GB"
+                        f"expect size >= {image_size}GB"
                     )
-                size = snapshot_size if size is None else size
+                size = image_size if size is None else size
             out["Ebs"] = {
                 "SnapshotId": snapshot_id,
                 "VolumeSize": size,
