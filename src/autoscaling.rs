@@ -135,18 +135,24 @@ impl From<&AutoScalingGroup> for Group {
                 })
                 .collect(),
             desired_capacity: group.desired_capacity().unwrap_or_default(),
-            in_service: group
-                .instances()
-                .iter()
-                .filter(|i| i.lifecycle_state() == Some(&LifecycleState::InService))
-                // Protected from scale-in: a refresh leaves them (it is sent
-                // with ScaleInProtectedInstances=Ignore), so they are not
-                // the rollout's to converge.
-                .filter(|i| i.protected_from_scale_in() != Some(true))
-                .filter_map(|i| i.instance_id().map(str::to_owned))
-                .collect(),
+            // Protected from scale-in: a refresh leaves them (it is sent with
+            // ScaleInProtectedInstances=Ignore), so they are not the
+            // rollout's to converge; they still count among those behind.
+            in_service: in_service(group, false),
+            protected: in_service(group, true),
         }
     }
+}
+
+/// The group's in-service instances, protected from scale-in or not.
+fn in_service(group: &AutoScalingGroup, protected: bool) -> Vec<String> {
+    group
+        .instances()
+        .iter()
+        .filter(|i| i.lifecycle_state() == Some(&LifecycleState::InService))
+        .filter(|i| i.protected_from_scale_in().unwrap_or(false) == protected)
+        .filter_map(|i| i.instance_id().map(str::to_owned))
+        .collect()
 }
 
 /// Largest page of `DescribeInstanceRefreshes`.

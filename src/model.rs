@@ -506,6 +506,9 @@ pub struct Group {
     /// Its instances whose `LifecycleState` is `InService` and that are not
     /// protected from scale-in, by id.
     pub in_service: Vec<String>,
+    /// Its in-service instances protected from scale-in: a refresh leaves
+    /// them, but they count among the instances behind.
+    pub protected: Vec<String>,
 }
 
 /// The `Status` of a group that is being deleted.

@@ -459,7 +459,7 @@ async fn read_instance_images(
     let ids: Vec<String> = states
         .iter()
         .flat_map(|(s, _)| &s.managed_groups)
-        .flat_map(|g| g.in_service.iter().cloned())
+        .flat_map(|g| g.in_service.iter().chain(&g.protected).cloned())
         .collect::<BTreeSet<String>>()
         .into_iter()
         .collect();
@@ -477,7 +477,7 @@ async fn read_instance_images(
         state.instance_images = state
             .managed_groups
             .iter()
-            .flat_map(|g| &g.in_service)
+            .flat_map(|g| g.in_service.iter().chain(&g.protected))
             .filter_map(|id| Some((id.clone(), images.get(id)?.clone())))
             .collect();
     }

@@ -178,6 +178,7 @@ fn groups(highest: i64) -> impl Strategy<Value = Vec<(bool, Group)>> {
                         tags: Default::default(),
                         desired_capacity: 0,
                         in_service: Vec::new(),
+                        protected: Vec::new(),
                     },
                 )
             })

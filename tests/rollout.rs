@@ -390,7 +390,7 @@ async fn a_newer_backup_waits_for_a_running_refresh_and_a_rollback_does_not() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn protected_instances_are_left_alone_and_not_counted() {
+async fn protected_instances_are_left_alone_by_the_refresh_and_counted_behind() {
     // GIVEN a rolling group of two instances on the old image, one
     // protected from scale-in
     let moto = Moto::start();
@@ -424,6 +424,9 @@ async fn protected_instances_are_left_alone_and_not_counted() {
         _ => None,
     });
     assert_eq!(change.map(|c| (c.outdated, c.in_service)), Some((1, 1)));
+    // AND the fleet's figures count the protected one among those behind
+    let fleet = &report.templates[0].fleet;
+    assert_eq!((fleet.in_service, fleet.instances_behind), (2, Some(2)));
     let prefs = refreshes(&account, "web").await[0]
         .preferences
         .clone()

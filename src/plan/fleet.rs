@@ -74,7 +74,7 @@ fn running(state: &State) -> impl Iterator<Item = &String> {
         .managed_groups
         .iter()
         .filter(|g| g.launch_ref().is_some_and(|s| s.points_at(&state.template)))
-        .flat_map(|g| &g.in_service)
+        .flat_map(|g| g.in_service.iter().chain(&g.protected))
         .filter_map(|id| state.instance_images.get(id))
 }
 
@@ -87,7 +87,7 @@ fn measure(state: &State, target: Option<&str>) -> Decision<Fleet> {
         .managed_groups
         .iter()
         .filter(|g| g.launch_ref().is_some_and(|s| s.points_at(&state.template)))
-        .any(|g| !g.in_service.is_empty());
+        .any(|g| !g.in_service.is_empty() || !g.protected.is_empty());
     if !has_instances {
         return notes.finish(Fleet {
             instances_behind: Some(0),

@@ -99,6 +99,7 @@ pub fn group(name: &str, version: &str) -> Group {
         tags: Default::default(),
         desired_capacity: 0,
         in_service: Vec::new(),
+        protected: Vec::new(),
     }
 }
 
@@ -123,6 +124,7 @@ pub fn mixed_group(name: &str, version: &str, overrides: &[&str]) -> Group {
         tags: Default::default(),
         desired_capacity: 0,
         in_service: Vec::new(),
+        protected: Vec::new(),
     }
 }
 
@@ -135,6 +137,7 @@ pub fn legacy_group(name: &str) -> Group {
         tags: Default::default(),
         desired_capacity: 0,
         in_service: Vec::new(),
+        protected: Vec::new(),
     }
 }
 
