@@ -324,7 +324,8 @@ async fn current_image(
 
 /// The most rounds of asked-for reads: each read is made at most once, and
 /// the reads the rules ask for depend on each other at most this deep
-/// (instance images, then refreshes, then the template's tags).
+/// (instance images with the images read by id, then refreshes, then the
+/// template's tags).
 const MAX_READ_ROUNDS: usize = 4;
 
 /// Plans each template, makes the reads the plans ask for, and plans again,
@@ -366,9 +367,10 @@ async fn read_what_plans_ask(
     Ok(warnings)
 }
 
-/// Makes one round of reads into the states. Other groups must be read (a
-/// deletion never guesses); a failed rollout read stops rollouts for this
-/// run with a warning; a failed tag read only loses the tag warning.
+/// Makes one round of reads into the states. Images read by id must be
+/// read (a failure fails the run); a failed instance or refresh read stops
+/// rollouts for this run with a warning, and the other reads still happen;
+/// a failed tag read only loses the tag warning.
 async fn make_reads(
     clients: &Clients,
     states: &mut [Ready],

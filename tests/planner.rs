@@ -1372,3 +1372,23 @@ fn groups_on_a_gone_image_are_named_unless_this_run_takes_them_off_it() {
     assert_eq!(named, ["legacy"], "{:?}", p.warnings);
     assert!(p.created().is_some());
 }
+
+#[test]
+fn no_rollback_is_asked_towards_a_version_whose_image_is_an_ssm_parameter() {
+    // GIVEN a rolling group pinned to version 1, whose ImageId resolves an
+    // SSM parameter (Auto Scaling refuses a rollback to it)
+    let mut state = rolling(State::fixture().image(backup("b", 2)), 2, "ami-a", &[]);
+    state.template.versions[0].image_id = Some("resolve:ssm:/golden/ami".into());
+    if let ami_reconciler::model::LaunchSource::Template(spec) = &mut state.managed_groups[0].launch
+    {
+        spec.version = Some("1".into());
+    }
+
+    let r = planned(&state, &settings());
+
+    // THEN the refresh goes, skipping matching instances, without AutoRollback
+    let r = refresh(&r).unwrap();
+    assert_eq!(r.rollback_to, 1);
+    assert!(r.preferences.skip_matching);
+    assert!(!r.preferences.auto_rollback);
+}
