@@ -10,54 +10,8 @@ use ami_reconciler::lambda::Function;
 use ami_reconciler::report::emf::emf_lines;
 use ami_reconciler::warning::Warning;
 use ami_reconciler::{Change, Mode, run};
-use aws_sdk_ec2::types::{
-    LaunchTemplateBlockDeviceMappingRequest, LaunchTemplateEbsBlockDeviceRequest,
-    RequestLaunchTemplateData,
-};
 use serde_json::{Value, json};
-use support::{Account, Moto, settings_for};
-
-/// A template launching `image` whose root device `/dev/xvda` is `size` GiB.
-async fn sized_template(account: &Account<'_>, image: &str, size: i32) -> String {
-    account
-        .ec2
-        .create_launch_template()
-        .launch_template_name("web")
-        .launch_template_data(
-            RequestLaunchTemplateData::builder()
-                .image_id(image)
-                .instance_type(aws_sdk_ec2::types::InstanceType::T3Micro)
-                .block_device_mappings(
-                    LaunchTemplateBlockDeviceMappingRequest::builder()
-                        .device_name("/dev/xvda")
-                        .ebs(
-                            LaunchTemplateEbsBlockDeviceRequest::builder()
-                                .volume_size(size)
-                                .build(),
-                        )
-                        .build(),
-                )
-                .build(),
-        )
-        .tag_specifications(
-            aws_sdk_ec2::types::TagSpecification::builder()
-                .resource_type(aws_sdk_ec2::types::ResourceType::LaunchTemplate)
-                .tags(
-                    aws_sdk_ec2::types::Tag::builder()
-                        .key("ami-reconciler:managed")
-                        .value("true")
-                        .build(),
-                )
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap()
-        .launch_template
-        .unwrap()
-        .launch_template_id
-        .unwrap()
-}
+use support::{Moto, settings_for};
 
 fn created_image(report: &ami_reconciler::Report) -> Option<String> {
     report.changes.iter().find_map(|c| match c {
@@ -75,7 +29,7 @@ async fn a_backup_whose_root_snapshot_outgrew_the_templates_volume_is_not_promot
     let first = account.backup_with_root(1, 8).await;
     let fitting = account.backup_with_root(2, 8).await;
     let grown = account.backup_with_root(3, 20).await;
-    let template = sized_template(&account, &first, 8).await;
+    let template = account.sized_template("web", &first, 8).await;
     let clients = moto.clients().await;
     let settings = settings_for(&template);
 

@@ -11,7 +11,7 @@ mod support;
 use ami_reconciler::Mode;
 use ami_reconciler::warning::Warning;
 use ami_reconciler::{Change, Clients, Report, Settings, run};
-use serde_json::{Value, json};
+use serde_json::json;
 use support::{Account, Moto, settings_for};
 
 const QUARANTINE: (&str, &str) = ("ami-reconciler:rollout-failure", "quarantine");
@@ -38,24 +38,6 @@ async fn refreshing(
     let settings = settings_for(&template);
     run(&clients, &settings, Mode::Apply).await.unwrap();
     (template, old, new, clients, settings)
-}
-
-fn move_refresh(moto: &Moto, status: &str) -> Value {
-    let answer = moto.control(
-        "POST",
-        "/_harness/refreshes/web",
-        &json!({"status": status, "replace_instances": true}),
-    );
-    assert_eq!(answer["ok"], true, "{answer}");
-    answer
-}
-
-/// The refresh fails; Auto Scaling rolls it back and the rollback succeeds.
-fn roll_back(moto: &Moto) -> String {
-    let failed = move_refresh(moto, "Failed");
-    assert_eq!(failed["status"], "RollbackInProgress", "{failed}");
-    move_refresh(moto, "RollbackSuccessful");
-    failed["instance_refresh_id"].as_str().unwrap().to_owned()
 }
 
 async fn newest_refresh(account: &Account<'_>) -> aws_sdk_autoscaling::types::InstanceRefresh {
@@ -146,7 +128,7 @@ async fn a_rolled_back_image_is_held_by_default_and_the_template_keeps_it() {
     let moto = Moto::start();
     let account = moto.account().await;
     let (_template, _old, new, clients, settings) = refreshing(&moto, &account, &[]).await;
-    roll_back(&moto);
+    moto.roll_back("web");
 
     // WHEN the next run comes
     moto.reset();
@@ -178,7 +160,7 @@ async fn a_rolled_back_image_is_quarantined_when_the_group_asks_and_latest_retre
     let clients = moto.clients().await;
     let settings = settings_for(&template);
     run(&clients, &settings, Mode::Apply).await.unwrap();
-    let refresh = roll_back(&moto);
+    let refresh = moto.roll_back("web");
 
     // WHEN the next run comes
     moto.reset();
@@ -234,7 +216,7 @@ async fn a_cancelled_rollout_holds_and_never_quarantines() {
     let account = moto.account().await;
     let (_template, _old, new, clients, settings) =
         refreshing(&moto, &account, &[QUARANTINE]).await;
-    move_refresh(&moto, "Cancelled");
+    moto.move_refresh("web", "Cancelled");
 
     // WHEN the next run comes
     moto.reset();
@@ -258,7 +240,7 @@ async fn a_quarantine_that_cannot_be_written_keeps_everything_where_it_is() {
     let moto = Moto::start();
     let account = moto.account().await;
     let (template, _old, new, clients, settings) = refreshing(&moto, &account, &[QUARANTINE]).await;
-    roll_back(&moto);
+    moto.roll_back("web");
     moto.faults(json!([{"action": "CreateTags", "fault": "error", "status": 400,
         "code": "UnauthorizedOperation", "message": "You are not authorized to perform this operation."}]));
 

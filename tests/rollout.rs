@@ -8,7 +8,7 @@ mod support;
 use ami_reconciler::Mode;
 use ami_reconciler::warning::Warning;
 use ami_reconciler::{Change, Report, run};
-use serde_json::{Value, json};
+use serde_json::json;
 use support::{Account, Moto, settings_for};
 
 /// A template whose $Latest is on `old`, a newer backup `new`.
@@ -32,24 +32,6 @@ async fn refreshes(
         .unwrap()
         .instance_refreshes
         .unwrap_or_default()
-}
-
-fn move_refresh(moto: &Moto, group: &str, status: &str) -> Value {
-    let answer = moto.control(
-        "POST",
-        &format!("/_harness/refreshes/{group}"),
-        &json!({"status": status, "replace_instances": true}),
-    );
-    assert_eq!(answer["ok"], true, "{answer}");
-    answer
-}
-
-/// The refresh fails; Auto Scaling rolls it back (`AutoRollback`) and the
-/// rollback succeeds: the group is back on the version it was on.
-fn roll_back(moto: &Moto, group: &str) {
-    let failed = move_refresh(moto, group, "Failed");
-    assert_eq!(failed["status"], "RollbackInProgress", "{failed}");
-    move_refresh(moto, group, "RollbackSuccessful");
 }
 
 fn started(report: &Report) -> Vec<&str> {
@@ -122,7 +104,7 @@ async fn a_rolling_group_on_an_old_image_gets_one_refresh_and_converges_after_it
     );
 
     // WHEN the refresh succeeds and replaces the instances
-    move_refresh(&moto, "web", "Successful");
+    moto.move_refresh("web", "Successful");
     moto.reset();
     let third = run(&clients, &settings, Mode::Apply).await.unwrap();
 
@@ -151,7 +133,7 @@ async fn a_rolled_back_refresh_is_not_restarted_for_the_same_image_and_a_newer_i
     let clients = moto.clients().await;
     let settings = settings_for(&template);
     run(&clients, &settings, Mode::Apply).await.unwrap();
-    roll_back(&moto, "web");
+    moto.roll_back("web");
 
     // THEN the rollback returned the group to its instances' version
     assert_eq!(account.group_version("web").await, "1");
@@ -646,7 +628,7 @@ async fn a_failed_refresh_is_not_restarted_when_its_record_tag_is_removed() {
     let clients = moto.clients().await;
     let settings = settings_for(&template);
     run(&clients, &settings, Mode::Apply).await.unwrap();
-    roll_back(&moto, "web");
+    moto.roll_back("web");
     account
         .asg
         .delete_tags()

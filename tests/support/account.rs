@@ -185,6 +185,31 @@ impl<'a> Account<'a> {
     /// A template as [`Account::template`] makes it, with exactly these
     /// tags besides `app=web`.
     pub async fn tagged_template(&self, name: &str, image: &str, tags: &[(&str, &str)]) -> String {
+        self.create_template(name, image, tags, None).await
+    }
+
+    /// A template as [`Account::template`] makes it whose `/dev/xvda` is a
+    /// volume of `size` GiB (`Ebs.VolumeSize`, no snapshot).
+    pub async fn sized_template(&self, name: &str, image: &str, size: i32) -> String {
+        let root = aws_sdk_ec2::types::LaunchTemplateBlockDeviceMappingRequest::builder()
+            .device_name("/dev/xvda")
+            .ebs(
+                aws_sdk_ec2::types::LaunchTemplateEbsBlockDeviceRequest::builder()
+                    .volume_size(size)
+                    .build(),
+            )
+            .build();
+        self.create_template(name, image, &[MANAGED], Some(root))
+            .await
+    }
+
+    async fn create_template(
+        &self,
+        name: &str,
+        image: &str,
+        tags: &[(&str, &str)],
+        device: Option<aws_sdk_ec2::types::LaunchTemplateBlockDeviceMappingRequest>,
+    ) -> String {
         let tags = [("app", "web")]
             .iter()
             .chain(tags)
@@ -197,6 +222,7 @@ impl<'a> Account<'a> {
                     .image_id(image)
                     .instance_type(aws_sdk_ec2::types::InstanceType::T3Micro)
                     .user_data("IyEvYmluL2Jhc2gKZWNobyBoZWxsbw==")
+                    .set_block_device_mappings(device.map(|d| vec![d]))
                     .build(),
             )
             .tag_specifications(

@@ -133,6 +133,31 @@ impl Moto {
         serde_json::from_str(&body).unwrap_or(Value::Null)
     }
 
+    /// Moves the group's active refresh (the emulation's control endpoint)
+    /// to `status`, replacing instances as a real refresh would.
+    pub fn move_refresh(&self, group: &str, status: &str) -> Value {
+        let answer = self.control(
+            "POST",
+            &format!("/_harness/refreshes/{group}"),
+            &json!({"status": status, "replace_instances": true}),
+        );
+        assert_eq!(answer["ok"], true, "{answer}");
+        answer
+    }
+
+    /// The group's refresh fails; Auto Scaling rolls it back
+    /// (`AutoRollback`) and the rollback succeeds: the group is back on the
+    /// version it was on. Returns the refresh's id.
+    pub fn roll_back(&self, group: &str) -> String {
+        let failed = self.move_refresh(group, "Failed");
+        assert_eq!(failed["status"], "RollbackInProgress", "{failed}");
+        self.move_refresh(group, "RollbackSuccessful");
+        failed["instance_refresh_id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
     /// Every call the proxy forwarded or faulted since the last reset.
     pub fn calls(&self) -> Vec<Call> {
         let doc = self.control("GET", "/_harness/calls", &json!({}));
