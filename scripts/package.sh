@@ -9,6 +9,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 start=$(date +%s)
 bin=$(scripts/tools-env.sh cargo-lambda cargo-lambda==1.9.2 ziglang==0.17.1)
+# `--tools-only`: install the tools and stop (CI installs them early).
+if [ "${1:-}" = "--tools-only" ]; then
+    exit 0
+fi
 # cargo-lambda finds zig as `python3 -m ziglang` of the venv.
 export PATH="$bin:$PATH"
 

@@ -30,11 +30,23 @@ stages_summary() {
     echo "== stage durations:" >&2
     printf '%s\n' "${durations[@]}" >&2
 }
-trap 'rc=$?; if [ "$rc" -ne 0 ] && [ -n "$stage_name" ]; then stages_summary "failed, exit $rc"; fi' EXIT
+trap 'rc=$?; if [ -n "${side_pid:-}" ]; then kill "$side_pid" 2>/dev/null || true; fi; if [ "$rc" -ne 0 ] && [ -n "$stage_name" ]; then stages_summary "failed, exit $rc"; fi' EXIT
 
 stage_name="setup: Python test environment (.venv)"
 AMI_RECONCILER_PYTHON=$(scripts/python-env.sh)
 export AMI_RECONCILER_PYTHON
+
+# The deployment lints and the packaging tools are Python, mostly downloads:
+# they run alongside the Rust stages, whose compiles of the large SDK crates
+# leave a core idle for minutes. Their output is kept and shown in their own
+# stage below, which waits for them.
+side_log=$(mktemp)
+side_start=$(date +%s)
+(
+    scripts/lint.sh
+    scripts/package.sh --tools-only
+) >"$side_log" 2>&1 &
+side_pid=$!
 
 stage "format"
 cargo fmt --all -- --check
@@ -45,9 +57,6 @@ cargo clippy --all-targets --quiet -- -D warnings
 stage "moto gap fills and proxy self-check"
 "$AMI_RECONCILER_PYTHON" tests/support/selfcheck.py
 "$AMI_RECONCILER_PYTHON" tests/support/selfcheck_refresh.py
-
-stage "deployment lints: template.yaml and policies/ (tools in .venv-tools)"
-scripts/lint.sh
 
 stage "Rust tests (planner, moto integration, Lambda handler, CLI)"
 if cargo nextest --version >/dev/null 2>&1; then
@@ -64,6 +73,15 @@ cargo build --quiet --bins --example measure
 stage "sandbox: scripts/sandbox.sh comes up, the CLI plans against it, it stops"
 cargo build --quiet --example demo
 scripts/sandbox-check.sh
+
+stage "deployment lints: template.yaml and policies/ (tools in .venv-tools; started at setup)"
+side_rc=0
+wait "$side_pid" || side_rc=$?
+side_pid=
+cat "$side_log" >&2
+echo "== the lints and tool installs ran for $(( $(date +%s) - side_start )) s alongside the stages above" >&2
+rm -f "$side_log"
+[ "$side_rc" -eq 0 ]
 
 stage "Lambda package (cargo lambda build --release)"
 scripts/package.sh

@@ -38,8 +38,10 @@ pub struct Clients {
     pub ec2: aws_sdk_ec2::Client,
     /// Auto Scaling: groups.
     pub autoscaling: aws_sdk_autoscaling::Client,
-    /// Systems Manager: the parameter naming the template.
+    /// Systems Manager: the parameter naming the template, the image parameters.
     pub ssm: aws_sdk_ssm::Client,
+    /// EventBridge: the run's events.
+    pub eventbridge: aws_sdk_eventbridge::Client,
     /// Where the calls go, as error messages name it.
     endpoint: String,
     /// The longest one call may take with its retries (the operation timeout).
@@ -58,6 +60,7 @@ impl Clients {
             ec2: aws_sdk_ec2::Client::new(config),
             autoscaling: aws_sdk_autoscaling::Client::new(config),
             ssm: aws_sdk_ssm::Client::new(config),
+            eventbridge: aws_sdk_eventbridge::Client::new(config),
             endpoint: match (config.endpoint_url(), config.region()) {
                 (Some(url), _) => url.to_owned(),
                 (None, Some(region)) => format!("the AWS endpoints of {region}"),

@@ -60,6 +60,28 @@ pub enum ConfigError {
     /// The process environment could not be parsed (a value that is not UTF-8).
     #[error("the environment could not be read: {0}")]
     Environment(String),
+    /// A parameter name pattern names a placeholder that does not exist.
+    #[error(
+        "{setting} names the unknown placeholder {placeholder}: only {{template_name}} and {{template_id}} exist, got {got:?}"
+    )]
+    UnknownPlaceholder {
+        /// The environment variable name (or template tag) of the setting.
+        setting: &'static str,
+        /// The placeholder as written, braces included.
+        placeholder: String,
+        /// The value given.
+        got: String,
+    },
+    /// A parameter name pattern cannot give a valid SSM parameter name.
+    #[error("{setting} must be an SSM parameter name: {problem}, got {got:?}")]
+    BadParameterName {
+        /// The environment variable name (or template tag) of the setting.
+        setting: &'static str,
+        /// Which of SSM's naming rules it breaks.
+        problem: String,
+        /// The value given.
+        got: String,
+    },
     /// A numeric setting is larger than makes sense.
     #[error("{setting} must be at most {max}, got {got:?}")]
     TooLarge {
@@ -91,7 +113,9 @@ impl ConfigError {
         match self {
             ConfigError::Invalid { setting, .. }
             | ConfigError::NotANumber { setting, .. }
-            | ConfigError::TooLarge { setting, .. } => setting,
+            | ConfigError::TooLarge { setting, .. }
+            | ConfigError::UnknownPlaceholder { setting, .. }
+            | ConfigError::BadParameterName { setting, .. } => setting,
             ConfigError::SeveralTemplateSources(_)
             | ConfigError::NoTemplateSource
             | ConfigError::Environment(_)

@@ -15,10 +15,10 @@
 //! ```text
 //! lambda, bin/*            entry points: parse input, build clients, render
 //!   run (this file)
-//!   observe  apply  report (text, emf)
+//!   observe  apply  report (text, emf, events)  notify
 //!        \    |    /
 //!         plan                 pure rules, one family per file
-//!   ec2  autoscaling  ssm      adapters: SDK <-> model, nothing above model
+//!   ec2  autoscaling  ssm  eventbridge   adapters: SDK <-> model
 //!   model  policy  warning     plain data, no SDK type, no I/O
 //!   settings  error  clients   configuration, error types, SDK clients
 //! ```
@@ -32,8 +32,10 @@ pub mod autoscaling;
 pub mod clients;
 pub mod ec2;
 pub mod error;
+pub mod eventbridge;
 pub mod lambda;
 pub mod model;
+pub mod notify;
 pub mod observe;
 pub mod plan;
 pub mod policy;
@@ -106,13 +108,16 @@ pub async fn run_until(
         });
     }
     // The clock is read here, at the edge, never in plan().
-    let report = Report::of(
+    let mut report = Report::of(
         mode,
         settings,
         reports,
         run_plan.warnings,
         chrono::Utc::now(),
     );
+    if let Some(bus) = &settings.event_bus {
+        notify::send_events(clients, bus, &mut report, writes_until).await;
+    }
     info!(
         dry_run = mode.is_dry_run(),
         templates = report.templates.len(),

@@ -28,8 +28,16 @@ pub mod template_tags {
     pub const KEEP_VERSIONS: &str = "ami-reconciler:keep-versions";
     /// Its soak time (as `MIN_IMAGE_AGE`).
     pub const MIN_IMAGE_AGE: &str = "ami-reconciler:min-image-age";
+    /// The SSM parameter its image is published to (as `IMAGE_PARAMETER`).
+    pub const IMAGE_PARAMETER: &str = "ami-reconciler:image-parameter";
     /// All of them, in the order they are checked.
-    pub const ALL: [&str; 4] = [IMAGE_TAG, MARKER, KEEP_VERSIONS, MIN_IMAGE_AGE];
+    pub const ALL: [&str; 5] = [
+        IMAGE_TAG,
+        MARKER,
+        KEEP_VERSIONS,
+        MIN_IMAGE_AGE,
+        IMAGE_PARAMETER,
+    ];
 }
 
 /// The tags through which a managed group asks for, tunes and records
@@ -615,7 +623,37 @@ pub struct State {
     /// uses them and no other read returned them; an id asked for and
     /// absent is gone. `None` when not read.
     pub referenced_images: Option<Vec<Image>>,
+    /// The SSM parameter the template's image is published to, as read;
+    /// `None` when not read (or none is configured).
+    pub image_parameter: Option<PublishedImage>,
 }
+
+/// A template's image parameter as `GetParameters` returned it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublishedImage {
+    /// The parameter's name.
+    pub name: String,
+    pub read: ParameterRead,
+}
+
+/// What the read of a parameter found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ParameterRead {
+    /// SSM lists it among the `InvalidParameters`: it does not exist.
+    Missing,
+    Found {
+        value: String,
+        /// `DataType`: `aws:ec2:image` for one this tool wrote.
+        data_type: String,
+        /// `Type`: `String`, `StringList` or `SecureString`.
+        kind: String,
+    },
+    /// The read failed: what SSM answered.
+    Unread(String),
+}
+
+/// The `DataType` of an image parameter.
+pub const IMAGE_DATA_TYPE: &str = "aws:ec2:image";
 
 /// The region and account a lookup searched, as a "not found" names them.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

@@ -8,7 +8,10 @@ use tracing::instrument;
 use crate::clients::Clients;
 use crate::ec2::{BackupQuery, Backups};
 use crate::error::{AwsError, Error, Result, error_chain};
-use crate::model::{CurrentImage, DiscoveredTemplate, Group, Image, Refresh, State, Tag, Template};
+use crate::model::{
+    CurrentImage, DiscoveredTemplate, Group, Image, ParameterRead, PublishedImage, Refresh, State,
+    Tag, Template,
+};
 use crate::plan::{Observation, Observed, Read, fleet, plan, template_policies};
 use crate::policy::Policy;
 use crate::settings::{Settings, TemplateSource};
@@ -61,6 +64,7 @@ fn state_of(
         refreshes: BTreeMap::new(),
         rollouts_unread: false,
         referenced_images: None,
+        image_parameter: None,
     }
 }
 
@@ -400,6 +404,9 @@ async fn make_reads(
     if wanted.contains(&(None, Read::ReferencedImages)) {
         read_referenced_images(clients, states).await?;
     }
+    if wanted.contains(&(None, Read::ImageParameters)) {
+        read_image_parameters(clients, states).await;
+    }
     let rollouts = match instances {
         Ok(()) => read_refreshes(clients, states, refreshes, concurrency).await,
         Err(warning) => Err(warning),
@@ -503,6 +510,28 @@ async fn read_referenced_images(clients: &Clients, states: &mut [Ready]) -> Resu
         state.referenced_images = Some(found.clone());
     }
     Ok(())
+}
+
+/// The parameters the templates' images are published to, of all templates
+/// together: one `GetParameters` per ten names. A failed read is the
+/// planner's to report: it writes nothing it could not compare.
+async fn read_image_parameters(clients: &Clients, states: &mut [Ready]) {
+    let name_of = |(state, policy): &Ready| {
+        let pattern = policy.image_parameter.as_ref()?;
+        pattern
+            .name_for(&state.template.id, &state.template.name)
+            .ok()
+    };
+    let names: BTreeSet<String> = states.iter().filter_map(name_of).collect();
+    let names: Vec<String> = names.into_iter().collect();
+    let read = ssm::image_parameters(&clients.ssm, &names).await;
+    for ready in states.iter_mut() {
+        if let Some(name) = name_of(ready) {
+            // Absent from both lists of the answer: not there.
+            let found = read.get(&name).cloned().unwrap_or(ParameterRead::Missing);
+            ready.0.image_parameter = Some(PublishedImage { name, read: found });
+        }
+    }
 }
 
 /// The refreshes of the rolling groups that are behind: one

@@ -34,6 +34,8 @@ pub struct Policy {
     pub keep_versions: u32,
     /// How old a backup must be before it is used (the soak time).
     pub min_image_age: chrono::Duration,
+    /// The SSM parameter the default version's image is published to.
+    pub image_parameter: Option<ParameterPattern>,
 }
 
 impl Default for Policy {
@@ -43,6 +45,7 @@ impl Default for Policy {
             image_tag: None,
             keep_versions: DEFAULT_KEEP_VERSIONS,
             min_image_age: chrono::Duration::zero(),
+            image_parameter: None,
         }
     }
 }
@@ -76,6 +79,12 @@ impl Policy {
         }
         if let Some(raw) = given(template_tags::MIN_IMAGE_AGE) {
             policy.min_image_age = parse_age(template_tags::MIN_IMAGE_AGE, raw)?;
+        }
+        if let Some(raw) = given(template_tags::IMAGE_PARAMETER) {
+            policy.image_parameter = Some(ParameterPattern::parse(
+                template_tags::IMAGE_PARAMETER,
+                raw,
+            )?);
         }
         Ok(policy)
     }
@@ -177,5 +186,164 @@ pub fn parse_number(
             max,
             got: raw.to_owned(),
         }),
+    }
+}
+
+/// The placeholders a parameter name pattern may use.
+pub const PLACEHOLDERS: [&str; 2] = ["{template_name}", "{template_id}"];
+/// SSM's longest parameter name.
+pub const MAX_PARAMETER_NAME_CHARS: usize = 1011;
+/// SSM's deepest parameter hierarchy.
+pub const MAX_PARAMETER_LEVELS: usize = 15;
+
+/// An SSM parameter name with `{template_name}` and `{template_id}` in it:
+/// each template gets its own parameter.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct ParameterPattern(String);
+
+impl ParameterPattern {
+    /// Refuses a pattern naming an unknown placeholder, or one that gives an
+    /// invalid name whatever the template (before any call is made).
+    pub fn parse(setting: &'static str, raw: &str) -> Result<Self, ConfigError> {
+        let pattern = raw.trim();
+        let mut rest = pattern;
+        while let Some(open) = rest.find('{') {
+            let close = rest[open..].find('}').map_or(rest.len(), |c| open + c + 1);
+            let placeholder = &rest[open..close];
+            if !PLACEHOLDERS.contains(&placeholder) {
+                return Err(ConfigError::UnknownPlaceholder {
+                    setting,
+                    placeholder: placeholder.to_owned(),
+                    got: raw.to_owned(),
+                });
+            }
+            rest = &rest[close..];
+        }
+        // Placeholders are filled with a short valid stand-in: what remains
+        // is the pattern's own text, which must obey SSM's rules already.
+        let sample = Self(pattern.to_owned()).render("lt-0", "x");
+        if let Some(problem) = parameter_name_problem(&sample) {
+            return Err(ConfigError::BadParameterName {
+                setting,
+                problem,
+                got: raw.to_owned(),
+            });
+        }
+        Ok(Self(pattern.to_owned()))
+    }
+
+    /// The parameter of one template, or which naming rule its name breaks
+    /// (a template name may hold `(` and `)`, which SSM refuses).
+    pub fn name_for(&self, template_id: &str, template_name: &str) -> Result<String, String> {
+        let name = self.render(template_id, template_name);
+        match parameter_name_problem(&name) {
+            None => Ok(name),
+            Some(problem) => Err(format!("{name:?}: {problem}")),
+        }
+    }
+
+    fn render(&self, template_id: &str, template_name: &str) -> String {
+        self.0
+            .replace("{template_id}", template_id)
+            .replace("{template_name}", template_name)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Which of SSM's naming rules `name` breaks, if any: "Parameter names can
+/// include only the following symbols and letters: a-zA-Z0-9_.-", the slash
+/// delineating hierarchies, "you must include a leading forward slash
+/// character (/)" for a name in a hierarchy, "can't be prefixed with aws or
+/// ssm (case-insensitive)", at most fifteen levels and 1011 characters.
+pub fn parameter_name_problem(name: &str) -> Option<String> {
+    if name.is_empty() {
+        return Some("it is empty".to_owned());
+    }
+    if name.chars().count() > MAX_PARAMETER_NAME_CHARS {
+        return Some(format!(
+            "it is longer than {MAX_PARAMETER_NAME_CHARS} characters"
+        ));
+    }
+    if let Some(bad) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-' | '/')))
+    {
+        return Some(format!(
+            "{bad:?} is not allowed (only letters, digits, _ . - and /)"
+        ));
+    }
+    if name.contains('/') && !name.starts_with('/') {
+        return Some("a name in a hierarchy must begin with /".to_owned());
+    }
+    let levels: Vec<&str> = name.trim_start_matches('/').split('/').collect();
+    if levels.iter().any(|level| level.is_empty()) {
+        return Some("it has an empty level (// or a trailing /)".to_owned());
+    }
+    if levels.len() > MAX_PARAMETER_LEVELS {
+        return Some(format!(
+            "it has {} levels, more than {MAX_PARAMETER_LEVELS}",
+            levels.len()
+        ));
+    }
+    let first = levels[0].to_ascii_lowercase();
+    if first.starts_with("aws") || first.starts_with("ssm") {
+        return Some("it must not begin with aws or ssm (any case)".to_owned());
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pattern_gives_each_template_its_own_name() {
+        let pattern =
+            ParameterPattern::parse("IMAGE_PARAMETER", "/ami/{template_name}/{template_id}")
+                .unwrap();
+        assert_eq!(
+            pattern.name_for("lt-0abc", "web").unwrap(),
+            "/ami/web/lt-0abc"
+        );
+        let plain = ParameterPattern::parse("IMAGE_PARAMETER", "web-image").unwrap();
+        assert_eq!(plain.name_for("lt-0abc", "web").unwrap(), "web-image");
+    }
+
+    #[test]
+    fn a_template_name_ssm_refuses_is_named_with_the_rule_it_breaks() {
+        let pattern = ParameterPattern::parse("IMAGE_PARAMETER", "/ami/{template_name}").unwrap();
+        let problem = pattern.name_for("lt-0abc", "web (old)").unwrap_err();
+        assert!(problem.contains("\"/ami/web (old)\""), "{problem}");
+        assert!(problem.contains("' ' is not allowed"), "{problem}");
+    }
+
+    #[test]
+    fn ssm_naming_rules_are_checked() {
+        let deep = format!("/{}", vec!["a"; 16].join("/"));
+        let long = format!("/{}", "a".repeat(MAX_PARAMETER_NAME_CHARS));
+        for (name, problem) in [
+            ("", "it is empty"),
+            ("/a//b", "it has an empty level (// or a trailing /)"),
+            ("/a/b/", "it has an empty level (// or a trailing /)"),
+            ("a/b", "a name in a hierarchy must begin with /"),
+            ("/SSM/x", "it must not begin with aws or ssm (any case)"),
+            ("awsimage", "it must not begin with aws or ssm (any case)"),
+            (deep.as_str(), "it has 16 levels, more than 15"),
+            (long.as_str(), "it is longer than 1011 characters"),
+        ] {
+            assert_eq!(
+                parameter_name_problem(name).as_deref(),
+                Some(problem),
+                "{name}"
+            );
+        }
+        let fifteen = format!("/{}", vec!["a"; 15].join("/"));
+        for name in ["/images/web", "web.image_1-a", fifteen.as_str()] {
+            assert_eq!(parameter_name_problem(name), None, "{name}");
+        }
     }
 }

@@ -13,7 +13,7 @@ pub use crate::model::Tag;
 use crate::model::is_launch_template_id;
 pub use crate::policy::{
     DEFAULT_KEEP_VERSIONS, DEFAULT_MARKER, MAX_IMAGE_AGE_DAYS, MAX_KEEP_VERSIONS, MAX_MARKER_CHARS,
-    Policy,
+    ParameterPattern, Policy,
 };
 use crate::policy::{parse_age, parse_marker, parse_number, parse_tag};
 
@@ -61,6 +61,8 @@ pub struct Settings {
     pub concurrency: usize,
     /// The policy of every template, unless its own tags say otherwise.
     pub policy: Policy,
+    /// The EventBridge bus (name or ARN) the run's events go to.
+    pub event_bus: Option<String>,
 }
 
 /// Environment variable names, in one place.
@@ -83,6 +85,10 @@ pub mod env {
     pub const IMAGE_TAG: &str = "IMAGE_TAG";
     /// Soak time of a backup.
     pub const MIN_IMAGE_AGE: &str = "MIN_IMAGE_AGE";
+    /// SSM parameter the default version's image is published to.
+    pub const IMAGE_PARAMETER: &str = "IMAGE_PARAMETER";
+    /// EventBridge bus the run's events go to.
+    pub const EVENT_BUS: &str = "EVENT_BUS";
     /// Lambda only: plan without applying.
     pub const DRY_RUN: &str = "DRY_RUN";
 }
@@ -122,6 +128,14 @@ pub struct RawSettings {
     /// How old a backup must be before it is used (30m, 2h, 1d) [default: 0]
     #[arg(long, global = true, env = env::MIN_IMAGE_AGE, value_name = "AGE")]
     pub min_image_age: Option<String>,
+    /// SSM parameter to publish the default version's image to, e.g.
+    /// /ami-reconciler/{template_name}/image [default: none]
+    #[arg(long, global = true, env = env::IMAGE_PARAMETER, value_name = "NAME")]
+    pub image_parameter: Option<String>,
+    /// EventBridge bus (name or ARN) to send an event to for each change,
+    /// failed write and new condition [default: none]
+    #[arg(long, global = true, env = env::EVENT_BUS, value_name = "BUS")]
+    pub event_bus: Option<String>,
 }
 
 /// The settings alone, parsed from the environment (the Lambda's input).
@@ -176,6 +190,12 @@ impl RawSettings {
             DEFAULT_CONCURRENCY as u64,
             MAX_CONCURRENCY as u64,
         )? as usize;
+        let image_parameter = non_empty(self.image_parameter)
+            .map(|raw| ParameterPattern::parse(env::IMAGE_PARAMETER, &raw))
+            .transpose()?;
+        let event_bus = non_empty(self.event_bus)
+            .map(|raw| parse_event_bus(&raw))
+            .transpose()?;
         Ok(Settings {
             template,
             asg_tag,
@@ -185,8 +205,32 @@ impl RawSettings {
                 image_tag,
                 keep_versions,
                 min_image_age,
+                image_parameter,
             },
+            event_bus,
         })
+    }
+}
+
+/// A bus name as EventBridge's `EventBusName` pattern allows
+/// (`[/\.\-_A-Za-z0-9]+`, at most 256 characters), or a bus ARN.
+fn parse_event_bus(raw: &str) -> Result<String, ConfigError> {
+    let bus = raw.trim();
+    let valid = if bus.starts_with("arn:") {
+        bus.contains(":events:") && bus.contains(":event-bus/") && bus.len() <= 1600
+    } else {
+        bus.len() <= 256
+            && bus
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '.' | '-' | '_'))
+    };
+    match valid {
+        true => Ok(bus.to_owned()),
+        false => Err(ConfigError::Invalid {
+            setting: env::EVENT_BUS,
+            expected: "an event bus name (letters, digits, / . - _, at most 256) or an event bus ARN",
+            got: raw.to_owned(),
+        }),
     }
 }
 

@@ -328,6 +328,71 @@ warnings! {
         error: String,
     } => ("no rollout this run: {error} (rolling groups {}); the rest of the run goes on",
         groups.join(", ")),
+    /// The image parameter's name, filled in for this template, breaks
+    /// SSM's naming rules: nothing is published.
+    NeedsAttention BadImageParameter {
+        template: String,
+        /// The name and the rule it breaks.
+        problem: String,
+    } => ("launch template {template}: its image parameter would be {problem}; the image is not published (change IMAGE_PARAMETER or the template's ami-reconciler:image-parameter tag)"),
+    /// The image parameter could not be read: not written this run.
+    NeedsAttention ImageParameterNotRead {
+        template: String,
+        parameter: String,
+        /// What SSM answered.
+        error: String,
+    } => ("launch template {template}: image parameter {parameter} could not be read ({error}); not written this run"),
+    /// The image parameter exists with another type or data type: SSM
+    /// cannot change a parameter to `aws:ec2:image`.
+    NeedsAttention ImageParameterNotImage {
+        template: String,
+        parameter: String,
+        /// Its `Type`.
+        kind: String,
+        /// Its `DataType`.
+        data_type: String,
+    } => ("launch template {template}: image parameter {parameter} exists as a {kind} of data type {data_type}, and SSM cannot change a parameter to aws:ec2:image; not written (delete it, and the next run creates it, or choose another name)"),
+    /// The image parameter held another image than the default version
+    /// that was already in place: written again.
+    Notice ImageParameterDiffered {
+        template: String,
+        parameter: String,
+        /// The value it held.
+        value: String,
+        /// The default version's image.
+        image: String,
+    } => ("launch template {template}: image parameter {parameter} held {value}, not {image}, the image of the default version already in place; written again (if this repeats, SSM's asynchronous validation refuses {image}, or another writer sets the parameter)"),
+    /// Several templates would publish to the same parameter: none does.
+    NeedsAttention ImageParameterShared {
+        template: String,
+        parameter: String,
+        /// Every template whose image would go there.
+        templates: String,
+    } => ("launch template {template}: image parameter {parameter} is also the parameter of {templates}; none of them is published (put {{template_name}} or {{template_id}} in the name)"),
+    /// EventBridge refused some of the run's events (no such bus, no
+    /// permission): they are lost; the run's changes stand.
+    NeedsAttention EventsRefused {
+        /// The bus.
+        bus: String,
+        /// Events lost.
+        lost: usize,
+        /// Events the run had.
+        events: usize,
+        /// The first refusal, `code: message`.
+        error: String,
+    } => ("event bus {bus}: {lost} of {events} events not delivered, refused ({error}); the run's changes stand"),
+    /// Some of the run's events could not be sent after one retry
+    /// (throttled, failing inside EventBridge, the deadline): they are lost;
+    /// the run's changes stand.
+    Notice EventsNotSent {
+        bus: String,
+        /// Events lost.
+        lost: usize,
+        /// Events the run had.
+        events: usize,
+        /// The first failure, `code: message`.
+        error: String,
+    } => ("event bus {bus}: {lost} of {events} events not delivered after one retry ({error}); the run's changes stand"),
     /// A rolling group's refresh is still running: the rollout waits.
     Notice RolloutRunning {
         group: String,

@@ -139,6 +139,30 @@ async fn bad_settings_exit_2_naming_the_setting_before_any_call() {
             r#"LAUNCH_TEMPLATE_TAG must be KEY=VALUE with a non-empty key, got "managed""#,
         ),
         (
+            vec![id, ("IMAGE_PARAMETER", "/images/{template}/ami")],
+            r#"IMAGE_PARAMETER names the unknown placeholder {template}: only {template_name} and {template_id} exist, got "/images/{template}/ami""#,
+        ),
+        (
+            vec![id, ("IMAGE_PARAMETER", "/images/{template_name")],
+            r#"IMAGE_PARAMETER names the unknown placeholder {template_name: only {template_name} and {template_id} exist"#,
+        ),
+        (
+            vec![id, ("IMAGE_PARAMETER", "images/{template_name}")],
+            r#"IMAGE_PARAMETER must be an SSM parameter name: a name in a hierarchy must begin with /, got "images/{template_name}""#,
+        ),
+        (
+            vec![id, ("IMAGE_PARAMETER", "/aws/{template_name}")],
+            r#"IMAGE_PARAMETER must be an SSM parameter name: it must not begin with aws or ssm (any case), got "/aws/{template_name}""#,
+        ),
+        (
+            vec![id, ("IMAGE_PARAMETER", "/images/{template_name} ami")],
+            r#"IMAGE_PARAMETER must be an SSM parameter name: ' ' is not allowed (only letters, digits, _ . - and /)"#,
+        ),
+        (
+            vec![id, ("EVENT_BUS", "ops bus")],
+            r#"EVENT_BUS must be an event bus name (letters, digits, / . - _, at most 256) or an event bus ARN, got "ops bus""#,
+        ),
+        (
             vec![("LAUNCH_TEMPLATE_ID", "web-servers")],
             r#"LAUNCH_TEMPLATE_ID must be a launch template id like lt-0123456789abcdef0, got "web-servers""#,
         ),

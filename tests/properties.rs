@@ -439,6 +439,10 @@ impl Account {
                 Change::QuarantineImage(c) => {
                     return Err(format!("{} was never rolled out", c.image));
                 }
+                // Generated policies publish no image.
+                Change::PutImageParameter(c) => {
+                    return Err(format!("{} is not configured", c.parameter));
+                }
                 Change::DeleteVersions(DeleteVersions { versions, .. }) => {
                     for n in versions {
                         if *n == self.default {
@@ -493,6 +497,7 @@ impl Account {
             refreshes: Default::default(),
             rollouts_unread: false,
             referenced_images: Some(Vec::new()),
+            image_parameter: None,
         };
         debug_assert_eq!(state.template.latest().map(|v| v.number), Some(latest));
         if asks_for_other_groups(&state, policy) {

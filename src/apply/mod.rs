@@ -12,14 +12,14 @@ use crate::clients::Clients;
 use crate::error::AwsError;
 use crate::model::{GroupLaunch, LATEST, SKIP_REASON_TAG_KEY, SKIP_TAG_KEY, TemplateVersion};
 use crate::plan::{
-    Change, CreateVersion, Created, DeleteVersions, Plan, Prerequisite, QuarantineImage,
-    SetDefaultVersion, StartInstanceRefresh, UpdateGroup, VersionTarget, client_token,
-    restore_description,
+    Change, CreateVersion, Created, DeleteVersions, Plan, Prerequisite, PutImageParameter,
+    QuarantineImage, SetDefaultVersion, StartInstanceRefresh, UpdateGroup, VersionTarget,
+    client_token, restore_description,
 };
 use crate::report::{Applied, Failed, Skipped, TemplateReport};
 use crate::settings::Mode;
 use crate::warning::{Warning, versions_label};
-use crate::{autoscaling, ec2};
+use crate::{autoscaling, ec2, ssm};
 
 mod refresh;
 use refresh::{RefreshOutcome, start_refresh};
@@ -63,11 +63,13 @@ pub async fn apply(
     // default, groups, refreshes, prune.
     let (mut quarantines, mut creates, mut defaults, mut updates, mut refreshes, mut deletes) =
         (vec![], vec![], vec![], vec![], vec![], vec![]);
+    let mut publishes = vec![];
     for change in &changes {
         match change {
             Change::QuarantineImage(c) => quarantines.push(c),
             Change::CreateVersion(c) => creates.push(c),
             Change::SetDefaultVersion(c) => defaults.push(c),
+            Change::PutImageParameter(c) => publishes.push(c),
             Change::UpdateGroup(c) => updates.push(c),
             Change::StartInstanceRefresh(c) => refreshes.push(c),
             Change::DeleteVersions(c) => deletes.push(c),
@@ -81,6 +83,9 @@ pub async fn apply(
     }
     for change in defaults {
         run.set_default(clients, change).await;
+    }
+    for change in publishes {
+        run.publish(clients, change).await;
     }
     run.update_groups(clients, updates, concurrency.max(1))
         .await;
@@ -479,6 +484,36 @@ impl Outcomes {
                     .insert(Prerequisite::Quarantined(change.image.clone()));
                 self.applied(change_, format!("tagged {SKIP_TAG_KEY}=true"));
             }
+            Err(err) => self.failed(change_, err),
+        }
+    }
+
+    /// Publishes the default version's image. SSM validates an
+    /// `aws:ec2:image` value after answering: the next run's read confirms it.
+    async fn publish(&mut self, clients: &Clients, change: &PutImageParameter) {
+        let change_ = Change::PutImageParameter(change.clone());
+        if !self.ready(&change_) {
+            return;
+        }
+        let description = format!(
+            "The image of launch template {}'s default version, published by ami-reconciler",
+            change.template_id
+        );
+        match ssm::put_image_parameter(
+            &clients.ssm,
+            (&change.parameter, &change.to),
+            change.overwrite,
+            &description,
+        )
+        .await
+        {
+            Ok(version) => self.applied(
+                change_,
+                format!(
+                    "parameter version {version} holds {} once SSM's validation of the image passes",
+                    change.to
+                ),
+            ),
             Err(err) => self.failed(change_, err),
         }
     }

@@ -67,6 +67,8 @@ pub enum Change {
     CreateVersion(CreateVersion),
     /// Make a version the default.
     SetDefaultVersion(SetDefaultVersion),
+    /// Publish the default version's image to the template's SSM parameter.
+    PutImageParameter(PutImageParameter),
     /// Make a managed group use `$Latest`, or a rolling group a number.
     UpdateGroup(UpdateGroup),
     /// Replace a rolling group's instances that run an older image.
@@ -140,6 +142,26 @@ pub struct SetDefaultVersion {
     pub from: i64,
     pub to: VersionTarget,
     pub reason: String,
+}
+
+/// Publish the image of the default version (after this run) to the
+/// template's SSM parameter, `String` with `DataType` `aws:ec2:image`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PutImageParameter {
+    pub template_id: String,
+    /// The parameter's name.
+    pub parameter: String,
+    /// The value it holds; `None` when it does not exist.
+    pub from: Option<String>,
+    pub to: String,
+    pub reason: String,
+    /// True when it exists (`Overwrite`): a create must not overwrite a
+    /// parameter another writer made since it was read.
+    #[serde(skip)]
+    pub overwrite: bool,
+    /// The default switch, when the image is the new default's.
+    #[serde(skip)]
+    pub needs: Vec<Prerequisite>,
 }
 
 /// Make a managed group use `$Latest`; a rolling group, a version number.
@@ -230,6 +252,7 @@ impl Change {
             Change::QuarantineImage(_) => "quarantine_image",
             Change::CreateVersion(_) => "create_version",
             Change::SetDefaultVersion(_) => "set_default_version",
+            Change::PutImageParameter(_) => "put_image_parameter",
             Change::UpdateGroup(_) => "update_group",
             Change::StartInstanceRefresh(_) => "start_instance_refresh",
             Change::DeleteVersions(_) => "delete_versions",
@@ -251,6 +274,7 @@ impl Change {
             Change::QuarantineImage(c) => &c.image,
             Change::CreateVersion(c) => &c.template_id,
             Change::SetDefaultVersion(c) => &c.template_id,
+            Change::PutImageParameter(c) => &c.parameter,
             Change::DeleteVersions(c) => &c.template_id,
             Change::UpdateGroup(c) => &c.group,
             Change::StartInstanceRefresh(c) => &c.group,
@@ -265,7 +289,10 @@ impl Change {
     pub fn worst_case_calls(&self) -> u32 {
         match self {
             Change::CreateVersion(_) => 7,
-            Change::QuarantineImage(_) | Change::SetDefaultVersion(_) | Change::UpdateGroup(_) => 1,
+            Change::QuarantineImage(_)
+            | Change::SetDefaultVersion(_)
+            | Change::PutImageParameter(_)
+            | Change::UpdateGroup(_) => 1,
             Change::StartInstanceRefresh(_) => 4,
             Change::DeleteVersions(c) => c.versions.len().div_ceil(MAX_DELETE_BATCH).max(1) as u32,
         }
@@ -280,6 +307,7 @@ impl Change {
                 VersionTarget::Created => vec![Prerequisite::VersionCreated],
                 VersionTarget::Number(_) => Vec::new(),
             },
+            Change::PutImageParameter(c) => c.needs.clone(),
             Change::UpdateGroup(c) => c.needs.clone(),
             Change::StartInstanceRefresh(c) => c.needs.clone(),
             Change::DeleteVersions(c) => c.needs.clone(),

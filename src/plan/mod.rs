@@ -14,6 +14,7 @@
 //!   running one puts
 //! - [`quarantine`]: the image whose rollout failed, and the retreat from it
 //! - [`fleet`]: groups on an image that is gone, instances behind
+//! - [`publish`]: the default version's image, published to SSM
 //! - [`prune`]: which old versions go
 //! - [`reads`]: the reads the planner asks observe for
 
@@ -23,6 +24,7 @@ pub mod groups;
 pub mod image;
 mod preferences;
 pub mod prune;
+pub mod publish;
 pub mod quarantine;
 pub mod reads;
 pub mod rollout;
@@ -31,8 +33,8 @@ pub mod version;
 use serde::Serialize;
 
 pub use change::{
-    Change, CreateVersion, DeleteVersions, ImageSummary, Prerequisite, QuarantineImage,
-    SetDefaultVersion, StartInstanceRefresh, UpdateGroup, VersionTarget,
+    Change, CreateVersion, DeleteVersions, ImageSummary, Prerequisite, PutImageParameter,
+    QuarantineImage, SetDefaultVersion, StartInstanceRefresh, UpdateGroup, VersionTarget,
 };
 pub use image::{Eligibility, newest_backup};
 pub use reads::Read;
@@ -156,6 +158,12 @@ pub fn plan(state: &State, policy: &Policy, managed: &Tag) -> Plan {
             ..create
         });
     let switch = notes.take(version::default_switch(template, create.as_ref(), latest));
+    let publish = notes.take(publish::image_parameter(
+        state,
+        policy,
+        create.as_ref(),
+        switch.as_ref(),
+    ));
     let mut moves = notes.take(groups::moves(state, managed, latest, create.as_ref()));
     let target = rollout::target(state, policy, create.as_ref(), switch.as_ref());
     let placements = notes.take(rollout::placements(state, target));
@@ -179,6 +187,7 @@ pub fn plan(state: &State, policy: &Policy, managed: &Tag) -> Plan {
         .map(Change::QuarantineImage)
         .chain(create.map(Change::CreateVersion))
         .chain(switch.map(Change::SetDefaultVersion))
+        .chain(publish.map(Change::PutImageParameter))
         .chain(moves.into_iter().map(Change::UpdateGroup))
         .chain(refreshes.into_iter().map(Change::StartInstanceRefresh))
         .chain(delete.map(Change::DeleteVersions))
@@ -282,7 +291,7 @@ pub fn template_policies(
 /// Plans every observed template on its own; a skipped one gets a plan with
 /// no change and its warning. Pure, like [`plan`].
 pub fn plan_run(observed: &Observed, managed: &Tag) -> RunPlan {
-    let plans = observed
+    let mut plans: Vec<Plan> = observed
         .templates
         .iter()
         .map(|observation| match observation {
@@ -298,6 +307,7 @@ pub fn plan_run(observed: &Observed, managed: &Tag) -> RunPlan {
             },
         })
         .collect();
+    publish::shared_parameters(&observed.templates, &mut plans);
     let mut notes = Notes {
         warnings: observed.warnings.clone(),
         reads: Vec::new(),

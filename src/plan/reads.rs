@@ -17,6 +17,9 @@ pub enum Read {
     /// The images groups' versions and running instances use that no other
     /// read returned (once for the whole run, every template's together).
     ReferencedImages,
+    /// The SSM parameters the templates' images are published to (once for
+    /// the whole run, ten names per call).
+    ImageParameters,
     /// The instance refreshes of this rolling group, which is behind.
     Refreshes(String),
     /// The template's own tags, before a write to it: a template the
@@ -31,7 +34,10 @@ impl Read {
     pub fn is_account_wide(&self) -> bool {
         matches!(
             self,
-            Read::OtherGroups | Read::InstanceImages | Read::ReferencedImages
+            Read::OtherGroups
+                | Read::InstanceImages
+                | Read::ReferencedImages
+                | Read::ImageParameters
         )
     }
 }

@@ -4,6 +4,7 @@
 //! CloudWatch embedded metric format ([`emf`]).
 
 pub mod emf;
+pub mod events;
 mod text;
 
 use chrono::{DateTime, Utc};
@@ -142,6 +143,10 @@ pub struct TemplateReport {
     pub warnings: Warnings,
     /// Conditions only a person can clear: [`needs_attention`].
     pub needs_attention: usize,
+    /// How many of `warnings` the plan had: those after are this run's
+    /// writes' own (a version EC2 warned about).
+    #[serde(skip)]
+    pub planned_warnings: usize,
     /// What its managed groups run: in-service instances, those behind the
     /// default image, the oldest image still running.
     pub fleet: Fleet,
@@ -187,7 +192,7 @@ pub const DEADLINE_REACHED: &str = "the run's deadline is near: not started";
 
 /// Error codes of failures a later attempt can fix: throttling, the
 /// service failing inside, or no answer at all (no code).
-const RETRYABLE: [&str; 14] = [
+const RETRYABLE: [&str; 16] = [
     "Throttling",
     "ThrottlingException",
     "RequestLimitExceeded",
@@ -203,15 +208,22 @@ const RETRYABLE: [&str; 14] = [
     "ResourceContention",
     "RequestTimeoutException",
     "EC2ThrottledException",
+    // EventBridge's and SSM's 500s.
+    "InternalException",
+    "InternalServerError",
 ];
+
+/// True when a later attempt can fix a failure with this error code (none:
+/// no answer); otherwise a person must act (a refusal such as AccessDenied).
+pub fn retryable_code(code: Option<&str>) -> bool {
+    code.is_none_or(|code| code.starts_with("HTTP5") || RETRYABLE.contains(&code))
+}
 
 impl Failed {
     /// True when a retry can fix the failure; otherwise a person must act
     /// (a refusal such as AccessDenied, or a version EC2 warned about).
     pub fn retryable(&self) -> bool {
-        self.error_code
-            .as_deref()
-            .is_none_or(|code| code.starts_with("HTTP5") || RETRYABLE.contains(&code))
+        retryable_code(self.error_code.as_deref())
     }
 }
 
@@ -238,6 +250,7 @@ impl TemplateReport {
             applied: Vec::new(),
             failed: Vec::new(),
             skipped: Vec::new(),
+            planned_warnings: plan.warnings.len(),
             warnings: Warnings(plan.warnings),
             needs_attention: 0,
             fleet: plan.fleet,
@@ -329,6 +342,14 @@ impl Report {
             templates,
             run_warnings,
         }
+    }
+
+    /// Adds a warning about no single template, found after the report was
+    /// made (events not sent), and counts it.
+    pub fn add_run_warning(&mut self, warning: Warning) {
+        self.run_warnings.push(warning.clone());
+        self.warnings.0.push(warning);
+        self.needs_attention = needs_attention(&self.warnings, &self.failed);
     }
 
     /// 0 when everything planned was applied (or only planned), 1 when

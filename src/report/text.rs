@@ -244,7 +244,7 @@ fn symbol(change: &Change) -> &'static str {
     match change {
         Change::QuarantineImage(_) => "!",
         Change::CreateVersion(_) => "+",
-        Change::SetDefaultVersion(_) | Change::UpdateGroup(_) => "~",
+        Change::SetDefaultVersion(_) | Change::PutImageParameter(_) | Change::UpdateGroup(_) => "~",
         Change::StartInstanceRefresh(_) => ">",
         Change::DeleteVersions(_) => "-",
     }
@@ -260,6 +260,7 @@ fn headline(change: &Change) -> String {
         Change::SetDefaultVersion(c) => {
             format!("launch template {}: default version", c.template_id)
         }
+        Change::PutImageParameter(c) => format!("ssm parameter {}: image", c.parameter),
         Change::UpdateGroup(c) => {
             let kind = if c.mixed_instances_policy {
                 " (mixed instances policy)"
@@ -315,6 +316,17 @@ fn details(change: &Change) -> Vec<(&'static str, String)> {
                 ("why", c.reason.clone()),
             ]
         }
+        Change::PutImageParameter(c) => vec![
+            (
+                "value",
+                format!(
+                    "{} -> {} (aws:ec2:image)",
+                    c.from.as_deref().unwrap_or("none"),
+                    c.to
+                ),
+            ),
+            ("why", c.reason.clone()),
+        ],
         Change::UpdateGroup(c) => vec![
             ("from", format!("{} {} -> {}", c.template, c.from, c.to)),
             ("why", c.reason.clone()),
@@ -385,11 +397,13 @@ fn plan_counts(changes: &[Change]) -> String {
     let mut deleted = 0;
     let mut refreshes = 0;
     let mut quarantines = 0;
+    let mut parameters = 0;
     for c in changes {
         match c {
             Change::QuarantineImage(_) => quarantines += 1,
             Change::CreateVersion(_) => created += 1,
             Change::SetDefaultVersion(_) => defaults += 1,
+            Change::PutImageParameter(_) => parameters += 1,
             Change::UpdateGroup(_) => groups += 1,
             Change::StartInstanceRefresh(_) => refreshes += 1,
             Change::DeleteVersions(c) => deleted += c.versions.len(),
@@ -404,6 +418,13 @@ fn plan_counts(changes: &[Change]) -> String {
     // Said only when there are any: most deployments have no rolling group.
     if refreshes > 0 {
         counts.push(plural(refreshes, "refresh to start", "refreshes to start"));
+    }
+    if parameters > 0 {
+        counts.push(plural(
+            parameters,
+            "parameter to publish",
+            "parameters to publish",
+        ));
     }
     if quarantines > 0 {
         counts.insert(

@@ -211,6 +211,7 @@ impl StateExt for State {
             refreshes: Default::default(),
             rollouts_unread: false,
             referenced_images: Some(Vec::new()),
+            image_parameter: None,
         }
     }
 

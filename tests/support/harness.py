@@ -17,18 +17,29 @@ The proxy
     headers and body, re-framed with Content-Length; HTTP/1.1 keep-alive.
   * identifies AWS calls: service from the credential scope of the
     ``Authorization`` header, action from the ``Action`` form/query field
-    (EC2, Auto Scaling) or ``X-Amz-Target`` (SSM). Requests without a
-    credential scope are forwarded but not recorded.
+    (EC2, Auto Scaling) or ``X-Amz-Target`` (SSM ``AmazonSSM.GetParameters``,
+    EventBridge ``AWSEvents.PutEvents``: service ``events``). Requests without
+    a credential scope are forwarded but not recorded.
   * records every AWS call in arrival order as
     ``{"service", "action", "mutating", "status", "fault", "at"}`` (``at``: arrival, Unix seconds); mutating means
     the action does not start with Describe, Get or List. ``status`` is null
     for a dropped connection. It tracks the peak number of mutating calls in
     flight (faulted calls included; a hanging call is in flight while it hangs).
+  * records, besides, the entries of every EventBridge ``PutEvents`` call
+    (see ``GET /_harness/events``).
   * injects faults per rules (see ``POST /_harness/faults``).
 
 Control endpoints (JSON; never forwarded, never recorded):
   GET  /_harness/calls              -> {"calls": [...], "peak_in_flight_mutating": n}
-  POST /_harness/reset              -> clears calls, peak and fault rules (not moto's state)
+  GET  /_harness/events             -> {"calls": [{"entries": [entry, ...], "status": n|null,
+                                     "fault": str|null}, ...]}: every PutEvents call (faulted,
+                                     dropped and retried ones included), in arrival order;
+                                     "entries" is the request's Entries as sent (Source,
+                                     DetailType, Detail as a string, EventBusName, Time,
+                                     Resources, ...; [] if the body is not JSON), "status" and
+                                     "fault" as in /_harness/calls
+  POST /_harness/reset              -> clears calls, PutEvents entries, peak and fault rules
+                                     (not moto's state)
   POST /_harness/faults             {"rules": [rule, ...]} replaces the rules
   POST /_harness/images/<image-id>  {"state": ..., "creation_date": "2026-11-20T03:00:00.000Z",
                                      "region": "us-east-1"} (each optional) sets attributes of
@@ -52,16 +63,17 @@ A rule: {"service": "ec2"|null, "action": "CreateLaunchTemplateVersion"|null,
 "group": "<AutoScalingGroupName>"|null, "fault": F, "times": n|null,
 "probability": p|null, "seed": int|null, "after": n|null, "delay_ms": int|null,
 "status": int|null, "code": str|null, "message": str|null,
-"request": {...}|null}.
+"request": {...}|null, "entries": [int, ...]|null}.
 null fields match anything; "group" only matches Auto Scaling calls whose form
 body carries that AutoScalingGroupName. Of the calls a rule matches, the first
 ``after`` are let through, then it injects on the next ``times`` (all if null),
 each with ``probability`` (random.Random(seed)) if given. The first rule that
 injects wins. Faults:
   throttle  the service's throttling error (EC2 503 RequestLimitExceeded,
-            Auto Scaling 400 Throttling, SSM 400 ThrottlingException)
-  http500   EC2 InternalError, Auto Scaling InternalFailure, SSM InternalServerError
-  http503   EC2 Unavailable, Auto Scaling / SSM ServiceUnavailable
+            Auto Scaling 400 Throttling, SSM and EventBridge 400 ThrottlingException)
+  http500   EC2 InternalError, Auto Scaling InternalFailure, SSM InternalServerError,
+            EventBridge InternalException
+  http503   EC2 Unavailable, Auto Scaling / SSM / EventBridge ServiceUnavailable
   error     HTTP ``status`` (default 400) with ``code`` / ``message`` in the service's error shape
   drop      close the connection without answering
   hang      wait ``delay_ms`` (default 60000), then forward to moto as usual (so the
@@ -71,6 +83,14 @@ injects wins. Faults:
             [{"Code": code (default "InvalidParameterValue"), "Message": message
             (default "Injected warning")}]``. Needs ``action``
             "CreateLaunchTemplateVersion" or "CreateLaunchTemplate".
+  partial   forward to moto (every entry is really put), then rewrite a 200
+            answer so that the result entries at the rule's ``entries`` indices
+            (default [0]; indices past the call's entries are ignored) failed:
+            each is ``{"ErrorCode": code (default "InternalFailure"),
+            "ErrorMessage": message (default "Injected entry failure")}``, no
+            EventId, and ``FailedEntryCount`` counts the failed entries. Needs
+            ``action`` "PutEvents". With ``times``, that many calls get failed
+            entries (each at the same indices); the SDK does not retry a 200.
   before    first perform ``request`` against moto directly, then forward the call
             as usual: another writer racing the client. ``request`` is
             {"service": "ec2", "action": "CreateLaunchTemplateVersion",
@@ -89,7 +109,8 @@ injects wins. Faults:
                          "params": {"LaunchTemplateId": "lt-...", "SourceVersion": "$Latest",
                                     "LaunchTemplateData": {"InstanceType": "m5.large"}}}}
 throttle, http500, http503, error and drop are answered by the proxy; moto
-never sees the call.
+never sees the call. partial (like lose, hang, warn, stale and before) reaches
+moto: the call takes effect.
 """
 
 from __future__ import annotations
@@ -123,8 +144,12 @@ _calls: list[dict] = []
 _in_flight_mutating = 0
 _peak_in_flight_mutating = 0
 _rules: list["Rule"] = []
+# PutEvents calls: {"entries", "status", "fault"} in arrival order.
+_events: list[dict] = []
 
-_FAULTS = {"throttle", "http500", "http503", "error", "drop", "lose", "hang", "warn", "before", "stale"}
+_FAULTS = {
+    "throttle", "http500", "http503", "error", "drop", "lose", "hang", "warn", "before", "stale", "partial",
+}
 # Answers that carry a ValidationWarning ("warn").
 _WARNABLE = {"CreateLaunchTemplateVersion", "CreateLaunchTemplate"}
 
@@ -156,6 +181,18 @@ class Rule:
             raise ValueError("a stale rule needs action DescribeLaunchTemplateVersions")
         if self.fault == "warn" and self.action not in _WARNABLE:
             raise ValueError(f"a warn rule needs action one of {sorted(_WARNABLE)}")
+        # Indices of the result entries a "partial" rule fails.
+        self.entries = spec.get("entries")
+        if self.entries is None:
+            self.entries = [0]
+        if self.fault == "partial":
+            if self.action != "PutEvents":
+                raise ValueError("a partial rule needs action PutEvents")
+            if not (
+                isinstance(self.entries, list)
+                and all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in self.entries)
+            ):
+                raise ValueError('"entries" must be a list of entry indices (integers >= 0)')
         if self.fault == "before":
             request = self.request
             if not (
@@ -240,6 +277,11 @@ _CANNED = {
     },
     "autoscaling": {**_CANNED_DEFAULT, "throttle": (400, "Throttling", "Rate exceeded")},
     "ssm": {**_CANNED_DEFAULT, "http500": (500, "InternalServerError", "An error occurred on the server side.")},
+    # PutEvents' own error list names InternalException (HTTP 500).
+    "events": {
+        **_CANNED_DEFAULT,
+        "http500": (500, "InternalException", "This exception occurs due to unexpected causes."),
+    },
 }
 
 
@@ -294,6 +336,36 @@ def _without_newest_version(xml: bytes) -> bytes:
         return xml
     _, begin, end = max(numbered)
     return xml[:begin] + xml[end:]
+
+
+def _with_failed_entries(body: bytes, indices: list[int], code: str, message: str) -> bytes:
+    """A PutEvents answer in which the entries at ``indices`` failed.
+
+    "Successful result entries include an Id value, and unsuccessful result
+    entries include ErrorCode and ErrorMessage values" (EventBridge user
+    guide, handling failures with PutEvents); FailedEntryCount counts them.
+    """
+    try:
+        answer = json.loads(body)
+    except ValueError:
+        return body
+    results = answer.get("Entries") if isinstance(answer, dict) else None
+    if not isinstance(results, list):
+        return body
+    for index in indices:
+        if index < len(results):
+            results[index] = {"ErrorCode": code, "ErrorMessage": message}
+    answer["FailedEntryCount"] = sum(1 for r in results if isinstance(r, dict) and "ErrorCode" in r)
+    return json.dumps(answer).encode()
+
+
+def _sent_entries(body: bytes) -> list:
+    """A PutEvents request's Entries as sent ([] if the body is not that)."""
+    try:
+        entries = json.loads(body or b"{}").get("Entries")
+    except (ValueError, AttributeError):
+        return []
+    return entries if isinstance(entries, list) else []
 
 
 def _with_warning(xml: bytes, code: str, message: str) -> bytes:
@@ -474,14 +546,20 @@ class ProxyHandler(BaseHTTPRequestHandler):
             rule = next((r for r in _rules if r.matches(call) and r.fires()), None)
             if rule is not None:
                 record["fault"] = rule.fault
+            sent = None
+            if call.service == "events" and call.action == "PutEvents":
+                sent = {"entries": _sent_entries(body), "status": None, "fault": record["fault"]}
+                _events.append(sent)
             if call.mutating:
                 _in_flight_mutating += 1
                 _peak_in_flight_mutating = max(_peak_in_flight_mutating, _in_flight_mutating)
         try:
             self._answer(call, rule, record, body)
         finally:
-            if call.mutating:
-                with _state_lock:
+            with _state_lock:
+                if sent is not None:
+                    sent["status"] = record["status"]
+                if call.mutating:
                     _in_flight_mutating -= 1
 
     def _answer(self, call: Call, rule: Rule | None, record: dict, body: bytes):
@@ -517,6 +595,10 @@ class ProxyHandler(BaseHTTPRequestHandler):
             data = _without_newest_version(data)
         if fault == "warn" and status == 200:
             data = _with_warning(data, rule.code or "InvalidParameterValue", rule.message or "Injected warning")
+        if fault == "partial" and status == 200:
+            data = _with_failed_entries(
+                data, rule.entries, rule.code or "InternalFailure", rule.message or "Injected entry failure"
+            )
         record["status"] = status
         try:
             self._send(status, headers, data, reason)
@@ -541,7 +623,7 @@ class ProxyHandler(BaseHTTPRequestHandler):
     # -- control endpoints -------------------------------------------------
 
     def _control(self, path: str, body: bytes):
-        global _calls, _rules, _peak_in_flight_mutating
+        global _calls, _events, _rules, _peak_in_flight_mutating
         try:
             payload = json.loads(body) if body.strip() else {}
         except ValueError:
@@ -555,9 +637,14 @@ class ProxyHandler(BaseHTTPRequestHandler):
                     "peak_in_flight_mutating": _peak_in_flight_mutating,
                 }
             self._send_json(200, result)
+        elif path == "/_harness/events" and self.command == "GET":
+            with _state_lock:
+                result = {"calls": [dict(c) for c in _events]}
+            self._send_json(200, result)
         elif path == "/_harness/reset" and self.command == "POST":
             with _state_lock:
                 _calls = []
+                _events = []
                 _rules = []
                 _peak_in_flight_mutating = _in_flight_mutating
             self._send_json(200, {"ok": True})

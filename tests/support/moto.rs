@@ -81,7 +81,7 @@ impl Drop for Moto {
 /// One AWS call as the proxy saw it.
 #[derive(Debug, Clone)]
 pub struct Call {
-    /// `ec2`, `autoscaling`, `ssm`.
+    /// `ec2`, `autoscaling`, `ssm`, `events`.
     pub service: String,
     /// `DescribeImages`, ...
     pub action: String,
@@ -200,6 +200,35 @@ impl Moto {
     /// Replaces the fault rules (see harness.py).
     pub fn faults(&self, rules: Value) {
         self.control("POST", "/_harness/faults", &json!({ "rules": rules }));
+    }
+
+    /// Every entry of every `PutEvents` call since the last reset, in order,
+    /// exactly as sent (`Detail` is the JSON text). A call that was retried
+    /// or faulted counts each attempt: what EventBridge would have been
+    /// offered, not what it kept.
+    pub fn sent_events(&self) -> Vec<Value> {
+        let doc = self.control("GET", "/_harness/events", &json!({}));
+        doc["calls"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .flat_map(|c| c["entries"].as_array().cloned().unwrap_or_default())
+            .collect()
+    }
+
+    /// The number of entries of each `PutEvents` call since the last reset,
+    /// in order: how the events were batched (EventBridge takes at most 10
+    /// per call), which the flattened [`Moto::sent_events`] hides.
+    pub fn put_events_calls(&self) -> Vec<usize> {
+        let doc = self.control("GET", "/_harness/events", &json!({}));
+        doc["calls"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .map(|c| c["entries"].as_array().map_or(0, Vec::len))
+            .collect()
     }
 
     /// Sets what the EC2 API cannot seed: an image's state and creation date.

@@ -1,4 +1,4 @@
-"""Fill the gaps between moto 5.2.5 and the real EC2 / Auto Scaling APIs.
+"""Fill the gaps between moto 5.2.5 and the real EC2, Auto Scaling, SSM and EventBridge APIs.
 
 Importing this module patches moto in place; it must be imported before the
 moto server handles its first request (harness.py does).
@@ -23,6 +23,11 @@ Public helpers for other harness modules:
 ``decode_token(token, invalid)``, ``page_of(items, offset, size)``
     A paging token's offset (``invalid()`` is raised for a bad token); one
     page of items and the next token.
+``image_available(account_id, region, image_id)``
+    Whether moto's EC2 backend has the image, ``available`` (section 13).
+``put_events_entry_size(entry)``, ``PUT_EVENTS_MAX_ENTRIES``, ``PUT_EVENTS_MAX_BYTES``
+    A PutEvents entry's size as EventBridge counts it, and the call's limits
+    (section 14).
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ import json
 import re
 import threading
 import uuid
+from collections import defaultdict
 from typing import Any, Callable
 
 from moto.autoscaling.exceptions import ValidationError as AutoScalingValidationError
@@ -54,6 +60,13 @@ from moto.ec2.models.amis import Ami
 from moto.ec2.responses.amis import AmisResponse
 from moto.ec2.responses.launch_templates import LaunchTemplates
 from moto.ec2.utils import parse_user_data
+from moto.events.exceptions import ResourceNotFoundException as EventsResourceNotFoundException
+from moto.events.exceptions import ValidationException as EventsValidationException
+from moto.events.models import EventsBackend
+from moto.events.responses import EventsHandler
+from moto.ssm.exceptions import ValidationException as SSMValidationException
+from moto.ssm.models import SimpleSystemManagerBackend
+from moto.ssm.responses import SimpleSystemManagerResponse
 from werkzeug.exceptions import HTTPException
 
 from aws_errors import query_error
@@ -1021,6 +1034,188 @@ def setup_class(self: Any, request: Any, full_url: str, headers: Any, *args: Any
 
 
 BaseResponse.setup_class = setup_class
+
+
+# ---------------------------------------------------------------------------
+# 13. SSM parameters of data type aws:ec2:image
+# ---------------------------------------------------------------------------
+
+EC2_IMAGE = "aws:ec2:image"
+
+_original_put_parameter = SimpleSystemManagerBackend.put_parameter
+
+
+def _reserved_name(name: Any) -> bool:
+    # moto refuses these names itself, before looking anything up (looking
+    # up /aws/reference/secretsmanager/... would ask Secrets Manager).
+    return not isinstance(name, str) or name.lower().lstrip("/").startswith(("aws", "ssm"))
+
+
+def _versions(backend: Any, name: str) -> list[Any]:
+    """The parameter's stored versions, oldest first; [] if it has none.
+
+    ``in`` first: indexing moto's defaultdict would store an empty entry,
+    which GetParameters then fails on."""
+    return list(backend._parameters[name]) if name in backend._parameters else []
+
+
+def image_available(account_id: str, region: str, image_id: Any) -> bool:
+    """Whether moto's EC2 backend of that account and region has the image,
+    in state ``available``."""
+    from moto.ec2.models import ec2_backends
+
+    image = ec2_backends[account_id][region].amis.get(image_id) if isinstance(image_id, str) else None
+    return image is not None and image.state == "available"
+
+
+class _Unstored:
+    """What moto's PutParameter sees of the backend when the call is to
+    store nothing: every check runs and the version is numbered against a
+    copy of the parameter's versions, and the copy is thrown away."""
+
+    _check_for_parameter_version_limit_exception = (
+        SimpleSystemManagerBackend._check_for_parameter_version_limit_exception
+    )
+
+    def __init__(self, backend: Any, name: str, versions: list[Any]):
+        self.account_id = backend.account_id
+        self.region_name = backend.region_name
+        self.default_parameter_tier = backend.default_parameter_tier
+        self._parameters: dict[str, list[Any]] = defaultdict(list)
+        if versions:
+            self._parameters[name] = list(versions)
+
+    def add_tags_to_resource(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+
+def put_parameter(
+    self: Any, name: str, description: Any, value: Any, parameter_type: Any, allowed_pattern: Any,
+    keyid: Any, overwrite: Any, tags: Any, data_type: Any, tier: Any = None, policies: Any = None,
+) -> Any:
+    args = (name, description, value, parameter_type, allowed_pattern, keyid, overwrite, tags, data_type)
+    if _reserved_name(name):
+        return _original_put_parameter(self, *args, tier=tier, policies=policies)
+    with _LOCK:
+        versions = _versions(self, name)
+        if overwrite and versions and data_type is not None:
+            # "You can't change a parameter to or from either of these data
+            # types" (aws:ec2:image, aws:ssm:integration; moto refuses the
+            # latter altogether). An omitted DataType is the default, text.
+            before = versions[-1].data_type
+            if before != data_type and EC2_IMAGE in (before, data_type):
+                raise SSMValidationException(
+                    f"The data type of parameter {name} can't be changed from {before} to {data_type}: "
+                    f"a parameter can't be changed to or from the {EC2_IMAGE} data type."
+                )
+        if data_type == EC2_IMAGE and not image_available(self.account_id, self.region_name, value):
+            # "If you submit an invalid AMI value, the PutParameter operation
+            # will return success, but the asynchronous validation will fail
+            # and the parameter will not be created or updated."
+            return _original_put_parameter(
+                _Unstored(self, name, versions), *args, tier=tier, policies=policies
+            )
+        return _original_put_parameter(self, *args, tier=tier, policies=policies)
+
+
+SimpleSystemManagerBackend.put_parameter = put_parameter
+
+_original_get_parameters = SimpleSystemManagerResponse.get_parameters
+
+
+def get_parameters(self: Any) -> ActionResult:
+    # "The results for GetParameters requests are listed in alphabetical
+    # order in query responses." (moto listed them in set order.)
+    answer = _original_get_parameters(self)
+    answer.result["Parameters"].sort(key=lambda parameter: parameter["Name"])
+    return answer
+
+
+SimpleSystemManagerResponse.get_parameters = get_parameters
+
+
+# ---------------------------------------------------------------------------
+# 14. EventBridge PutEvents
+# ---------------------------------------------------------------------------
+
+PUT_EVENTS_MAX_ENTRIES = 10
+# "The total entry size must be less than 256KB."
+PUT_EVENTS_MAX_BYTES = 256 * 1024
+
+
+def put_events_entry_size(entry: Any) -> int:
+    """An entry's size as the EventBridge user guide computes it ("Calculating
+    PutEvents event entry size"): 14 bytes for a Time, the UTF-8 bytes of
+    Source, DetailType, Detail and of each Resources item."""
+    if not isinstance(entry, dict):
+        return 0
+    size = 14 if entry.get("Time") is not None else 0
+    for key in ("Source", "DetailType", "Detail"):
+        if isinstance(entry.get(key), str):
+            size += len(entry[key].encode("utf-8"))
+    for resource in entry.get("Resources") or []:
+        if isinstance(resource, str):
+            size += len(resource.encode("utf-8"))
+    return size
+
+
+_original_put_events = EventsHandler.put_events
+
+
+def put_events(self: Any) -> tuple[str, dict[str, str]]:
+    entries = self._get_param("Entries")
+    # "Array Members: Minimum number of 1 item. Maximum number of 10 items."
+    # moto checks the maximum (its own message); the minimum is filled in.
+    if entries is None:
+        raise EventsValidationException(
+            "1 validation error detected: Value null at 'entries' failed to satisfy constraint: "
+            "Member must not be null"
+        )
+    if len(entries) == 0:
+        raise EventsValidationException(
+            "1 validation error detected: Value '[]' at 'entries' failed to satisfy constraint: "
+            "Member must have length greater than or equal to 1"
+        )
+    if len(entries) <= PUT_EVENTS_MAX_ENTRIES:
+        if sum(put_events_entry_size(entry) for entry in entries) >= PUT_EVENTS_MAX_BYTES:
+            # AWS's answer as reported by users; the reference names no message.
+            raise EventsValidationException("Total size of the entries in the request is over the limit.")
+    # moto answered with an HTML content type.
+    return _original_put_events(self), {"Content-Type": "application/x-amz-json-1.1"}
+
+
+_original_backend_put_events = EventsBackend.put_events
+
+
+def _bus_exists(backend: Any, entry: dict[str, Any]) -> bool:
+    try:
+        backend.describe_event_bus(backend._normalize_event_bus_arn(entry.get("EventBusName")))
+    except EventsResourceNotFoundException:
+        return False
+    return True
+
+
+def backend_put_events(self: Any, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """moto's PutEvents, one entry at a time, where an entry naming an event
+    bus that does not exist is accepted (an EventId) and dropped, as AWS is
+    reported to do; moto failed the whole call with ResourceNotFoundException."""
+    if len(events) > PUT_EVENTS_MAX_ENTRIES:
+        return _original_backend_put_events(self, events)  # moto's refusal
+    results: list[dict[str, Any]] = []
+    for event in events:
+        try:
+            results.extend(_original_backend_put_events(self, [event]))
+        except EventsResourceNotFoundException:
+            # moto checks the entry first and looks the bus up last.
+            if _bus_exists(self, event):
+                raise
+            results.append({"EventId": str(uuid.uuid4())})
+    return results
+
+
+EventsHandler.put_events = put_events
+EventsBackend.put_events = backend_put_events
+
 
 # Instance refresh (StartInstanceRefresh & co.), in its own module.
 import instance_refresh  # noqa: E402,F401

@@ -7,6 +7,7 @@ Prints one line per check and exits non-zero on the first failure.
 from __future__ import annotations
 
 import base64
+import datetime
 import http.client
 import json
 import os
@@ -37,14 +38,14 @@ class Harness:
         self.url = f"http://127.0.0.1:{self.proxy}"
 
     def client(self, service: str, attempts: int = 1, read_timeout: float = 30, validate: bool = True,
-               key: tuple[str, str] = ("AKIDSELFCHECK", "secret")):
+               key: tuple[str, str] = ("AKIDSELFCHECK", "secret"), region: str = "us-east-1"):
         """A client through the proxy. ``validate=False`` sends out-of-range
         values (as the Rust SDK does: it checks no ranges), so the server's own
         validation is what answers; ``key`` is (access key id, secret)."""
         return boto3.client(
             service,
             endpoint_url=self.url,
-            region_name="us-east-1",
+            region_name=region,
             aws_access_key_id=key[0],
             aws_secret_access_key=key[1],
             config=Config(
@@ -592,7 +593,7 @@ def check_autoscaling(h: Harness) -> None:
 
 
 def check_faults(h: Harness) -> None:
-    ec2, asg, ssm = h.client("ec2"), h.client("autoscaling"), h.client("ssm")
+    ec2, asg, ssm, events = h.client("ec2"), h.client("autoscaling"), h.client("ssm"), h.client("events")
     ssm.put_parameter(Name="/ami/latest", Value="ami-11111111", Type="String")
     h.control("POST", "/_harness/reset")
 
@@ -606,18 +607,25 @@ def check_faults(h: Harness) -> None:
         ("ssm", "throttle"): (400, "ThrottlingException"),
         ("ssm", "http500"): (500, "InternalServerError"),
         ("ssm", "http503"): (503, "ServiceUnavailable"),
+        ("events", "throttle"): (400, "ThrottlingException"),
+        ("events", "http500"): (500, "InternalException"),
+        ("events", "http503"): (503, "ServiceUnavailable"),
     }
     calls = {
         "ec2": lambda: ec2.describe_images(Owners=["self"]),
         "autoscaling": lambda: asg.describe_auto_scaling_groups(),
         "ssm": lambda: ssm.get_parameter(Name="/ami/latest"),
+        "events": lambda: events.put_events(Entries=[{"Source": "ami-reconciler", "DetailType": "t", "Detail": "{}"}]),
     }
     for (service, fault), (status, code) in expected.items():
         h.faults({"service": service, "fault": fault, "times": 1})
         got = error_of(calls[service])
         assert got[:2] == (status, code), (service, fault, got)
         calls[service]()  # times=1: the next call goes through
-    check("throttle / http500 / http503 in each service's shape")
+    h.faults({"service": "events", "action": "PutEvents", "fault": "error", "code": "AccessDeniedException",
+              "message": "not allowed", "times": 1})
+    assert error_of(calls["events"]) == (400, "AccessDeniedException", "not allowed")
+    check("throttle / http500 / http503 / error in each service's shape (EventBridge included)")
 
     # Retrying SDK clients recover from a throttle.
     h.faults({"service": "ec2", "action": "DescribeImages", "fault": "throttle", "times": 2})
@@ -776,6 +784,195 @@ def check_faults(h: Harness) -> None:
     check("recording, peak in-flight mutating, reset")
 
 
+def check_ssm_image_parameters(h: Harness) -> None:
+    """SSM parameters of data type aws:ec2:image (docs/testing.md, item 13)."""
+    ec2, ssm = h.client("ec2"), h.client("ssm")
+    image = ec2.register_image(Name="ssm-backup-1")["ImageId"]
+    newer = ec2.register_image(Name="ssm-backup-2")["ImageId"]
+    unknown = "ami-0123456789abcdef0"
+    IMAGE = "aws:ec2:image"
+
+    def stored(name: str) -> tuple | None:
+        """(Value, Version, DataType) as GetParameters reads it; None if absent."""
+        found = ssm.get_parameters(Names=[name])
+        if found["InvalidParameters"] == [name] and not found["Parameters"]:
+            return None
+        parameter = found["Parameters"][0]
+        return parameter["Value"], parameter["Version"], parameter["DataType"]
+
+    def answer_of(**kwargs) -> dict:
+        status, raw = raw_body_of(ssm, "PutParameter", ssm.put_parameter, Type="String", **kwargs)
+        assert status == 200, (status, raw)
+        return json.loads(raw)
+
+    # An AMI that is not there, or a value that is no AMI id at all: 200
+    # with the version it would have had, and no parameter.
+    for value in (unknown, "not-an-ami"):
+        assert answer_of(Name="/golden/ami", Value=value, DataType=IMAGE) == {"Version": 1, "Tier": "Standard"}
+        assert stored("/golden/ami") is None
+    # The image must be in the call's region (and account).
+    west = h.client("ssm", region="us-west-2")
+    assert west.put_parameter(Name="/golden/ami", Value=image, Type="String", DataType=IMAGE)["Version"] == 1
+    assert west.get_parameters(Names=["/golden/ami"])["InvalidParameters"] == ["/golden/ami"]
+    check("PutParameter aws:ec2:image with an unavailable AMI: 200, nothing created")
+
+    assert answer_of(Name="/golden/ami", Value=image, DataType=IMAGE) == {"Version": 1, "Tier": "Standard"}
+    assert stored("/golden/ami") == (image, 1, IMAGE)
+    # An update to an image that is not available (pending, unknown): 200
+    # with the next version, the parameter unchanged.
+    assert h.control("POST", f"/_harness/images/{newer}", {"state": "pending"})[0] == 200
+    for value in (newer, unknown):
+        assert answer_of(Name="/golden/ami", Value=value, DataType=IMAGE, Overwrite=True) == {
+            "Version": 2, "Tier": "Standard"}
+        assert stored("/golden/ami") == (image, 1, IMAGE)
+    # The synchronous checks still answer: an existing name without Overwrite.
+    fails_with("ParameterAlreadyExists", ssm.put_parameter, Name="/golden/ami", Value=unknown, Type="String",
+               DataType=IMAGE)
+    assert h.control("POST", f"/_harness/images/{newer}", {"state": "available"})[0] == 200
+    assert answer_of(Name="/golden/ami", Value=newer, DataType=IMAGE, Overwrite=True)["Version"] == 2
+    assert stored("/golden/ami") == (newer, 2, IMAGE)
+    check("PutParameter aws:ec2:image with an available AMI: stored, DataType kept; unavailable updates ignored")
+
+    # No change of data type to or from aws:ec2:image (an omitted DataType is text).
+    ssm.put_parameter(Name="/golden/text", Value=image, Type="String")
+    refusals = (
+        {"Name": "/golden/ami", "Value": "plain", "DataType": "text"},
+        {"Name": "/golden/ami", "Value": newer},
+        {"Name": "/golden/text", "Value": image, "DataType": IMAGE},
+    )
+    for kwargs in refusals:
+        status, code, message = error_of(ssm.put_parameter, Type="String", Overwrite=True, **kwargs)
+        assert (status, code) == (400, "ValidationException"), (kwargs, status, code, message)
+        assert "can't be changed" in message, message
+    assert stored("/golden/ami") == (newer, 2, IMAGE)
+    assert stored("/golden/text") == (image, 1, "text")
+    ssm.put_parameter(Name="/golden/text", Value="plain", Type="String", DataType="text", Overwrite=True)
+    assert stored("/golden/text") == ("plain", 2, "text")
+    check("PutParameter refuses a change of data type to or from aws:ec2:image (ValidationException)")
+
+    # GetParameters: Type and DataType of each, missing names listed, alphabetical.
+    status, raw = raw_body_of(ssm, "GetParameters", ssm.get_parameters,
+                              Names=["/golden/text", "/golden/missing", "/golden/ami"])
+    assert status == 200, (status, raw)
+    body = json.loads(raw)
+    assert [(p["Name"], p["Type"], p["DataType"]) for p in body["Parameters"]] == [
+        ("/golden/ami", "String", IMAGE), ("/golden/text", "String", "text")], body
+    assert body["InvalidParameters"] == ["/golden/missing"], body
+    names = [f"/golden/n{i}" for i in range(11)]
+    assert error_of(h.client("ssm", validate=False).get_parameters, Names=names)[:2] == (400, "ValidationException")
+    check("GetParameters: Type, DataType, InvalidParameters, alphabetical; more than 10 names refused")
+
+
+def check_put_events(h: Harness) -> None:
+    """EventBridge PutEvents (docs/testing.md, item 14), the partial fault
+    and the recording of entries."""
+    h.control("POST", "/_harness/reset")
+    events = h.client("events", validate=False)
+    events.create_event_bus(Name="reconciler")
+
+    def entry(n: int, **extra) -> dict:
+        return {"Source": "ami-reconciler", "DetailType": "Version created", "Detail": json.dumps({"n": n}),
+                "EventBusName": "reconciler", **extra}
+
+    answer = events.put_events(Entries=[entry(n) for n in range(10)])
+    assert answer["FailedEntryCount"] == 0 and len(answer["Entries"]) == 10, answer
+    assert all(set(e) == {"EventId"} for e in answer["Entries"]), answer
+    assert answer["ResponseMetadata"]["HTTPHeaders"]["content-type"] == "application/x-amz-json-1.1", answer
+    for count in (11, 0):
+        status, code, message = error_of(events.put_events, Entries=[entry(n) for n in range(count)])
+        assert (status, code) == (400, "ValidationException"), (count, status, code, message)
+    check("PutEvents: 1 to 10 entries, 11 or none refused (ValidationException)")
+
+    def sized(size: int, **extra) -> dict:
+        """An entry of ``size`` bytes as EventBridge counts them (Detail
+        padded with a two-byte UTF-8 character and ASCII)."""
+        one = {"Source": "ami-reconciler", "DetailType": "Big", **extra}
+        fixed = len(one["Source"]) + len(one["DetailType"]) + (14 if "Time" in one else 0)
+        fixed += sum(len(r.encode()) for r in one.get("Resources", []))
+        padding = size - fixed - len('{"x":"é"}'.encode())
+        return {**one, "Detail": '{"x":"é' + "a" * padding + '"}'}
+
+    limit = 256 * 1024
+    when = datetime.datetime(2026, 11, 20, 3, 0, tzinfo=datetime.timezone.utc)
+    arn = ["arn:aws:ec2:us-east-1:123456789012:image/ami-0123456789abcdef0"]
+    accepted = (
+        [sized(limit // 2), sized(limit // 2 - 1)],
+        [sized(limit - 1, Time=when)],
+        [sized(limit - 1, Resources=arn)],
+    )
+    refused = (
+        [sized(limit // 2), sized(limit // 2)],
+        [sized(limit)],
+        [sized(limit, Resources=arn)],
+        [sized(limit - 1, Time=when), {"Source": "a", "DetailType": "b", "Detail": "{}"}],
+    )
+    for entries in accepted:
+        assert events.put_events(Entries=entries)["FailedEntryCount"] == 0
+    for entries in refused:
+        assert error_of(events.put_events, Entries=entries) == (
+            400, "ValidationException", "Total size of the entries in the request is over the limit."
+        )
+    check("PutEvents: total entry size (Time 14 bytes, UTF-8 bytes) under 256 KB, else refused")
+
+    # A bus that does not exist: the entry is accepted (an EventId) and dropped.
+    answer = events.put_events(Entries=[entry(0, EventBusName="no-such-bus"), entry(1)])
+    assert answer["FailedEntryCount"] == 0 and all("EventId" in e for e in answer["Entries"]), answer
+    missing = {k: v for k, v in entry(2, EventBusName="no-such-bus").items() if k != "DetailType"}
+    answer = events.put_events(Entries=[missing])
+    assert answer["FailedEntryCount"] == 1 and answer["Entries"][0]["ErrorCode"] == "InvalidArgument", answer
+    check("PutEvents to a bus that does not exist: accepted and dropped, per-entry checks still apply")
+
+    # partial: chosen result entries fail.
+    h.faults({"service": "events", "action": "PutEvents", "fault": "partial", "entries": [1, 3, 7], "times": 1})
+    answer = events.put_events(Entries=[entry(n) for n in range(4)])
+    assert answer["FailedEntryCount"] == 2, answer
+    for index in (1, 3):
+        assert answer["Entries"][index] == {"ErrorCode": "InternalFailure", "ErrorMessage": "Injected entry failure"}
+    assert "EventId" in answer["Entries"][0] and "EventId" in answer["Entries"][2], answer
+    assert events.put_events(Entries=[entry(0)])["FailedEntryCount"] == 0  # times=1
+    h.faults({"service": "events", "action": "PutEvents", "fault": "partial", "times": 2,
+              "code": "ThrottlingException", "message": "Rate exceeded"})
+    for _ in range(2):
+        answer = events.put_events(Entries=[entry(0), entry(1)])
+        assert answer["FailedEntryCount"] == 1, answer
+        assert answer["Entries"][0] == {"ErrorCode": "ThrottlingException", "ErrorMessage": "Rate exceeded"}, answer
+        assert "EventId" in answer["Entries"][1], answer
+    assert events.put_events(Entries=[entry(0)])["FailedEntryCount"] == 0
+    for bad in (
+        {"fault": "partial"},
+        {"action": "PutEvents", "fault": "partial", "entries": [-1]},
+        {"action": "PutEvents", "fault": "partial", "entries": "0"},
+    ):
+        assert h.control("POST", "/_harness/faults", {"rules": [bad]})[0] == 400, bad
+    check("partial fault: result entries at the rule's indices failed, FailedEntryCount, times")
+
+    # Recording: every call's entries as sent, with status and fault; reset clears it.
+    h.control("POST", "/_harness/reset")
+    assert h.control("GET", "/_harness/events") == (200, {"calls": []})
+    timed = entry(1, Time=when, Resources=arn)
+    events.put_events(Entries=[entry(0), timed])
+    h.faults({"service": "events", "action": "PutEvents", "fault": "throttle", "times": 1})
+    assert error_of(events.put_events, Entries=[entry(2)])[:2] == (400, "ThrottlingException")
+    h.faults({"service": "events", "action": "PutEvents", "fault": "partial", "times": 1})
+    events.put_events(Entries=[entry(3)])
+    error_of(events.put_events, Entries=[entry(n) for n in range(11)])
+    h.client("ssm").get_parameters(Names=["/golden/ami"])  # not a PutEvents call
+    status, recorded = h.control("GET", "/_harness/events")
+    assert status == 200, recorded
+    calls = recorded["calls"]
+    assert [(len(c["entries"]), c["status"], c["fault"]) for c in calls] == [
+        (2, 200, None), (1, 400, "throttle"), (1, 200, "partial"), (11, 400, None)], calls
+    assert calls[0]["entries"][0] == entry(0), calls[0]
+    sent = calls[0]["entries"][1]
+    assert {k: v for k, v in sent.items() if k != "Time"} == {k: v for k, v in timed.items() if k != "Time"}, sent
+    assert sent["Time"] == when.timestamp(), sent  # epoch seconds, as the JSON protocol sends it
+    assert [e["Detail"] for e in calls[3]["entries"]] == [json.dumps({"n": n}) for n in range(11)]
+    assert [c["action"] for c in h.calls()["calls"]].count("PutEvents") == 4
+    h.control("POST", "/_harness/reset")
+    assert h.control("GET", "/_harness/events") == (200, {"calls": []})
+    check("GET /_harness/events records every PutEvents call's entries, status and fault; reset clears it")
+
+
 def check_keep_alive(h: Harness) -> None:
     from botocore.auth import SigV4Auth
     from botocore.awsrequest import AWSRequest
@@ -870,7 +1067,10 @@ def main() -> None:
     enforced = Harness()
     h = Harness()
     print(f"ready after {h.ready_seconds * 1000:.0f} ms: proxy {h.proxy}, moto {h.moto}")
-    run_checks(h, check_launch_templates, check_images, check_autoscaling, check_faults, check_keep_alive)
+    run_checks(
+        h, check_launch_templates, check_images, check_autoscaling, check_faults, check_ssm_image_parameters,
+        check_put_events, check_keep_alive,
+    )
     assert h.proc.returncode == 0
     check("harness exits on stdin EOF")
     run_checks(enforced, check_launch_check)
