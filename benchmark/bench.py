@@ -309,6 +309,31 @@ def many_templates(h, cli, runs, template_counts, group_counts):
     return rows
 
 
+def published(h, cli, template_counts, groups=20):
+    """IMAGE_PARAMETER and EVENT_BUS on a converged tag-mode account: once
+    the parameters are written, a run makes at most ceil(T/10) calls more
+    than without them (GetParameters, ten names each) and writes nothing,
+    events included."""
+    rows = []
+    for templates in template_counts:
+        h.reset_moto()
+        fleets = Fleets(h, templates)
+        fleets.groups(groups)
+        base = h.env({"LAUNCH_TEMPLATE_TAG": f"{TAG[0]}={TAG[1]}"})
+        without = run_tool(h, "ours", cli, base)
+        env = dict(base, IMAGE_PARAMETER="/ami-reconciler/{template_name}/image", EVENT_BUS="ops")
+        first = run_tool(h, "ours", cli, env)
+        assert first["by_action"].get("ssm:PutParameter") == templates, first["by_action"]
+        converged = run_tool(h, "ours", cli, env)
+        assert converged["mutating"] == 0, f"a converged run wrote: {converged['by_action']}"
+        extra = converged["calls"] - without["calls"]
+        assert extra <= -(-templates // 10), f"T={templates}: {extra} calls more: {converged['by_action']}"
+        rows.append({"templates": templates, "without": without["calls"], "with": converged["calls"]})
+        print(f"publish T={templates}: {without['calls']} calls without, {converged['calls']} with "
+              f"(bound +{-(-templates // 10)})", file=sys.stderr)
+    return rows
+
+
 def templates_table(rows):
     lines = [
         "| templates T | groups G | calls (bound 2 + T + ⌈G/100⌉) | wall ms | CPU ms | peak RSS MB |",
@@ -716,6 +741,7 @@ def main():
             many_templates(h, args.cli, 1, [3], [150])
             rollouts(h, args.cli, 1, [(3, 2)])
             fleet_steady(h, args.cli)
+            published(h, args.cli, [3, 12])
             print("quick benchmark: call-count floor and zero mutating calls hold")
             return
         if args.only_fleet:

@@ -2,6 +2,9 @@
 
 mod support;
 
+#[path = "planner/publish.rs"]
+mod publish;
+
 use ami_reconciler::model::{
     BlockDevice, CurrentImage, DiscoveredTemplate, EbsVolume, GroupLaunch, LATEST, State,
 };
