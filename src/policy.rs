@@ -80,11 +80,15 @@ impl Policy {
         if let Some(raw) = given(template_tags::MIN_IMAGE_AGE) {
             policy.min_image_age = parse_age(template_tags::MIN_IMAGE_AGE, raw)?;
         }
+        // Empty: this template publishes nothing, whatever the run's setting.
         if let Some(raw) = given(template_tags::IMAGE_PARAMETER) {
-            policy.image_parameter = Some(ParameterPattern::parse(
-                template_tags::IMAGE_PARAMETER,
-                raw,
-            )?);
+            policy.image_parameter = match raw.trim().is_empty() {
+                true => None,
+                false => Some(ParameterPattern::parse(
+                    template_tags::IMAGE_PARAMETER,
+                    raw,
+                )?),
+            };
         }
         Ok(policy)
     }

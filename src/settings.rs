@@ -446,6 +446,33 @@ mod tests {
     }
 
     #[test]
+    fn an_empty_image_parameter_tag_turns_publishing_off_for_its_template() {
+        let run = RawSettings {
+            image_parameter: Some("/ami/{template_name}".into()),
+            ..raw()
+        }
+        .validate()
+        .unwrap();
+        assert!(run.policy.image_parameter.is_some());
+        let own = run
+            .policy
+            .with_tags(&tags(&[("ami-reconciler:image-parameter", "")]))
+            .unwrap();
+        assert_eq!(own.image_parameter, None);
+        let other = run
+            .policy
+            .with_tags(&tags(&[(
+                "ami-reconciler:image-parameter",
+                "/web/{template_id}",
+            )]))
+            .unwrap();
+        assert_eq!(
+            other.image_parameter.unwrap().name_for("lt-0abc", "web"),
+            Ok("/web/lt-0abc".to_owned())
+        );
+    }
+
+    #[test]
     fn the_write_tag_follows_the_group_tags_value_when_it_has_the_fixed_key() {
         let deployed = RawSettings {
             asg_tag: Some("ami-reconciler:managed=prod".into()),

@@ -352,25 +352,28 @@ warnings! {
         /// Its `DataType`.
         data_type: String,
     } => ("launch template {template}: image parameter {parameter} exists as a {kind} of data type {data_type}, and SSM cannot change a parameter to aws:ec2:image; not written (delete it, and the next run creates it, or choose another name)"),
-    /// The image parameter held another image than the default version
-    /// that was already in place: written again.
+    /// The image parameter did not hold the image of the default version
+    /// that was already in place: written again. Also on the first run
+    /// that publishes it.
     Notice ImageParameterDiffered {
         template: String,
         parameter: String,
-        /// The value it held.
-        value: String,
+        /// The value it held; `None` when it did not exist.
+        value: Option<String>,
         /// The default version's image.
         image: String,
-    } => ("launch template {template}: image parameter {parameter} held {value}, not {image}, the image of the default version already in place; written again (if this repeats, SSM's asynchronous validation refuses {image}, or another writer sets the parameter)"),
+    } => ("launch template {template}: image parameter {parameter} held {}, not {image}, the image of the default version already in place; written (if this repeats, SSM's asynchronous validation refuses {image}, or another writer sets the parameter)",
+        value.as_deref().unwrap_or("nothing (it did not exist)")),
     /// Several templates would publish to the same parameter: none does.
     NeedsAttention ImageParameterShared {
         template: String,
         parameter: String,
         /// Every template whose image would go there.
         templates: String,
-    } => ("launch template {template}: image parameter {parameter} is also the parameter of {templates}; none of them is published (put {{template_name}} or {{template_id}} in the name)"),
-    /// EventBridge refused some of the run's events (no such bus, no
-    /// permission): they are lost; the run's changes stand.
+    } => ("launch template {template}: image parameter {parameter} would be the parameter of each of {templates}; none of them is published (put {{template_name}} or {{template_id}} in the name)"),
+    /// EventBridge refused some of the run's events (no permission, an
+    /// entry too large): they are lost; the run's changes stand. A bus that
+    /// does not exist refuses nothing: EventBridge drops the events.
     NeedsAttention EventsRefused {
         /// The bus.
         bus: String,

@@ -280,25 +280,218 @@ fn a_condition_that_needs_a_person_has_its_own_alarm_on_the_functions_metric() {
 }
 
 #[test]
-fn every_alarm_notifies_the_topic_when_it_fires_and_when_it_recovers() {
+fn every_alarm_notifies_the_topics_when_it_fires_and_when_it_recovers() {
     let template = template();
-    let to_the_topic =
-        json!({"Fn::If": ["HasAlarmTopic", [{"Ref": "AlarmTopicArn"}], {"Ref": "AWS::NoValue"}]});
+    // The given topic (AlarmTopicArn) and the stack's own (NotificationEmail),
+    // each when set.
+    let to_the_topics = json!([
+        {"Fn::If": ["HasAlarmTopic", {"Ref": "AlarmTopicArn"}, {"Ref": "AWS::NoValue"}]},
+        {"Fn::If": ["HasNotificationEmail", {"Ref": "NotificationTopic"}, {"Ref": "AWS::NoValue"}]}
+    ]);
     let alarms = alarms(&template);
     assert_eq!(alarms.len(), 5);
-    for (name, alarm) in alarms {
-        assert_eq!(alarm["AlarmActions"], to_the_topic, "{name}");
-        assert_eq!(alarm["OKActions"], to_the_topic, "{name}");
+    for (name, alarm) in &alarms {
+        assert_eq!(alarm["AlarmActions"], to_the_topics, "{name}");
+        assert_eq!(alarm["OKActions"], to_the_topics, "{name}");
     }
-    // With the default (empty) topic nobody is told: the parameter says so.
-    let topic = &template["Parameters"]["AlarmTopicArn"];
-    assert_eq!(topic["Default"], "");
+    // The stack's own topic takes the messages of exactly these alarms.
+    let publish = &template["Resources"]["NotificationTopicPolicy"]["Properties"]["PolicyDocument"]
+        ["Statement"][0];
+    assert_eq!(
+        publish["Principal"],
+        json!({"Service": "cloudwatch.amazonaws.com"})
+    );
+    let mut sources: Vec<&str> = publish["Condition"]["ArnEquals"]["aws:SourceArn"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|arn| arn["Fn::GetAtt"][0].as_str().unwrap())
+        .collect();
+    sources.sort_unstable();
+    let mut names: Vec<&str> = alarms.iter().map(|(name, _)| name.as_str()).collect();
+    names.sort_unstable();
+    assert_eq!(sources, names);
+    // With both empty (the defaults) nobody is told: the parameter says so.
+    for parameter in ["AlarmTopicArn", "NotificationEmail"] {
+        assert_eq!(
+            template["Parameters"][parameter]["Default"], "",
+            "{parameter}"
+        );
+    }
     assert!(
-        topic["Description"]
+        template["Parameters"]["AlarmTopicArn"]["Description"]
             .as_str()
             .unwrap()
             .contains("notify nobody")
     );
+}
+
+#[test]
+fn only_the_events_of_applying_runs_that_need_a_person_are_emailed() {
+    let template = template();
+    let resources = &template["Resources"];
+    // The rule exists only with an email and a bus.
+    let rule = &resources["NotificationRule"];
+    assert_eq!(rule["Condition"], "NotifyEvents");
+    assert_eq!(
+        template["Conditions"]["NotifyEvents"],
+        json!({"Fn::And": [{"Fn::Condition": "HasNotificationEmail"}, {"Fn::Condition": "HasEventBus"}]})
+    );
+    let rule = &rule["Properties"];
+    assert_eq!(rule["EventBusName"], json!({"Ref": "EventBusName"}));
+    assert_eq!(
+        rule["EventPattern"],
+        json!({
+            "source": ["ami-reconciler"],
+            "detail-type": ["Write Failed", "Needs Attention"],
+            "detail": {"dry_run": [false]}
+        })
+    );
+    let targets = rule["Targets"].as_array().unwrap();
+    assert_eq!(targets.len(), 1);
+    assert_eq!(targets[0]["Arn"], json!({"Ref": "NotificationTopic"}));
+    assert_eq!(
+        targets[0]["DeadLetterConfig"]["Arn"],
+        json!({"Fn::GetAtt": ["DeadLetterQueue", "Arn"]})
+    );
+    // The topic and what it needs exist only with an email (empty by default).
+    assert_eq!(template["Parameters"]["NotificationEmail"]["Default"], "");
+    for name in [
+        "NotificationKey",
+        "NotificationTopic",
+        "NotificationSubscription",
+        "NotificationTopicPolicy",
+    ] {
+        assert_eq!(
+            resources[name]["Condition"], "HasNotificationEmail",
+            "{name}"
+        );
+    }
+    assert_eq!(
+        template["Outputs"]["NotificationTopicArn"]["Condition"],
+        "HasNotificationEmail"
+    );
+    let subscription = &resources["NotificationSubscription"]["Properties"];
+    assert_eq!(subscription["Protocol"], "email");
+    assert_eq!(
+        subscription["Endpoint"],
+        json!({"Ref": "NotificationEmail"})
+    );
+    // Encrypted with the stack's own key, rotated: alarms and rules cannot
+    // publish to a topic encrypted with the AWS managed alias/aws/sns.
+    assert_eq!(
+        resources["NotificationTopic"]["Properties"]["KmsMasterKeyId"],
+        json!({"Fn::GetAtt": ["NotificationKey", "Arn"]})
+    );
+    assert_eq!(
+        resources["NotificationKey"]["Properties"]["EnableKeyRotation"],
+        json!(true)
+    );
+}
+
+#[test]
+fn image_parameter_and_event_bus_are_off_by_default_and_reach_the_function_when_set() {
+    let template = template();
+    let variables =
+        &template["Resources"]["ReconcilerFunction"]["Properties"]["Environment"]["Variables"];
+    assert_eq!(
+        variables["IMAGE_PARAMETER"],
+        json!({"Ref": "ImageParameter"})
+    );
+    assert_eq!(variables["EVENT_BUS"], json!({"Ref": "EventBusName"}));
+    for parameter in ["ImageParameter", "EventBusName"] {
+        assert_eq!(
+            template["Parameters"][parameter]["Default"], "",
+            "{parameter}"
+        );
+    }
+    // Empty, the role has none of their statements.
+    for sid in ["PublishImageParameter", "SendEvents"] {
+        assert!(!has_statement(sid, &[]), "{sid}");
+    }
+
+    // The parameter names: a path and the two placeholders only.
+    let pattern = template["Parameters"]["ImageParameter"]["AllowedPattern"]
+        .as_str()
+        .unwrap();
+    for value in [
+        "",
+        "/ami-reconciler/{template_name}/image",
+        "/fleets/{template_id}/{template_name}-ami",
+        "/golden/web.ami_1",
+    ] {
+        assert!(matches_pattern(pattern, value), "{value} refused");
+    }
+    for value in [
+        "ami-reconciler/{template_name}",
+        "/",
+        "/{template}/image",
+        "/{TEMPLATE_NAME}",
+        "/a b",
+    ] {
+        assert!(!matches_pattern(pattern, value), "{value} accepted");
+    }
+    // The bus: a name of the account (custom names hold no /), or default.
+    let pattern = template["Parameters"]["EventBusName"]["AllowedPattern"]
+        .as_str()
+        .unwrap();
+    for value in ["", "default", "ami-reconciler", "ops.events_1"] {
+        assert!(matches_pattern(pattern, value), "{value} refused");
+    }
+    for value in [
+        "a/b",
+        "arn:aws:events:us-east-1:123456789012:event-bus/ops",
+        "my bus",
+    ] {
+        assert!(!matches_pattern(pattern, value), "{value} accepted");
+    }
+
+    // Each placeholder becomes * in the statements' resource.
+    let publish = statement(
+        "PublishImageParameter",
+        &[(
+            "ImageParameter",
+            "/fleets/{template_name}/{template_id}-{template_name}",
+        )],
+    );
+    assert_eq!(
+        publish["Resource"],
+        "arn:aws:ssm:*:*:parameter/fleets/*/*-*"
+    );
+    assert_eq!(
+        publish["Action"],
+        json!(["ssm:GetParameters", "ssm:PutParameter"])
+    );
+    assert_eq!(
+        publish["Condition"],
+        json!({"Null": {"aws:TagKeys": "true"}})
+    );
+    let one = statement(
+        "PublishImageParameter",
+        &[("ImageParameter", "/golden/ami")],
+    );
+    assert_eq!(one["Resource"], "arn:aws:ssm:*:*:parameter/golden/ami");
+    // A read-only deployment only reads them.
+    let read_only = [
+        ("Permissions", "read-only"),
+        ("ImageParameter", "/fleets/{template_name}/image"),
+    ];
+    assert!(!has_statement("PublishImageParameter", &read_only));
+    let read = statement("ReadImageParameter", &read_only);
+    assert_eq!(read["Resource"], "arn:aws:ssm:*:*:parameter/fleets/*/image");
+    assert_eq!(read["Action"], "ssm:GetParameters");
+    // Both send events, and only with their own source.
+    for permissions in ["read-write", "read-only"] {
+        let send = statement(
+            "SendEvents",
+            &[("Permissions", permissions), ("EventBusName", "default")],
+        );
+        assert_eq!(send["Resource"], "arn:aws:events:*:*:event-bus/default");
+        assert_eq!(
+            send["Condition"],
+            json!({"StringEquals": {"events:source": "ami-reconciler"}})
+        );
+    }
 }
 
 #[test]
@@ -441,6 +634,25 @@ fn instance_role_name_takes_up_to_five_roles_each_with_its_own_pass_role_arn() {
             "{value} accepted by {pattern}"
         );
     }
+}
+
+/// Whether the role has the statement `sid` for these parameter values
+/// (`Permissions` read-write unless given).
+fn has_statement(sid: &str, parameters: &[(&str, &str)]) -> bool {
+    let out = Command::new(python())
+        .arg(root().join("tests/support/policies_match.py"))
+        .arg("--statement")
+        .arg(root().join("template.yaml"))
+        .arg(sid)
+        .args(parameters.iter().map(|(k, v)| format!("{k}={v}")))
+        .output()
+        .expect("run tests/support/policies_match.py");
+    if out.status.success() {
+        return true;
+    }
+    let error = String::from_utf8_lossy(&out.stderr);
+    assert!(error.contains("found 0"), "{error}");
+    false
 }
 
 /// CloudFormation's AllowedPattern check (a Java regular expression over

@@ -63,6 +63,8 @@ fn the_readme_links_the_settings_table_instead_of_copying_it() {
         env::CONCURRENCY,
         env::IMAGE_TAG,
         env::MIN_IMAGE_AGE,
+        env::IMAGE_PARAMETER,
+        env::EVENT_BUS,
         env::DRY_RUN,
     ];
     let rows: Vec<&str> = readme
@@ -119,4 +121,35 @@ fn every_group_tag_has_its_row_in_the_configuration_doc() {
         missing.is_empty(),
         "docs/configuration.md has no group tag row for {missing:?}"
     );
+}
+
+#[test]
+fn every_event_detail_type_has_an_example_in_the_events_doc() {
+    use ami_reconciler::report::events::{EVENT_SCHEMA_VERSION, SOURCE, detail_types};
+    let doc = read("docs/events.md");
+    // Every JSON block of the page that is an event of ours.
+    let examples: Vec<serde_json::Value> = doc
+        .split("```json")
+        .skip(1)
+        .filter_map(|block| block.split("```").next())
+        .filter_map(|json| serde_json::from_str::<serde_json::Value>(json).ok())
+        .filter(|event| event["source"] == SOURCE)
+        .collect();
+    for detail_type in detail_types::ALL {
+        let example = examples
+            .iter()
+            .find(|e| e["detail-type"] == detail_type)
+            .unwrap_or_else(|| panic!("docs/events.md has no example of {detail_type:?}"));
+        let detail = &example["detail"];
+        assert_eq!(
+            detail["schema_version"], EVENT_SCHEMA_VERSION,
+            "{detail_type}"
+        );
+        for field in ["dry_run", "template", "reason"] {
+            assert!(
+                detail.get(field).is_some(),
+                "{detail_type}: the example's detail has no {field}"
+            );
+        }
+    }
 }

@@ -75,7 +75,8 @@ async fn a_changing_run_sends_an_event_per_change_and_a_converged_run_sends_none
     }
     let updated = detail(&sent[0]);
     assert_eq!(updated["image"]["to"], drifted.backups[2].as_str());
-    assert_eq!(updated["default_version"]["to"], "created");
+    assert_eq!(updated["created_version"], 7);
+    assert_eq!(updated["default_version"], json!({"from": 1, "to": 7}));
     let moved = detail(&sent[1]);
     let groups: Vec<&str> = moved["groups"]
         .as_array()
@@ -91,6 +92,50 @@ async fn a_changing_run_sends_an_event_per_change_and_a_converged_run_sends_none
     let second = run(&clients, &settings, Mode::Apply).await.unwrap();
     assert!(second.changes.is_empty(), "{}", second.to_text());
     assert!(moto.put_events_calls().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_started_rollout_names_its_refresh_to_match_auto_scalings_own_events() {
+    // GIVEN a rolling group whose instances run the golden image, and a backup
+    let moto = Moto::start();
+    let account = moto.account().await;
+    let golden = account.image("golden", "golden image", 0).await;
+    let backup = account.backup(1).await;
+    let template = account.template("web", &golden).await;
+    account
+        .rolling_group("web-rolling", &template, 2, &golden, &[])
+        .await;
+    let clients = moto.clients().await;
+
+    run(&clients, &sending(for_template(&template)), Mode::Apply)
+        .await
+        .unwrap();
+
+    let sent = moto.sent_events();
+    let started: Vec<Value> = sent
+        .iter()
+        .filter(|e| e["DetailType"] == "Rollout Started")
+        .map(detail)
+        .collect();
+    assert_eq!(started.len(), 1, "{sent:?}");
+    let refresh = account
+        .asg
+        .describe_instance_refreshes()
+        .auto_scaling_group_name("web-rolling")
+        .send()
+        .await
+        .unwrap();
+    let id = refresh.instance_refreshes()[0]
+        .instance_refresh_id()
+        .unwrap();
+    assert_eq!(started[0]["group"], "web-rolling");
+    assert_eq!(started[0]["instance_refresh_id"], id);
+    assert_eq!(started[0]["image"]["to"], backup.as_str());
+    assert_eq!(
+        started[0]["version"]["to"], 2,
+        "the created version's number"
+    );
+    assert_eq!(started[0]["preferences"]["auto_rollback"], true);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -72,9 +72,20 @@ fn widened(actions: &BTreeSet<String>) -> Value {
     })
 }
 
+/// The image parameter's read: one of the actions AWS checks for a group
+/// update, called by the reconciler itself when it publishes.
+const PUBLISHING_READ: &str = "ssm:GetParameters";
+
+/// Not sending the run's events leaves the changes standing: the run says
+/// so with warning `events_refused`.
+const EVENTS: &str = "events:PutEvents";
+
+/// Every feature on, so that every action of the policies is called.
 fn settings() -> Settings {
     RawSettings {
         launch_template_parameter: Some(PARAMETER.to_owned()),
+        image_parameter: Some("/ami-reconciler/{template_name}/image".to_owned()),
+        event_bus: Some("ami-reconciler".to_owned()),
         ..RawSettings::default()
     }
     .validate()
@@ -145,6 +156,7 @@ async fn apply_succeeds_with_the_actions_of_reconciler_json_and_calls_each_of_th
         [
             "create_version",
             "set_default_version",
+            "put_image_parameter",
             "update_group",
             "update_group",
             "start_instance_refresh",
@@ -161,7 +173,7 @@ async fn apply_succeeds_with_the_actions_of_reconciler_json_and_calls_each_of_th
     // called, except those AWS checks on the caller's behalf
     let expected: BTreeSet<String> = actions
         .iter()
-        .filter(|a| !CHECKED_BY_AWS_FOR_UPDATE_GROUP.contains(&a.as_str()))
+        .filter(|a| !CHECKED_BY_AWS_FOR_UPDATE_GROUP.contains(&a.as_str()) || *a == PUBLISHING_READ)
         .filter(|a| a.as_str() != CALLED_WHEN_A_REFRESH_IS_REFUSED)
         .cloned()
         .collect();
@@ -185,7 +197,7 @@ async fn plan_succeeds_with_the_read_only_policy_and_calls_each_of_its_actions()
         .await
         .unwrap();
 
-    assert_eq!(report.changes.len(), 6, "{}", report.to_text());
+    assert_eq!(report.changes.len(), 7, "{}", report.to_text());
     assert_eq!(called(&moto), actions);
 }
 
@@ -235,7 +247,7 @@ async fn removing_any_one_called_action_from_reconciler_json_makes_the_run_fail(
         .filter(|a| a.as_str() != TAG_MODE_LISTING)
         .filter(|a| a.as_str() != CALLED_WHEN_A_REFRESH_IS_REFUSED)
         .collect();
-    assert_eq!(called.len(), 12, "{called:?}");
+    assert_eq!(called.len(), 14, "{called:?}");
     for removed in called {
         // GIVEN a fresh drifted account and a user lacking one action
         let moto = Moto::start();
@@ -250,6 +262,18 @@ async fn removing_any_one_called_action_from_reconciler_json_makes_the_run_fail(
 
         // THEN the run fails: a read makes it an error (a rollout read stops
         // the rollouts with a warning), a write a failed change
+        if removed == EVENTS {
+            let report = result.unwrap();
+            assert!(
+                report.warnings.iter().any(|w| w.code() == "events_refused"
+                    && w.to_string().contains("AccessDenied")),
+                "without {removed}: {}",
+                report.to_text()
+            );
+            assert_eq!(report.exit_code(), 1);
+            assert!(report.failed.is_empty(), "the changes stand");
+            continue;
+        }
         if ROLLOUT_READS.contains(&removed.as_str()) {
             let report = result.unwrap();
             assert!(

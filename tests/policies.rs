@@ -28,9 +28,33 @@ fn check(template: &Path, policies: &Path) -> (bool, String) {
     (out.status.success(), text)
 }
 
-/// A copy of template.yaml with `from` replaced by `to` (exactly once).
+/// The parameters whose statements exist only when they are set, with the
+/// values the policy files give them (their example resources).
+const EXAMPLE_VALUES: [(&str, &str); 2] = [
+    ("ImageParameter", "/ami-reconciler/{template_name}/image"),
+    ("EventBusName", "ami-reconciler"),
+];
+
+/// template.yaml with the parameters of EXAMPLE_VALUES defaulting to them,
+/// as the policy files are written.
+fn example_template_text() -> String {
+    let mut text = std::fs::read_to_string(root().join("template.yaml")).unwrap();
+    for (parameter, value) in EXAMPLE_VALUES {
+        let from = format!("  {parameter}:\n    Type: String\n    Default: \"\"\n");
+        assert_eq!(
+            text.matches(&from).count(),
+            1,
+            "{from:?} is not unique in template.yaml"
+        );
+        let to = format!("  {parameter}:\n    Type: String\n    Default: {value}\n");
+        text = text.replace(&from, &to);
+    }
+    text
+}
+
+/// A copy of the example template with `from` replaced by `to` (exactly once).
 fn template_with(name: &str, from: &str, to: &str) -> PathBuf {
-    let text = std::fs::read_to_string(root().join("template.yaml")).unwrap();
+    let text = example_template_text();
     assert_eq!(
         text.matches(from).count(),
         1,
@@ -60,8 +84,37 @@ fn actions(policy: &Value) -> Vec<String> {
 
 #[test]
 fn the_template_role_grants_exactly_the_statements_of_both_policy_files() {
-    let (ok, out) = check(&root().join("template.yaml"), &root().join("policies"));
+    // With ImageParameter and EventBusName set as the files' examples.
+    let path = Path::new(env!("CARGO_TARGET_TMPDIR")).join("template-example.yaml");
+    std::fs::write(&path, example_template_text()).unwrap();
+    let (ok, out) = check(&path, &root().join("policies"));
     assert!(ok, "{out}");
+}
+
+#[test]
+fn with_image_parameter_and_event_bus_empty_the_role_has_none_of_their_statements() {
+    // template.yaml as it is: both parameters default to empty (off).
+    let (ok, out) = check(&root().join("template.yaml"), &root().join("policies"));
+    assert!(!ok, "{out}");
+    let missing = |file: &str, permissions: &str, sid: &str| {
+        format!(
+            "{file} vs Permissions={permissions}: statement {sid} is in the policy file but not in template.yaml"
+        )
+    };
+    assert_eq!(
+        out.lines().map(str::to_owned).collect::<Vec<_>>(),
+        [
+            missing("reconciler.json", "read-write", "PublishImageParameter"),
+            missing("reconciler.json", "read-write", "SendEvents"),
+            missing(
+                "reconciler-readonly.json",
+                "read-only",
+                "ReadImageParameter"
+            ),
+            missing("reconciler-readonly.json", "read-only", "SendEvents"),
+        ],
+        "{out}"
+    );
 }
 
 #[test]
@@ -125,6 +178,10 @@ fn a_read_only_deployment_that_kept_a_write_statement_is_caught() {
     );
 }
 
+/// The one action of the read-only policy that is no read: a dry run sends
+/// its events too (each flagged `dry_run`), which changes no resource.
+const SENDS_EVENTS: &str = "events:PutEvents";
+
 #[test]
 fn the_read_only_policy_is_the_read_part_of_the_full_one_and_has_no_write_action() {
     let full = actions(&policy("reconciler.json"));
@@ -132,7 +189,10 @@ fn the_read_only_policy_is_the_read_part_of_the_full_one_and_has_no_write_action
     for action in &read_only {
         let verb = action.split(':').nth(1).unwrap();
         assert!(
-            verb.starts_with("Describe") || verb.starts_with("Get") || verb.starts_with("List"),
+            verb.starts_with("Describe")
+                || verb.starts_with("Get")
+                || verb.starts_with("List")
+                || action == SENDS_EVENTS,
             "{action} is not a read"
         );
         assert!(full.contains(action), "{action} is not in reconciler.json");

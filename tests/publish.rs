@@ -114,8 +114,17 @@ async fn a_deleted_parameter_is_written_back_with_the_default_image() {
         .await
         .unwrap();
 
-    // THEN only the parameter is written, back to the default's image
+    // THEN only the parameter is written, back to the default's image, and
+    // the run says it was missing
     assert_eq!(applied_actions(&report), ["put_image_parameter"]);
+    assert!(
+        report
+            .warnings
+            .iter()
+            .any(|w| matches!(w, Warning::ImageParameterDiffered { value: None, .. })),
+        "{}",
+        report.to_text()
+    );
     assert_eq!(
         published(&account, WEB).await.map(|p| p.0),
         Some(new.clone())
@@ -226,7 +235,7 @@ async fn a_value_ssm_refused_after_answering_is_seen_by_the_next_run_and_written
     assert!(
         report.warnings.iter().any(|w| matches!(
             w,
-            Warning::ImageParameterDiffered { value, image, .. } if *value == old && *image == new
+            Warning::ImageParameterDiffered { value, image, .. } if value.as_deref() == Some(old.as_str()) && *image == new
         )),
         "{}",
         report.to_text()

@@ -12,15 +12,16 @@ use crate::clients::Clients;
 use crate::error::AwsError;
 use crate::model::{GroupLaunch, LATEST, SKIP_REASON_TAG_KEY, SKIP_TAG_KEY, TemplateVersion};
 use crate::plan::{
-    Change, CreateVersion, Created, DeleteVersions, Plan, Prerequisite, PutImageParameter,
-    QuarantineImage, SetDefaultVersion, StartInstanceRefresh, UpdateGroup, VersionTarget,
-    client_token, restore_description,
+    Change, CreateVersion, Created, DeleteVersions, Plan, Prerequisite, QuarantineImage,
+    SetDefaultVersion, StartInstanceRefresh, UpdateGroup, VersionTarget, client_token,
+    restore_description,
 };
 use crate::report::{Applied, Failed, Skipped, TemplateReport};
 use crate::settings::Mode;
 use crate::warning::{Warning, versions_label};
-use crate::{autoscaling, ec2, ssm};
+use crate::{autoscaling, ec2};
 
+mod publish;
 mod refresh;
 use refresh::{RefreshOutcome, start_refresh};
 
@@ -249,8 +250,17 @@ impl Outcomes {
     }
 
     fn applied(&mut self, change: Change, result: String) {
+        self.applied_made(change, result, None);
+    }
+
+    /// An applied change whose write made something with an id.
+    fn applied_made(&mut self, change: Change, result: String, made: Option<String>) {
         info!(action = change.action(), target = %change.target(), result = %result, "applied");
-        self.report.applied.push(Applied { change, result });
+        self.report.applied.push(Applied {
+            change,
+            result,
+            made,
+        });
     }
 
     fn failed(&mut self, change: Change, error: AwsError) {
@@ -302,7 +312,11 @@ impl Outcomes {
             Created::Fresh => {
                 self.created = Some(number);
                 self.done.insert(Prerequisite::VersionCreated);
-                self.applied(change_, format!("created version {number}"));
+                self.applied_made(
+                    change_,
+                    format!("created version {number}"),
+                    Some(number.to_string()),
+                );
             }
             Created::Raced => {
                 if !self.undo_raced(clients, change, number).await {
@@ -488,36 +502,6 @@ impl Outcomes {
         }
     }
 
-    /// Publishes the default version's image. SSM validates an
-    /// `aws:ec2:image` value after answering: the next run's read confirms it.
-    async fn publish(&mut self, clients: &Clients, change: &PutImageParameter) {
-        let change_ = Change::PutImageParameter(change.clone());
-        if !self.ready(&change_) {
-            return;
-        }
-        let description = format!(
-            "The image of launch template {}'s default version, published by ami-reconciler",
-            change.template_id
-        );
-        match ssm::put_image_parameter(
-            &clients.ssm,
-            (&change.parameter, &change.to),
-            change.overwrite,
-            &description,
-        )
-        .await
-        {
-            Ok(version) => self.applied(
-                change_,
-                format!(
-                    "parameter version {version} holds {} once SSM's validation of the image passes",
-                    change.to
-                ),
-            ),
-            Err(err) => self.failed(change_, err),
-        }
-    }
-
     async fn set_default(&mut self, clients: &Clients, change: &SetDefaultVersion) {
         let change_ = Change::SetDefaultVersion(change.clone());
         if !self.ready(&change_) {
@@ -531,7 +515,11 @@ impl Outcomes {
         match ec2::set_default_version(&clients.ec2, &change.template_id, number).await {
             Ok(()) => {
                 self.done.insert(Prerequisite::DefaultSwitched);
-                self.applied(change_, format!("default version is {number}"));
+                self.applied_made(
+                    change_,
+                    format!("default version is {number}"),
+                    Some(number.to_string()),
+                );
             }
             Err(err) => self.failed(change_, err),
         }
@@ -624,11 +612,13 @@ impl Outcomes {
             match outcome {
                 None => self.skipped(change_, DEADLINE_REACHED),
                 Some(RefreshOutcome::Started(id)) => {
-                    self.applied(change_, format!("started instance refresh {id}"))
+                    let result = format!("started instance refresh {id}");
+                    self.applied_made(change_, result, Some(id))
                 }
-                Some(RefreshOutcome::StartedByAnother(id)) => self.applied(
+                Some(RefreshOutcome::StartedByAnother(id)) => self.applied_made(
                     change_,
                     format!("instance refresh {id}, started by another run a moment before"),
+                    Some(id),
                 ),
                 Some(RefreshOutcome::NotRecorded(err)) => self.failed(change_, err),
                 Some(RefreshOutcome::Refused { error, restored }) => {

@@ -39,16 +39,7 @@ pub fn image_parameter(
     let Some(published) = state.image_parameter.as_ref().filter(|p| p.name == name) else {
         return Decision::made(None).read(Read::ImageParameters);
     };
-    let (image, needs) = match switch {
-        Some(switch) => (
-            match switch.to {
-                VersionTarget::Created => create.map(|c| c.to_image.as_str()),
-                VersionTarget::Number(n) => template.image_of(n),
-            },
-            vec![Prerequisite::DefaultSwitched],
-        ),
-        None => (template.image_of(template.default_version), Vec::new()),
-    };
+    let (image, needs) = default_image(state, create, switch);
     // A default taking its image from SSM (`resolve:ssm:`), or with none,
     // has no image id to publish.
     let Some(image) = image.filter(|i| i.starts_with("ami-")) else {
@@ -62,6 +53,17 @@ pub fn image_parameter(
         reason,
         overwrite: from.is_some(),
         needs: needs.clone(),
+    };
+    // The default was in place before this run: an earlier write did not
+    // hold (SSM refused the image after answering), another writer changed
+    // the parameter, or it is the first run that publishes.
+    let differed = |value: Option<&String>| {
+        switch.is_none().then(|| Warning::ImageParameterDiffered {
+            template: template.id.clone(),
+            parameter: name.clone(),
+            value: value.cloned(),
+            image: image.to_owned(),
+        })
     };
     match &published.read {
         ParameterRead::Unread(error) => {
@@ -82,25 +84,36 @@ pub fn image_parameter(
             }])
         }
         ParameterRead::Found { value, .. } if value == image => Decision::made(None),
-        ParameterRead::Found { value, .. } => {
-            let change = put(
-                Some(value),
-                format!("the default version's image is {image}, the parameter holds {value}"),
-            );
-            // The default was in place before this run: an earlier write did
-            // not hold, or another writer changed the parameter.
-            let differed = switch.is_none().then(|| Warning::ImageParameterDiffered {
-                template: template.id.clone(),
-                parameter: name.clone(),
-                value: value.clone(),
-                image: image.to_owned(),
-            });
-            Decision::made(Some(change)).warn(differed)
-        }
+        ParameterRead::Found { value, .. } => Decision::made(Some(put(
+            Some(value),
+            format!("the default version's image is {image}, the parameter holds {value}"),
+        )))
+        .warn(differed(Some(value))),
         ParameterRead::Missing => Decision::made(Some(put(
             None,
             format!("the parameter does not exist; the default version's image is {image}"),
-        ))),
+        )))
+        .warn(differed(None)),
+    }
+}
+
+/// The image of the default version once this run's switch succeeded, and
+/// that switch as the prerequisite of publishing it.
+fn default_image<'a>(
+    state: &'a State,
+    create: Option<&'a CreateVersion>,
+    switch: Option<&SetDefaultVersion>,
+) -> (Option<&'a str>, Vec<Prerequisite>) {
+    let template = &state.template;
+    match switch {
+        Some(switch) => (
+            match switch.to {
+                VersionTarget::Created => create.map(|c| c.to_image.as_str()),
+                VersionTarget::Number(n) => template.image_of(n),
+            },
+            vec![Prerequisite::DefaultSwitched],
+        ),
+        None => (template.image_of(template.default_version), Vec::new()),
     }
 }
 

@@ -276,6 +276,7 @@ mod tests {
         report.applied.push(crate::report::Applied {
             change: report.changes[0].clone(),
             result: "done".into(),
+            made: None,
         });
         report.failed.push(Failed {
             change: report.changes[1].clone(),

@@ -11,7 +11,7 @@
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use super::{Report, TemplateReport};
+use super::{Applied, Report, TemplateReport};
 use crate::plan::{Change, VersionTarget};
 use crate::warning::{Severity, Warning};
 
@@ -74,115 +74,50 @@ pub fn events(report: &Report) -> Vec<Event> {
         .collect()
 }
 
+/// A change as this run made it (applied) or would make it (planned: no
+/// answer).
+type Done<'a> = (&'a Change, Option<&'a Applied>);
+
 fn template_events(report: &TemplateReport, dry_run: bool) -> Vec<Event> {
     let template = Some(report);
-    let done: Vec<(&Change, Option<&str>)> = match dry_run {
+    let done: Vec<Done> = match dry_run {
         true => report.changes.iter().map(|c| (c, None)).collect(),
         false => report
             .applied
             .iter()
-            .map(|a| (&a.change, Some(a.result.as_str())))
+            .map(|a| (&a.change, Some(a)))
             .collect(),
     };
-    let mut events = Vec::new();
     let event = |detail_type, fields: Value| Event {
         detail_type,
         detail: detail(template, dry_run, fields),
     };
-    let created = done.iter().find_map(|(c, result)| match c {
-        Change::CreateVersion(c) => Some((c, *result)),
-        _ => None,
-    });
-    let switched = done.iter().find_map(|(c, result)| match c {
-        Change::SetDefaultVersion(c) => Some((c, *result)),
-        _ => None,
-    });
-    if created.is_some() || switched.is_some() {
-        let results: Vec<&str> = [created.and_then(|(_, r)| r), switched.and_then(|(_, r)| r)]
-            .into_iter()
-            .flatten()
-            .collect();
-        let reason = created
-            .map(|(c, _)| c.reason.clone())
-            .or_else(|| switched.map(|(c, _)| c.reason.clone()));
-        events.push(event(
-            TEMPLATE_UPDATED,
-            json!({
-                "image": created.map(|(c, _)| json!({"from": c.from_image, "to": c.to_image})),
-                "default_version": switched.map(|(c, _)| json!({
-                    "from": c.from,
-                    "to": match c.to {
-                        VersionTarget::Number(n) => json!(n),
-                        VersionTarget::Created => json!("created"),
-                    },
-                })),
-                "results": results,
-                "reason": reason,
-            }),
-        ));
-    }
+    let mut events = Vec::new();
+    let mut updated = false;
     let mut moved = Vec::new();
-    for (change, result) in &done {
-        // The group moves are one run of changes: their events come where
-        // they were made.
-        if !matches!(change, Change::UpdateGroup(_)) {
-            flush_moves(&mut moved, &mut events, &event);
-        }
-        match change {
-            Change::PutImageParameter(c) => events.push(event(
-                IMAGE_PARAMETER_UPDATED,
-                json!({
-                    "parameter": c.parameter,
-                    "image": {"from": c.from, "to": c.to},
-                    "result": result,
-                    "reason": c.reason,
-                }),
-            )),
-            Change::UpdateGroup(c) => moved.push(json!({
+    // In the order the changes were made; the group moves, one run of
+    // changes, as one event (or one per hundred groups) where they were made.
+    for &(change, applied) in &done {
+        if let Change::UpdateGroup(c) = change {
+            moved.push(json!({
                 "group": c.group,
                 "from": c.from,
                 "to": c.to,
-                "result": result,
+                "result": applied.map(|a| &a.result),
                 "reason": c.reason,
-            })),
-            Change::StartInstanceRefresh(c) => events.push(event(
-                ROLLOUT_STARTED,
-                json!({
-                    "group": c.group,
-                    "image": {"to": c.image},
-                    "version": {
-                        "from": c.rollback_to,
-                        "to": match c.version {
-                            VersionTarget::Number(n) => json!(n),
-                            VersionTarget::Created => json!("created"),
-                        },
-                    },
-                    "outdated": c.outdated,
-                    "in_service": c.in_service,
-                    "preferences": &c.preferences,
-                    "result": result,
-                    "reason": c.reason,
-                }),
-            )),
-            Change::QuarantineImage(c) => events.push(event(
-                IMAGE_QUARANTINED,
-                json!({
-                    "image": c.image,
-                    "group": c.group,
-                    "refresh": c.refresh,
-                    "status": c.status,
-                    "reason": c.reason,
-                }),
-            )),
-            Change::DeleteVersions(c) => events.push(event(
-                VERSIONS_DELETED,
-                json!({
-                    "versions": c.versions,
-                    "result": result,
-                    "reason": c.reason,
-                }),
-            )),
+            }));
+            continue;
+        }
+        flush_moves(&mut moved, &mut events, &event);
+        match change {
+            Change::CreateVersion(_) | Change::SetDefaultVersion(_) if !updated => {
+                updated = true;
+                events.push(event(TEMPLATE_UPDATED, template_updated(&done)));
+            }
             Change::CreateVersion(_) | Change::SetDefaultVersion(_) => {}
+            _ => events.extend(
+                change_event(change, applied, created_number(&done)).map(|(t, f)| event(t, f)),
+            ),
         }
     }
     flush_moves(&mut moved, &mut events, &event);
@@ -208,6 +143,124 @@ fn template_events(report: &TemplateReport, dry_run: bool) -> Vec<Event> {
             .map(|w| attention(template, w, dry_run)),
     );
     events
+}
+
+/// One "Template Updated" for the new version and the new default together,
+/// with their numbers once made.
+fn template_updated(done: &[Done]) -> Value {
+    let created = done.iter().find_map(|(c, applied)| match c {
+        Change::CreateVersion(c) => Some((c, *applied)),
+        _ => None,
+    });
+    let switched = done.iter().find_map(|(c, applied)| match c {
+        Change::SetDefaultVersion(c) => Some((c, *applied)),
+        _ => None,
+    });
+    let results: Vec<&str> = [created.and_then(|(_, a)| a), switched.and_then(|(_, a)| a)]
+        .into_iter()
+        .flatten()
+        .map(|a| a.result.as_str())
+        .collect();
+    let reason = created
+        .map(|(c, _)| c.reason.clone())
+        .or_else(|| switched.map(|(c, _)| c.reason.clone()));
+    json!({
+        "image": created.map(|(c, _)| json!({"from": c.from_image, "to": c.to_image})),
+        "created_version": created.and_then(|(_, a)| number(a)),
+        "default_version": switched.map(|(c, a)| json!({
+            "from": c.from,
+            "to": number(a).unwrap_or_else(|| target(c.to)),
+        })),
+        "results": results,
+        "reason": reason,
+    })
+}
+
+/// The number of the version this run created, once made.
+fn created_number(done: &[Done]) -> Option<Value> {
+    done.iter().find_map(|(c, applied)| match c {
+        Change::CreateVersion(_) => number(*applied),
+        _ => None,
+    })
+}
+
+/// The number a write made (a version, a parameter version).
+fn number(applied: Option<&Applied>) -> Option<Value> {
+    let made = applied?.made.as_deref()?;
+    Some(
+        made.parse::<i64>()
+            .map_or_else(|_| json!(made), |n| json!(n)),
+    )
+}
+
+/// The event of one change other than the template's and the groups'.
+fn change_event(
+    change: &Change,
+    applied: Option<&Applied>,
+    created: Option<Value>,
+) -> Option<(&'static str, Value)> {
+    let result = applied.map(|a| a.result.as_str());
+    Some(match change {
+        Change::PutImageParameter(c) => (
+            IMAGE_PARAMETER_UPDATED,
+            json!({
+                "parameter": c.parameter,
+                "image": {"from": c.from, "to": c.to},
+                "parameter_version": number(applied),
+                "result": result,
+                "reason": c.reason,
+            }),
+        ),
+        Change::StartInstanceRefresh(c) => (
+            ROLLOUT_STARTED,
+            json!({
+                "group": c.group,
+                "image": {"to": c.image},
+                "version": {
+                    "from": c.rollback_to,
+                    "to": match c.version {
+                        VersionTarget::Created => created.unwrap_or_else(|| target(c.version)),
+                        VersionTarget::Number(_) => target(c.version),
+                    },
+                },
+                "instance_refresh_id": applied.and_then(|a| a.made.as_deref()),
+                "outdated": c.outdated,
+                "in_service": c.in_service,
+                "preferences": &c.preferences,
+                "result": result,
+                "reason": c.reason,
+            }),
+        ),
+        Change::QuarantineImage(c) => (
+            IMAGE_QUARANTINED,
+            json!({
+                "image": c.image,
+                "group": c.group,
+                "refresh": c.refresh,
+                "status": c.status,
+                "result": result,
+                "reason": c.reason,
+            }),
+        ),
+        Change::DeleteVersions(c) => (
+            VERSIONS_DELETED,
+            json!({
+                "versions": c.versions,
+                "result": result,
+                "reason": c.reason,
+            }),
+        ),
+        Change::CreateVersion(_) | Change::SetDefaultVersion(_) | Change::UpdateGroup(_) => {
+            return None;
+        }
+    })
+}
+
+fn target(version: VersionTarget) -> Value {
+    match version {
+        VersionTarget::Number(n) => json!(n),
+        VersionTarget::Created => json!("created"),
+    }
 }
 
 /// "Groups Moved" events of the moves gathered, [`GROUPS_PER_EVENT`] each.

@@ -173,6 +173,10 @@ pub struct Applied {
     pub change: Change,
     /// What happened, e.g. `created version 7`.
     pub result: String,
+    /// The id of what the write made, for events: the version created or
+    /// made the default, the instance refresh, the parameter's version.
+    #[serde(skip)]
+    pub made: Option<String>,
 }
 
 /// A change that failed.
@@ -192,7 +196,7 @@ pub const DEADLINE_REACHED: &str = "the run's deadline is near: not started";
 
 /// Error codes of failures a later attempt can fix: throttling, the
 /// service failing inside, or no answer at all (no code).
-const RETRYABLE: [&str; 16] = [
+const RETRYABLE: [&str; 18] = [
     "Throttling",
     "ThrottlingException",
     "RequestLimitExceeded",
@@ -211,6 +215,13 @@ const RETRYABLE: [&str; 16] = [
     // EventBridge's and SSM's 500s.
     "InternalException",
     "InternalServerError",
+    // SSM: "There are concurrent updates for a resource that supports one
+    // update at a time."
+    "TooManyUpdates",
+    // SSM, a create (no Overwrite) that found the parameter: another writer,
+    // or an earlier attempt of the same call whose answer was lost. The next
+    // run reads it and compares.
+    "ParameterAlreadyExists",
 ];
 
 /// True when a later attempt can fix a failure with this error code (none:

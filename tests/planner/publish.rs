@@ -68,7 +68,7 @@ fn a_parameter_holding_the_default_image_is_left_alone() {
 }
 
 #[test]
-fn a_missing_parameter_is_created_without_overwrite_and_with_nothing_to_wait_for() {
+fn a_missing_parameter_is_created_without_overwrite_and_the_run_says_it_was_missing() {
     let plan = planned(
         &read_as(State::fixture(), ParameterRead::Missing),
         &publishing(),
@@ -80,7 +80,14 @@ fn a_missing_parameter_is_created_without_overwrite_and_with_nothing_to_wait_for
     );
     assert!(!put.overwrite);
     assert!(put.needs.is_empty());
-    assert!(plan.warnings.is_empty(), "{:?}", plan.warnings);
+    assert!(
+        matches!(
+            plan.warnings.as_slice(),
+            [Warning::ImageParameterDiffered { value: None, .. }]
+        ),
+        "{:?}",
+        plan.warnings
+    );
 }
 
 #[test]

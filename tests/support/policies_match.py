@@ -83,6 +83,9 @@ class Evaluator:
             if key == "Fn::Split":
                 sep, text = arg
                 return self.eval(text).split(sep)
+            if key == "Fn::Join":
+                sep, items = arg
+                return sep.join(self.eval(items))
         return {k: v for k, v in ((k, self.eval(v)) for k, v in node.items()) if v is not NO_VALUE}
 
 
