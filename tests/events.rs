@@ -85,6 +85,14 @@ async fn a_changing_run_sends_an_event_per_change_and_a_converged_run_sends_none
         .map(|g| g["group"].as_str().unwrap())
         .collect();
     assert_eq!(groups, ["spot", "web"]);
+    assert!(
+        moved["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|g| g["to"] == "$Latest"),
+        "{moved}"
+    );
     assert_eq!(moto.put_events_calls(), [3]);
 
     // AND a second run changes nothing and sends nothing
@@ -136,6 +144,16 @@ async fn a_started_rollout_names_its_refresh_to_match_auto_scalings_own_events()
         "the created version's number"
     );
     assert_eq!(started[0]["preferences"]["auto_rollback"], true);
+    let moved = sent
+        .iter()
+        .find(|e| e["DetailType"] == "Groups Moved")
+        .map(detail)
+        .expect("the rolling group is pinned first");
+    assert_eq!(
+        moved["groups"][0],
+        json!({"group": "web-rolling", "from": "$Latest", "to": 1,
+               "result": "now on version 1", "reason": moved["groups"][0]["reason"]})
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -564,7 +564,8 @@ impl Outcomes {
                 Some(Ok(on)) => {
                     self.done
                         .insert(Prerequisite::GroupMoved(change.group.clone()));
-                    self.applied(change_, format!("now on {on}"));
+                    let version = on.strip_prefix("version ").unwrap_or(&on).to_owned();
+                    self.applied_made(change_, format!("now on {on}"), Some(version));
                 }
                 None => self.skipped(change_, DEADLINE_REACHED),
                 Some(Err(err)) => self.failed(change_, err),

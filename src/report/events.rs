@@ -102,7 +102,8 @@ fn template_events(report: &TemplateReport, dry_run: bool) -> Vec<Event> {
             moved.push(json!({
                 "group": c.group,
                 "from": c.from,
-                "to": c.to,
+                // The number a rolling group is now on, once moved.
+                "to": number(applied).unwrap_or_else(|| json!(c.to)),
                 "result": applied.map(|a| &a.result),
                 "reason": c.reason,
             }));
