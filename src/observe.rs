@@ -527,8 +527,10 @@ async fn read_image_parameters(clients: &Clients, states: &mut [Ready]) {
     let read = ssm::image_parameters(&clients.ssm, &names).await;
     for ready in states.iter_mut() {
         if let Some(name) = name_of(ready) {
-            // Absent from both lists of the answer: not there.
-            let found = read.get(&name).cloned().unwrap_or(ParameterRead::Missing);
+            let found = read
+                .get(&name)
+                .cloned()
+                .unwrap_or_else(|| ParameterRead::Unread("not in SSM's answer".to_owned()));
             ready.0.image_parameter = Some(PublishedImage { name, read: found });
         }
     }

@@ -195,8 +195,13 @@ pub fn parse_number(
 
 /// The placeholders a parameter name pattern may use.
 pub const PLACEHOLDERS: [&str; 2] = ["{template_name}", "{template_id}"];
-/// SSM's longest parameter name.
-pub const MAX_PARAMETER_NAME_CHARS: usize = 1011;
+/// SSM's longest parameter name: "The maximum length for a parameter name,
+/// including the full length of the parameter ARN, is 1011 characters"
+/// (AWS::SSM::Parameter), less the longest ARN prefix
+/// (`arn:aws-us-gov:ssm:ap-southeast-4:123456789012:parameter/`, 57).
+/// The API reference's "1011 characters" for the name alone is the laxer
+/// reading; this is the harsher.
+pub const MAX_PARAMETER_NAME_CHARS: usize = 1011 - 57;
 /// SSM's deepest parameter hierarchy.
 pub const MAX_PARAMETER_LEVELS: usize = 15;
 
@@ -262,7 +267,8 @@ impl ParameterPattern {
 /// include only the following symbols and letters: a-zA-Z0-9_.-", the slash
 /// delineating hierarchies, "you must include a leading forward slash
 /// character (/)" for a name in a hierarchy, "can't be prefixed with aws or
-/// ssm (case-insensitive)", at most fifteen levels and 1011 characters.
+/// ssm (case-insensitive)", at most fifteen levels and
+/// [`MAX_PARAMETER_NAME_CHARS`] characters.
 pub fn parameter_name_problem(name: &str) -> Option<String> {
     if name.is_empty() {
         return Some("it is empty".to_owned());
@@ -337,7 +343,7 @@ mod tests {
             ("/SSM/x", "it must not begin with aws or ssm (any case)"),
             ("awsimage", "it must not begin with aws or ssm (any case)"),
             (deep.as_str(), "it has 16 levels, more than 15"),
-            (long.as_str(), "it is longer than 1011 characters"),
+            (long.as_str(), "it is longer than 954 characters"),
         ] {
             assert_eq!(
                 parameter_name_problem(name).as_deref(),

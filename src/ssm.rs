@@ -54,46 +54,74 @@ pub async fn template_id(client: &Client, name: &str) -> Result<String, Error> {
 pub const GET_PARAMETERS_BATCH: usize = 10;
 
 /// Reads `names`, ten per call: each name found with its value and types,
-/// or missing (SSM's `InvalidParameters`). A call that fails answers for
-/// its ten names with the error.
+/// or missing (SSM's `InvalidParameters`). A call refused for a reason a
+/// retry cannot fix (a name the role may not read) is made again for each
+/// of its names alone, so that one name does not leave nine unread; what
+/// still fails answers for its names with the error.
 pub async fn image_parameters(
     client: &Client,
     names: &[String],
 ) -> BTreeMap<String, ParameterRead> {
     let mut read = BTreeMap::new();
     for batch in names.chunks(GET_PARAMETERS_BATCH) {
-        match client
-            .get_parameters()
-            .set_names(Some(batch.to_vec()))
-            .send()
-            .await
-        {
-            Ok(out) => {
-                for p in out.parameters() {
-                    let found = ParameterRead::Found {
-                        value: p.value().unwrap_or_default().to_owned(),
-                        data_type: p.data_type().unwrap_or("text").to_owned(),
-                        kind: p
-                            .r#type()
-                            .map(|t| t.as_str())
-                            .unwrap_or_default()
-                            .to_owned(),
-                    };
-                    read.insert(p.name().unwrap_or_default().to_owned(), found);
-                }
-                for name in out.invalid_parameters() {
-                    read.insert(name.clone(), ParameterRead::Missing);
-                }
-            }
-            Err(err) => {
-                let error = AwsError::from(err).to_string();
+        match get_parameters(client, batch).await {
+            Err(err) if batch.len() > 1 && !crate::report::retryable_code(err.code.as_deref()) => {
                 for name in batch {
-                    read.insert(name.clone(), ParameterRead::Unread(error.clone()));
+                    let alone = std::slice::from_ref(name);
+                    read.extend(
+                        get_parameters(client, alone)
+                            .await
+                            .unwrap_or_else(|err| unread(alone, &err)),
+                    );
                 }
             }
+            Err(err) => read.extend(unread(batch, &err)),
+            Ok(found) => read.extend(found),
         }
     }
     read
+}
+
+fn unread(names: &[String], err: &AwsError) -> BTreeMap<String, ParameterRead> {
+    names
+        .iter()
+        .map(|name| (name.clone(), ParameterRead::Unread(err.to_string())))
+        .collect()
+}
+
+/// One `GetParameters` call. A name the answer lists nowhere is not taken
+/// for missing: only `InvalidParameters` says a parameter does not exist.
+async fn get_parameters(
+    client: &Client,
+    names: &[String],
+) -> Result<BTreeMap<String, ParameterRead>, AwsError> {
+    let out = client
+        .get_parameters()
+        .set_names(Some(names.to_vec()))
+        .send()
+        .await?;
+    let mut read = BTreeMap::new();
+    for p in out.parameters() {
+        let found = ParameterRead::Found {
+            value: p.value().unwrap_or_default().to_owned(),
+            data_type: p.data_type().unwrap_or("text").to_owned(),
+            kind: p
+                .r#type()
+                .map(|t| t.as_str())
+                .unwrap_or_default()
+                .to_owned(),
+        };
+        read.insert(p.name().unwrap_or_default().to_owned(), found);
+    }
+    for name in out.invalid_parameters() {
+        read.insert(name.clone(), ParameterRead::Missing);
+    }
+    for name in names {
+        read.entry(name.clone()).or_insert_with(|| {
+            ParameterRead::Unread("SSM's answer named it neither found nor missing".to_owned())
+        });
+    }
+    Ok(read)
 }
 
 /// Writes an image id as a `String` of `DataType` `aws:ec2:image`;

@@ -343,8 +343,7 @@ fn only_the_events_of_applying_runs_that_need_a_person_are_emailed() {
         rule["EventPattern"],
         json!({
             "source": ["ami-reconciler"],
-            "detail-type": ["Write Failed", "Needs Attention"],
-            "detail": {"dry_run": [false]}
+            "detail-type": ["Write Failed", "Needs Attention"]
         })
     );
     let targets = rule["Targets"].as_array().unwrap();

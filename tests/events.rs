@@ -10,7 +10,7 @@ use std::process::Command;
 
 use ami_reconciler::settings::{RawSettings, Settings};
 use ami_reconciler::warning::Warning;
-use ami_reconciler::{Mode, run};
+use ami_reconciler::{Mode, Report, run};
 use serde_json::{Value, json};
 use support::{Moto, applied_actions, drifted};
 
@@ -30,6 +30,14 @@ fn for_template(template: &str) -> RawSettings {
         launch_template_id: Some(template.to_owned()),
         ..RawSettings::default()
     }
+}
+
+/// Runs against the drifted account's template, sending to the bus.
+async fn run_drifted(moto: &Moto, template: &str, mode: Mode) -> Report {
+    let clients = moto.clients().await;
+    run(&clients, &sending(for_template(template)), mode)
+        .await
+        .unwrap()
 }
 
 /// The detail types sent, in order.
@@ -72,7 +80,13 @@ async fn a_changing_run_sends_an_event_per_change_and_a_converged_run_sends_none
         assert_eq!(detail["dry_run"], false);
         assert_eq!(detail["template"]["id"], drifted.template.as_str());
         assert!(detail["reason"].is_string(), "{detail}");
+        assert_eq!(detail["event_key"].as_str().map(str::len), Some(16));
     }
+    let keys: std::collections::BTreeSet<String> = sent
+        .iter()
+        .map(|e| detail(e)["event_key"].to_string())
+        .collect();
+    assert_eq!(keys.len(), sent.len(), "one key per event");
     let updated = detail(&sent[0]);
     assert_eq!(updated["image"]["to"], drifted.backups[2].as_str());
     assert_eq!(updated["created_version"], 7);
@@ -160,15 +174,8 @@ async fn a_started_rollout_names_its_refresh_to_match_auto_scalings_own_events()
 async fn a_dry_run_sends_what_it_would_change_flagged_dry_run() {
     let moto = Moto::start();
     let drifted = drifted(&moto).await;
-    let clients = moto.clients().await;
 
-    run(
-        &clients,
-        &sending(for_template(&drifted.template)),
-        Mode::DryRun,
-    )
-    .await
-    .unwrap();
+    run_drifted(&moto, &drifted.template, Mode::DryRun).await;
 
     let sent = moto.sent_events();
     assert_eq!(
@@ -176,6 +183,13 @@ async fn a_dry_run_sends_what_it_would_change_flagged_dry_run() {
         ["Template Updated", "Groups Moved", "Versions Deleted"]
     );
     assert!(sent.iter().all(|e| detail(e)["dry_run"] == true));
+    // What the stack's email rule matches comes from runs that apply only.
+    let types = detail_types(&sent);
+    assert!(
+        !types
+            .iter()
+            .any(|t| t == "Write Failed" || t == "Needs Attention")
+    );
     let writes: Vec<String> = moto
         .mutating_calls()
         .into_iter()
@@ -230,18 +244,17 @@ async fn an_entry_eventbridge_fails_once_is_sent_again_and_nothing_is_reported()
     moto.faults(json!([
         {"action": "PutEvents", "fault": "partial", "entries": [1], "times": 1}
     ]));
-    let clients = moto.clients().await;
 
-    let report = run(
-        &clients,
-        &sending(for_template(&drifted.template)),
-        Mode::Apply,
-    )
-    .await
-    .unwrap();
+    let report = run_drifted(&moto, &drifted.template, Mode::Apply).await;
 
     assert_eq!(moto.put_events_calls(), [3, 1]);
-    assert_eq!(detail_types(&moto.sent_events())[3], "Groups Moved");
+    let sent = moto.sent_events();
+    assert_eq!(detail_types(&sent)[3], "Groups Moved");
+    assert_eq!(
+        detail(&sent[3])["event_key"],
+        detail(&sent[1])["event_key"],
+        "the copy sent again is the same event"
+    );
     assert!(
         !report.warnings.iter().any(|w| matches!(
             w,
@@ -266,15 +279,8 @@ async fn entries_eventbridge_keeps_failing_are_a_warning_and_the_changes_stand()
         moto.faults(json!([
             {"action": "PutEvents", "fault": "partial", "entries": [0, 1], "code": code}
         ]));
-        let clients = moto.clients().await;
 
-        let report = run(
-            &clients,
-            &sending(for_template(&drifted.template)),
-            Mode::Apply,
-        )
-        .await
-        .unwrap();
+        let report = run_drifted(&moto, &drifted.template, Mode::Apply).await;
 
         assert_eq!(moto.put_events_calls(), calls, "{code}");
         assert_eq!(
@@ -313,15 +319,8 @@ async fn a_failed_write_is_an_event_naming_the_change_and_the_error() {
         {"action": "UpdateAutoScalingGroup", "group": "web", "fault": "error", "status": 400,
          "code": "AccessDenied", "message": "not allowed"}
     ]));
-    let clients = moto.clients().await;
 
-    run(
-        &clients,
-        &sending(for_template(&drifted.template)),
-        Mode::Apply,
-    )
-    .await
-    .unwrap();
+    run_drifted(&moto, &drifted.template, Mode::Apply).await;
 
     let sent = moto.sent_events();
     let failed: Vec<Value> = sent

@@ -7,7 +7,7 @@ mod support;
 
 use ami_reconciler::settings::{RawSettings, Settings};
 use ami_reconciler::warning::Warning;
-use ami_reconciler::{Mode, run};
+use ami_reconciler::{Mode, Report, run};
 use aws_sdk_ssm::types::ParameterType;
 use support::{Account, Moto, applied_actions};
 
@@ -41,6 +41,34 @@ async fn published(account: &Account<'_>, name: &str) -> Option<(String, String)
     })
 }
 
+/// A template on the older of two backups, not yet published.
+struct Behind<'a> {
+    account: Account<'a>,
+    old: String,
+    new: String,
+    template: String,
+}
+
+async fn behind(moto: &Moto) -> Behind<'_> {
+    let account = moto.account().await;
+    let old = account.backup(1).await;
+    let new = account.backup(2).await;
+    let template = account.template("web", &old).await;
+    Behind {
+        account,
+        old,
+        new,
+        template,
+    }
+}
+
+/// One run publishing the template's image.
+async fn publish(moto: &Moto, template: &str, mode: Mode) -> Report {
+    run(&moto.clients().await, &publishing(template), mode)
+        .await
+        .unwrap()
+}
+
 fn puts(moto: &Moto) -> usize {
     moto.mutating_calls()
         .iter()
@@ -52,16 +80,15 @@ fn puts(moto: &Moto) -> usize {
 async fn the_new_default_image_is_published_as_an_image_parameter_and_not_written_again() {
     // GIVEN a template on an old backup, a newer backup, no parameter yet
     let moto = Moto::start();
-    let account = moto.account().await;
-    let old = account.backup(1).await;
-    let new = account.backup(2).await;
-    let template = account.template("web", &old).await;
-    let clients = moto.clients().await;
+    let Behind {
+        account,
+        new,
+        template,
+        ..
+    } = behind(&moto).await;
 
     // WHEN it applies
-    let first = run(&clients, &publishing(&template), Mode::Apply)
-        .await
-        .unwrap();
+    let first = publish(&moto, &template, Mode::Apply).await;
 
     // THEN the parameter holds the new default's image, as aws:ec2:image
     assert!(
@@ -76,9 +103,7 @@ async fn the_new_default_image_is_published_as_an_image_parameter_and_not_writte
 
     // AND a second run reads it, finds it right, and writes nothing
     moto.reset();
-    let second = run(&clients, &publishing(&template), Mode::Apply)
-        .await
-        .unwrap();
+    let second = publish(&moto, &template, Mode::Apply).await;
     assert!(second.changes.is_empty(), "{}", second.to_text());
     assert_eq!(puts(&moto), 0);
     let reads = moto
@@ -93,14 +118,13 @@ async fn the_new_default_image_is_published_as_an_image_parameter_and_not_writte
 async fn a_deleted_parameter_is_written_back_with_the_default_image() {
     // GIVEN a converged template whose parameter someone deleted
     let moto = Moto::start();
-    let account = moto.account().await;
-    let old = account.backup(1).await;
-    let new = account.backup(2).await;
-    let template = account.template("web", &old).await;
-    let clients = moto.clients().await;
-    run(&clients, &publishing(&template), Mode::Apply)
-        .await
-        .unwrap();
+    let Behind {
+        account,
+        new,
+        template,
+        ..
+    } = behind(&moto).await;
+    publish(&moto, &template, Mode::Apply).await;
     account
         .ssm
         .delete_parameter()
@@ -110,9 +134,7 @@ async fn a_deleted_parameter_is_written_back_with_the_default_image() {
         .unwrap();
 
     // WHEN it runs again
-    let report = run(&clients, &publishing(&template), Mode::Apply)
-        .await
-        .unwrap();
+    let report = publish(&moto, &template, Mode::Apply).await;
 
     // THEN only the parameter is written, back to the default's image, and
     // the run says it was missing
@@ -135,14 +157,13 @@ async fn a_deleted_parameter_is_written_back_with_the_default_image() {
 async fn after_a_skip_tag_retreat_the_parameter_follows_the_default_back() {
     // GIVEN the newer backup published, then tagged skip by an operator
     let moto = Moto::start();
-    let account = moto.account().await;
-    let old = account.backup(1).await;
-    let new = account.backup(2).await;
-    let template = account.template("web", &old).await;
-    let clients = moto.clients().await;
-    run(&clients, &publishing(&template), Mode::Apply)
-        .await
-        .unwrap();
+    let Behind {
+        account,
+        old,
+        new,
+        template,
+    } = behind(&moto).await;
+    publish(&moto, &template, Mode::Apply).await;
     assert_eq!(
         published(&account, WEB).await.map(|p| p.0),
         Some(new.clone())
@@ -150,9 +171,7 @@ async fn after_a_skip_tag_retreat_the_parameter_follows_the_default_back() {
     account.skip(&new).await;
 
     // WHEN it runs
-    let report = run(&clients, &publishing(&template), Mode::Apply)
-        .await
-        .unwrap();
+    let report = publish(&moto, &template, Mode::Apply).await;
 
     // THEN the template retreats to the older backup, and so does the parameter
     let actions = applied_actions(&report);
@@ -164,15 +183,14 @@ async fn after_a_skip_tag_retreat_the_parameter_follows_the_default_back() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dry_run_shows_the_write_it_would_make_and_makes_none() {
     let moto = Moto::start();
-    let account = moto.account().await;
-    let old = account.backup(1).await;
-    let new = account.backup(2).await;
-    let template = account.template("web", &old).await;
-    let clients = moto.clients().await;
+    let Behind {
+        account,
+        new,
+        template,
+        ..
+    } = behind(&moto).await;
 
-    let report = run(&clients, &publishing(&template), Mode::DryRun)
-        .await
-        .unwrap();
+    let report = publish(&moto, &template, Mode::DryRun).await;
 
     let text = report.to_text();
     assert!(
@@ -205,14 +223,13 @@ async fn a_value_ssm_refused_after_answering_is_seen_by_the_next_run_and_written
     // the default (as when SSM's asynchronous validation refused a write,
     // or another writer set it)
     let moto = Moto::start();
-    let account = moto.account().await;
-    let old = account.backup(1).await;
-    let new = account.backup(2).await;
-    let template = account.template("web", &old).await;
-    let clients = moto.clients().await;
-    run(&clients, &publishing(&template), Mode::Apply)
-        .await
-        .unwrap();
+    let Behind {
+        account,
+        old,
+        new,
+        template,
+    } = behind(&moto).await;
+    publish(&moto, &template, Mode::Apply).await;
     account
         .ssm
         .put_parameter()
@@ -226,9 +243,7 @@ async fn a_value_ssm_refused_after_answering_is_seen_by_the_next_run_and_written
         .unwrap();
 
     // WHEN it runs
-    let report = run(&clients, &publishing(&template), Mode::Apply)
-        .await
-        .unwrap();
+    let report = publish(&moto, &template, Mode::Apply).await;
 
     // THEN it writes the default's image again and says the value differed
     assert_eq!(applied_actions(&report), ["put_image_parameter"]);
@@ -248,16 +263,12 @@ async fn a_text_parameter_of_that_name_is_never_overwritten() {
     // GIVEN a parameter of that name with data type text (SSM cannot change
     // it to aws:ec2:image)
     let moto = Moto::start();
-    let account = moto.account().await;
-    let old = account.backup(1).await;
-    account.backup(2).await;
-    let template = account.template("web", &old).await;
+    let Behind {
+        account, template, ..
+    } = behind(&moto).await;
     account.parameter(WEB, "hand-written").await;
-    let clients = moto.clients().await;
 
-    let report = run(&clients, &publishing(&template), Mode::Apply)
-        .await
-        .unwrap();
+    let report = publish(&moto, &template, Mode::Apply).await;
 
     assert!(!applied_actions(&report).contains(&"put_image_parameter"));
     assert!(
@@ -273,4 +284,56 @@ async fn a_text_parameter_of_that_name_is_never_overwritten() {
         published(&account, WEB).await,
         Some(("hand-written".to_owned(), "text".to_owned()))
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_read_of_ten_names_is_made_again_name_by_name() {
+    // GIVEN two tagged templates, each publishing its own parameter, and the
+    // first GetParameters refused (as for a name the role may not read)
+    let moto = Moto::start();
+    let account = moto.account().await;
+    for name in ["web", "api"] {
+        let policy = format!("policy-{name}");
+        let old = account.backup_of(&policy, 1, "x86_64").await;
+        account.backup_of(&policy, 2, "x86_64").await;
+        let lineage = format!("aws:dlm:lifecycle-policy-id={policy}");
+        account
+            .tagged_template(
+                name,
+                &old,
+                &[
+                    ("ami-reconciler:managed", "true"),
+                    ("ami-reconciler:image-tag", lineage.as_str()),
+                ],
+            )
+            .await;
+    }
+    moto.faults(serde_json::json!([
+        {"action": "GetParameters", "fault": "error", "status": 400,
+         "code": "AccessDeniedException", "message": "not allowed", "times": 1}
+    ]));
+    let settings = RawSettings {
+        launch_template_tag: Some("ami-reconciler:managed=true".to_owned()),
+        image_parameter: Some(PATTERN.to_owned()),
+        ..RawSettings::default()
+    }
+    .validate()
+    .unwrap();
+
+    let report = run(&moto.clients().await, &settings, Mode::Apply)
+        .await
+        .unwrap();
+
+    // THEN each name is read alone, and both are published
+    let reads = moto
+        .calls()
+        .into_iter()
+        .filter(|c| c.action == "GetParameters")
+        .count();
+    assert_eq!(reads, 3, "one refused call of two names, then one per name");
+    assert_eq!(puts(&moto), 2, "{}", report.to_text());
+    for name in ["web", "api"] {
+        let parameter = format!("/ami-reconciler/{name}/image");
+        assert!(published(&account, &parameter).await.is_some(), "{name}");
+    }
 }

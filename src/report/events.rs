@@ -67,11 +67,30 @@ pub struct Event {
 /// condition (no template tagged, rollouts unread) is found by a read: the
 /// alarm carries it.
 pub fn events(report: &Report) -> Vec<Event> {
+    let run = report.at.to_rfc3339();
     report
         .templates
         .iter()
         .flat_map(|t| template_events(t, report.dry_run))
+        .map(|mut event| {
+            let key = event_key(&run, event.detail_type, &event.detail);
+            if let Value::Object(detail) = &mut event.detail {
+                detail.insert("event_key".to_owned(), json!(key));
+            }
+            event
+        })
         .collect()
+}
+
+/// The same for every copy of one event (a call sent again, EventBridge's
+/// at-least-once delivery), another for another event or run: FNV-1a of
+/// the run's time, the detail type and the detail.
+fn event_key(run: &str, detail_type: &str, detail: &Value) -> String {
+    let text = format!("{run}\n{detail_type}\n{detail}");
+    let hash = text.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
+    });
+    format!("{hash:016x}")
 }
 
 /// A change as this run made it (applied) or would make it (planned: no

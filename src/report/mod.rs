@@ -67,6 +67,9 @@ pub struct Report {
     /// template found).
     #[serde(skip)]
     pub run_warnings: Vec<Warning>,
+    /// When the run's report was made.
+    #[serde(skip)]
+    pub at: DateTime<Utc>,
 }
 
 /// How the rollouts of this run went.
@@ -352,6 +355,7 @@ impl Report {
                 .max(),
             templates,
             run_warnings,
+            at: now,
         }
     }
 
