@@ -49,7 +49,32 @@ fn detail_types(events: &[Value]) -> Vec<String> {
 }
 
 fn detail(event: &Value) -> Value {
-    serde_json::from_str(event["Detail"].as_str().unwrap_or("null")).unwrap()
+    let detail = serde_json::from_str(event["Detail"].as_str().unwrap_or("null")).unwrap();
+    assert_eq!(
+        keys(&detail),
+        keys(&documented(event["DetailType"].as_str().unwrap_or_default())),
+        "{detail}: the fields of docs/events.md's example"
+    );
+    detail
+}
+
+fn keys(detail: &Value) -> Vec<String> {
+    detail
+        .as_object()
+        .map(|o| o.keys().cloned().collect())
+        .unwrap_or_default()
+}
+
+/// The detail of docs/events.md's example of `detail_type`.
+fn documented(detail_type: &str) -> Value {
+    let doc = std::fs::read_to_string(support::root().join("docs/events.md")).unwrap();
+    doc.split("```json")
+        .skip(1)
+        .filter_map(|block| block.split("```").next())
+        .filter_map(|json| serde_json::from_str::<Value>(json).ok())
+        .find(|e| e["source"] == "ami-reconciler" && e["detail-type"] == detail_type)
+        .map(|e| e["detail"].clone())
+        .unwrap_or_else(|| panic!("docs/events.md has no example of {detail_type}"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -403,4 +428,36 @@ async fn the_cli_sends_the_events_when_given_the_flag() {
         detail_types(&moto.sent_events()),
         ["Template Updated", "Groups Moved", "Versions Deleted"]
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publishing_the_image_is_an_event_with_the_parameter_and_its_version() {
+    let moto = Moto::start();
+    let drifted = drifted(&moto).await;
+    let settings = sending(RawSettings {
+        image_parameter: Some("/ami-reconciler/{template_name}/image".to_owned()),
+        ..for_template(&drifted.template)
+    });
+
+    run(&moto.clients().await, &settings, Mode::Apply)
+        .await
+        .unwrap();
+
+    let sent = moto.sent_events();
+    assert_eq!(
+        detail_types(&sent),
+        [
+            "Template Updated",
+            "Image Parameter Updated",
+            "Groups Moved",
+            "Versions Deleted"
+        ]
+    );
+    let published = detail(&sent[1]);
+    assert_eq!(published["parameter"], "/ami-reconciler/web/image");
+    assert_eq!(
+        published["image"],
+        json!({"from": null, "to": drifted.backups[2]})
+    );
+    assert_eq!(published["parameter_version"], 1);
 }
