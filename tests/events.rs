@@ -52,7 +52,9 @@ fn detail(event: &Value) -> Value {
     let detail = serde_json::from_str(event["Detail"].as_str().unwrap_or("null")).unwrap();
     assert_eq!(
         keys(&detail),
-        keys(&documented(event["DetailType"].as_str().unwrap_or_default())),
+        keys(&documented(
+            event["DetailType"].as_str().unwrap_or_default()
+        )),
         "{detail}: the fields of docs/events.md's example"
     );
     detail

@@ -158,7 +158,10 @@ async fn a_rolled_back_image_is_quarantined_when_the_group_asks_and_latest_retre
     let (template, old, new) = fleet(&account, &[QUARANTINE]).await;
     account.group("api", &template, "$Latest", true).await;
     let clients = moto.clients().await;
-    let settings = settings_for(&template);
+    let settings = ami_reconciler::Settings {
+        event_bus: Some("ops".to_owned()),
+        ..settings_for(&template)
+    };
     run(&clients, &settings, Mode::Apply).await.unwrap();
     let refresh = moto.roll_back("web");
 
@@ -195,6 +198,27 @@ async fn a_rolled_back_image_is_quarantined_when_the_group_asks_and_latest_retre
         ]
     );
     assert_eq!(report.refreshes.quarantined, 1);
+    // AND the events tell it in that order, the quarantine first
+    let sent: Vec<(String, serde_json::Value)> = moto
+        .sent_events()
+        .iter()
+        .map(|e| {
+            let detail = serde_json::from_str(e["Detail"].as_str().unwrap()).unwrap();
+            (e["DetailType"].as_str().unwrap().to_owned(), detail)
+        })
+        .collect();
+    let types: Vec<&str> = sent.iter().map(|(t, _)| t.as_str()).collect();
+    assert_eq!(
+        types,
+        ["Image Quarantined", "Template Updated", "Groups Moved"]
+    );
+    assert_eq!(sent[0].1["image"], new.as_str());
+    assert_eq!(sent[0].1["refresh"], refresh.as_str());
+    assert_eq!(sent[0].1["status"], "RollbackSuccessful");
+    assert_eq!(
+        sent[1].1["image"],
+        serde_json::json!({"from": new, "to": old})
+    );
     let (versions, default) = account.versions(&template).await;
     assert_eq!(default, 3, "{versions:?}");
     let latest = account.version_data(&template, "3").await;
