@@ -585,14 +585,7 @@ fn the_stackset_gets_the_processed_template_which_has_no_transform_left() {
 /// would make it for these parameter values (account `*`, as the policy
 /// files write it), evaluated by `tests/support/policies_match.py`.
 fn statement(sid: &str, parameters: &[(&str, &str)]) -> Value {
-    let out = Command::new(python())
-        .arg(root().join("tests/support/policies_match.py"))
-        .arg("--statement")
-        .arg(root().join("template.yaml"))
-        .arg(sid)
-        .args(parameters.iter().map(|(k, v)| format!("{k}={v}")))
-        .output()
-        .expect("run tests/support/policies_match.py");
+    let out = evaluate_statement(sid, parameters);
     assert!(
         out.status.success(),
         "{}",
@@ -638,20 +631,26 @@ fn instance_role_name_takes_up_to_five_roles_each_with_its_own_pass_role_arn() {
 /// Whether the role has the statement `sid` for these parameter values
 /// (`Permissions` read-write unless given).
 fn has_statement(sid: &str, parameters: &[(&str, &str)]) -> bool {
-    let out = Command::new(python())
-        .arg(root().join("tests/support/policies_match.py"))
-        .arg("--statement")
-        .arg(root().join("template.yaml"))
-        .arg(sid)
-        .args(parameters.iter().map(|(k, v)| format!("{k}={v}")))
-        .output()
-        .expect("run tests/support/policies_match.py");
+    let out = evaluate_statement(sid, parameters);
     if out.status.success() {
         return true;
     }
     let error = String::from_utf8_lossy(&out.stderr);
     assert!(error.contains("found 0"), "{error}");
     false
+}
+
+/// `tests/support/policies_match.py --statement`: the statement `sid` of the
+/// role for these parameter values, as JSON on stdout.
+fn evaluate_statement(sid: &str, parameters: &[(&str, &str)]) -> std::process::Output {
+    Command::new(python())
+        .arg(root().join("tests/support/policies_match.py"))
+        .arg("--statement")
+        .arg(root().join("template.yaml"))
+        .arg(sid)
+        .args(parameters.iter().map(|(k, v)| format!("{k}={v}")))
+        .output()
+        .expect("run tests/support/policies_match.py")
 }
 
 /// CloudFormation's AllowedPattern check (a Java regular expression over

@@ -207,28 +207,28 @@ impl Moto {
     /// or faulted counts each attempt: what EventBridge would have been
     /// offered, not what it kept.
     pub fn sent_events(&self) -> Vec<Value> {
-        let doc = self.control("GET", "/_harness/events", &json!({}));
-        doc["calls"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
-            .iter()
-            .flat_map(|c| c["entries"].as_array().cloned().unwrap_or_default())
-            .collect()
+        self.put_events_entries().into_iter().flatten().collect()
     }
 
     /// The number of entries of each `PutEvents` call since the last reset,
     /// in order: how the events were batched (EventBridge takes at most 10
     /// per call), which the flattened [`Moto::sent_events`] hides.
     pub fn put_events_calls(&self) -> Vec<usize> {
+        self.put_events_entries().iter().map(Vec::len).collect()
+    }
+
+    /// The entries of each recorded `PutEvents` call.
+    fn put_events_entries(&self) -> Vec<Vec<Value>> {
         let doc = self.control("GET", "/_harness/events", &json!({}));
         doc["calls"]
             .as_array()
-            .cloned()
+            .map(|calls| {
+                calls
+                    .iter()
+                    .map(|c| c["entries"].as_array().cloned().unwrap_or_default())
+                    .collect()
+            })
             .unwrap_or_default()
-            .iter()
-            .map(|c| c["entries"].as_array().map_or(0, Vec::len))
-            .collect()
     }
 
     /// Sets what the EC2 API cannot seed: an image's state and creation date.
