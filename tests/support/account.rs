@@ -525,6 +525,16 @@ pub struct Drifted {
     pub backups: Vec<String>,
 }
 
+/// What one run applies to [`Drifted`], in order: the new version, the
+/// default, the two managed groups off `$Latest`, the old versions.
+pub const DRIFT_REPAIR: [&str; 5] = [
+    "create_version",
+    "set_default_version",
+    "update_group",
+    "update_group",
+    "delete_versions",
+];
+
 /// Seeds [`Drifted`].
 pub async fn drifted(moto: &Moto) -> Drifted {
     let account = moto.account().await;

@@ -17,7 +17,7 @@ pub mod iam;
 pub mod moto;
 
 #[allow(unused_imports)]
-pub use account::{Account, Drifted, applied_actions, drifted};
+pub use account::{Account, DRIFT_REPAIR, Drifted, applied_actions, drifted};
 #[allow(unused_imports)]
 pub use fixtures::day;
 #[allow(unused_imports)]
