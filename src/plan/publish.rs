@@ -141,6 +141,10 @@ pub fn shared_parameters(observations: &[Observation], plans: &mut [Plan]) {
             plan.changes.retain(|c| {
                 !matches!(c, super::Change::PutImageParameter(put) if put.parameter == parameter)
             });
+            // Nothing is written: no "written again" either.
+            plan.warnings.retain(|w| {
+                !matches!(w, Warning::ImageParameterDiffered { parameter: p, .. } if *p == parameter)
+            });
             plan.warnings.push(Warning::ImageParameterShared {
                 template: plan.template_id.clone(),
                 parameter: parameter.clone(),

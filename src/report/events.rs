@@ -1,5 +1,6 @@
 //! The run's events for EventBridge (`EVENT_BUS`), made from its report:
-//! one per change applied (in a dry run, planned), one per failed write,
+//! one per change applied (in a dry run, planned; a new version and its
+//! default as one, group moves a hundred to one), one per failed write,
 //! and one per condition needing a person that this run's own writes
 //! brought about. A converged run has none. docs/events.md shows each.
 //!

@@ -227,10 +227,11 @@ fn templates_sharing_one_parameter_publish_nothing_and_each_is_told() {
     for plan in &run.plans {
         assert_eq!(put(plan), None);
         assert!(
-            plan.warnings
-                .iter()
-                .any(|w| matches!(w, Warning::ImageParameterShared { .. })),
-            "{:?}",
+            matches!(
+                plan.warnings.as_slice(),
+                [Warning::ImageParameterShared { .. }]
+            ),
+            "only the sharing is reported, nothing as written: {:?}",
             plan.warnings
         );
     }
