@@ -596,6 +596,42 @@ pub fn error_chain(err: &dyn StdError) -> String {
     text
 }
 
+/// Error codes of failures a later attempt can fix: throttling, the
+/// service failing inside, or no answer at all (no code).
+const RETRYABLE: [&str; 18] = [
+    "Throttling",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "RequestThrottled",
+    "TooManyRequestsException",
+    "PriorRequestNotComplete",
+    "RequestTimeout",
+    "InternalError",
+    "InternalFailure",
+    "ServiceUnavailable",
+    "Unavailable",
+    // Auto Scaling's 500 for "a pending update to an Auto Scaling resource".
+    "ResourceContention",
+    "RequestTimeoutException",
+    "EC2ThrottledException",
+    // EventBridge's and SSM's 500s.
+    "InternalException",
+    "InternalServerError",
+    // SSM: "There are concurrent updates for a resource that supports one
+    // update at a time."
+    "TooManyUpdates",
+    // SSM, a create (no Overwrite) that found the parameter: another writer,
+    // or an earlier attempt of the same call whose answer was lost. The next
+    // run reads it and compares.
+    "ParameterAlreadyExists",
+];
+
+/// True when a later attempt can fix a failure with this error code (none:
+/// no answer); otherwise a person must act (a refusal such as AccessDenied).
+pub fn retryable_code(code: Option<&str>) -> bool {
+    code.is_none_or(|code| code.starts_with("HTTP5") || RETRYABLE.contains(&code))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

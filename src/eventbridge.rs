@@ -85,16 +85,9 @@ pub async fn put_events(client: &Client, bus: &str, entries: &[Entry]) -> Vec<No
         .collect();
     match client.put_events().set_entries(Some(request)).send().await {
         Ok(out) if out.failed_entry_count() == 0 => Vec::new(),
-        Ok(out) => entries
-            .iter()
-            .zip(
-                out.entries()
-                    .iter()
-                    .map(Some)
-                    .chain(std::iter::repeat(None)),
-            )
-            .enumerate()
-            .filter_map(|(index, (_, answer))| {
+        Ok(out) => (0..entries.len())
+            .filter_map(|index| {
+                let answer = out.entries().get(index);
                 // An answer missing for an entry is not proof it was taken.
                 let failed = answer.is_none_or(|a| a.event_id().is_none());
                 failed.then(|| NotSent {
@@ -117,5 +110,46 @@ pub async fn put_events(client: &Client, bus: &str, entries: &[Entry]) -> Vec<No
                 })
                 .collect()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(detail_bytes: usize) -> Entry {
+        Entry {
+            source: "ami-reconciler".to_owned(),
+            detail_type: "Groups Moved".to_owned(),
+            detail: "x".repeat(detail_bytes),
+        }
+    }
+
+    fn sizes(calls: &[Vec<Entry>]) -> Vec<usize> {
+        calls.iter().map(Vec::len).collect()
+    }
+
+    #[test]
+    fn a_call_takes_at_most_ten_entries() {
+        let (calls, too_large) = batches((0..23).map(|_| entry(10)).collect());
+        assert_eq!(sizes(&calls), [10, 10, 3]);
+        assert!(too_large.is_empty());
+    }
+
+    #[test]
+    fn a_call_stays_under_256_kb_however_few_its_entries() {
+        // Three entries of 100 KB: two fit under 256 KB, the third does not.
+        let (calls, _) = batches((0..3).map(|_| entry(100 * 1024)).collect());
+        assert_eq!(sizes(&calls), [2, 1]);
+        for call in &calls {
+            assert!(call.iter().map(Entry::size).sum::<usize>() < MAX_CALL_BYTES);
+        }
+    }
+
+    #[test]
+    fn an_entry_too_large_alone_is_set_apart_and_the_others_go() {
+        let (calls, too_large) = batches(vec![entry(10), entry(MAX_CALL_BYTES), entry(10)]);
+        assert_eq!(sizes(&calls), [2]);
+        assert_eq!(too_large.len(), 1);
     }
 }

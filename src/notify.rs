@@ -7,9 +7,10 @@ use std::time::Instant;
 use tracing::info;
 
 use crate::clients::Clients;
+use crate::error::retryable_code;
 use crate::eventbridge::{self, Entry, NotSent};
+use crate::report::Report;
 use crate::report::events::{self, SOURCE};
-use crate::report::{Report, retryable_code};
 use crate::warning::Warning;
 
 /// Sends the run's events to `bus`: nothing when the run has none (a

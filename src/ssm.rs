@@ -65,7 +65,7 @@ pub async fn image_parameters(
     let mut read = BTreeMap::new();
     for batch in names.chunks(GET_PARAMETERS_BATCH) {
         match get_parameters(client, batch).await {
-            Err(err) if batch.len() > 1 && !crate::report::retryable_code(err.code.as_deref()) => {
+            Err(err) if batch.len() > 1 && !crate::error::retryable_code(err.code.as_deref()) => {
                 for name in batch {
                     let alone = std::slice::from_ref(name);
                     read.extend(

@@ -10,6 +10,7 @@ mod text;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+pub use crate::error::retryable_code;
 use crate::plan::fleet::Fleet;
 use crate::plan::{Change, ImageSummary, Plan};
 use crate::settings::{Mode, Settings};
@@ -196,42 +197,6 @@ pub struct Failed {
 
 /// Why a change was not started once the deadline is near.
 pub const DEADLINE_REACHED: &str = "the run's deadline is near: not started";
-
-/// Error codes of failures a later attempt can fix: throttling, the
-/// service failing inside, or no answer at all (no code).
-const RETRYABLE: [&str; 18] = [
-    "Throttling",
-    "ThrottlingException",
-    "RequestLimitExceeded",
-    "RequestThrottled",
-    "TooManyRequestsException",
-    "PriorRequestNotComplete",
-    "RequestTimeout",
-    "InternalError",
-    "InternalFailure",
-    "ServiceUnavailable",
-    "Unavailable",
-    // Auto Scaling's 500 for "a pending update to an Auto Scaling resource".
-    "ResourceContention",
-    "RequestTimeoutException",
-    "EC2ThrottledException",
-    // EventBridge's and SSM's 500s.
-    "InternalException",
-    "InternalServerError",
-    // SSM: "There are concurrent updates for a resource that supports one
-    // update at a time."
-    "TooManyUpdates",
-    // SSM, a create (no Overwrite) that found the parameter: another writer,
-    // or an earlier attempt of the same call whose answer was lost. The next
-    // run reads it and compares.
-    "ParameterAlreadyExists",
-];
-
-/// True when a later attempt can fix a failure with this error code (none:
-/// no answer); otherwise a person must act (a refusal such as AccessDenied).
-pub fn retryable_code(code: Option<&str>) -> bool {
-    code.is_none_or(|code| code.starts_with("HTTP5") || RETRYABLE.contains(&code))
-}
 
 impl Failed {
     /// True when a retry can fix the failure; otherwise a person must act
